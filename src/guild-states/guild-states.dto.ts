@@ -1,0 +1,30 @@
+import { ArrayMinSize, IsArray } from 'class-validator';
+import { IsSnowflakeId } from '../ingest/snowflake-id';
+
+/** POST /guilds/:guildId/states/query. (The most ids one query may name is MAX_QUERY_USER_IDS, checked by the service.) */
+export class UserIdsQuery {
+  @IsArray({ message: 'userIds must be an array of ids' })
+  @ArrayMinSize(1, { message: 'userIds must hold at least one id' })
+  @IsSnowflakeId({ each: true })
+  userIds: string[];
+}
+
+/** POST /api/state/community/user/info (the original service's route) */
+export class CommunityUserInfoQuery extends UserIdsQuery {
+  @IsSnowflakeId()
+  guildId: string;
+}
+
+/** POST /api/state/direct/user/info (the original service's route) */
+export class DirectUserInfoQuery extends UserIdsQuery {}
+
+export interface GuildStates {
+  guildId: string;
+  connectionStates: Record<string, string>;
+  channelStates: Record<string, string[]>;
+}
+
+export interface UserInfo {
+  connectionStates: Record<string, string>;
+  channelStates?: Record<string, string[]>;
+}

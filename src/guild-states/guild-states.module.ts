@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { StateStoreModule } from '../state-store/state-store.module';
+import { GuildStatesController } from './guild-states.controller';
+import { GuildStatesService } from './guild-states.service';
+import { OriginalUserInfoController } from './original-user-info.controller';
+
+@Module({
+  imports: [StateStoreModule],
+  controllers: [GuildStatesController, OriginalUserInfoController],
+  providers: [GuildStatesService],
+})
+export class GuildStatesModule {}

@@ -1,0 +1,71 @@
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { badRequest } from '../http/bad-request';
+import { StateStore, StateStoreUnavailableError } from '../state-store/state-store.repository';
+import { GuildStates, UserInfo } from './guild-states.dto';
+
+/**
+ * Answers the community server. Reads only what is asked for: the named users' fields of
+ * USER:STATE (HMGET) and the guild's channel hash, in one round trip, whatever the number of users
+ * known. (The original read every user's state and then picked.)
+ */
+@Injectable()
+export class GuildStatesService {
+  constructor(
+    private readonly store: StateStore,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Named users: each gets a state, "offline" if never seen. No users named: the guild's online members and voice occupants. */
+  async guildStates(guildId: string, userIds: readonly string[] | undefined): Promise<GuildStates> {
+    if (userIds === undefined) {
+      const snapshot = await this.read(() => this.store.readGuildSnapshot(guildId));
+      return { guildId, connectionStates: zipStates(snapshot.userIds, snapshot.states, 'offline'), channelStates: snapshot.channels };
+    }
+    const ids = this.checkedIds(userIds);
+    const { states, channels } = await this.read(() => this.store.readGuild(guildId, ids));
+    return { guildId, connectionStates: zipStates(ids, states, 'offline'), channelStates: channels };
+  }
+
+  /** The original's community route: users never seen are left out. */
+  async communityUserInfo(guildId: string, userIds: readonly string[]): Promise<Required<UserInfo>> {
+    const ids = this.checkedIds(userIds);
+    const { states, channels } = await this.read(() => this.store.readGuild(guildId, ids));
+    return { connectionStates: zipStates(ids, states), channelStates: channels };
+  }
+
+  /** The original's direct route: users never seen are left out. */
+  async directUserInfo(userIds: readonly string[]): Promise<UserInfo> {
+    const ids = this.checkedIds(userIds);
+    const states = await this.read(() => this.store.readStates(ids));
+    return { connectionStates: zipStates(ids, states) };
+  }
+
+  private checkedIds(userIds: readonly string[]): string[] {
+    const unique = [...new Set(userIds)];
+    if (unique.length > this.config.MAX_QUERY_USER_IDS) {
+      throw badRequest('userIds', `userIds may name at most ${this.config.MAX_QUERY_USER_IDS} users (got ${unique.length})`);
+    }
+    return unique;
+  }
+
+  private async read<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (error) {
+      if (error instanceof StateStoreUnavailableError) {
+        throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'state store (Redis) is unreachable; retry shortly' });
+      }
+      throw error;
+    }
+  }
+}
+
+function zipStates(ids: readonly string[], states: readonly (string | null)[], unknown?: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  ids.forEach((id, i) => {
+    const state = states[i] ?? unknown;
+    if (state !== undefined) result[id] = state;
+  });
+  return result;
+}

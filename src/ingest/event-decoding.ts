@@ -1,0 +1,41 @@
+import { ClassConstructor, plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+import { parseJsonKeepingNumbersAsText } from './lossless-json';
+
+/** Why an event cannot be applied; travels to the dead-letter topic as its reason. */
+export class InvalidEventError extends Error {
+  override readonly name = 'InvalidEventError';
+}
+
+/** The first failed rule of each bad field, e.g. "userId must be a decimal integer id …". */
+export function describeValidationErrors(errors: ValidationError[], path = ''): string[] {
+  return errors.flatMap((e) => {
+    const field = path ? `${path}.${e.property}` : e.property;
+    const own = Object.values(e.constraints ?? {}).slice(0, 1).map((m) => m.replace(e.property, field));
+    return [...own, ...describeValidationErrors(e.children ?? [], field)];
+  });
+}
+
+/**
+ * Turns a Kafka record value into a validated event of class T, or throws InvalidEventError saying
+ * exactly what is wrong. Pure: no I/O, so a bad record costs nothing but its dead letter.
+ */
+export function decodeEvent<T extends object>(value: Buffer | null, type: ClassConstructor<T>, maxBytes: number): T {
+  if (value === null || value.length === 0) throw new InvalidEventError('event has no value');
+  if (value.length > maxBytes) {
+    throw new InvalidEventError(`event of ${value.length} bytes exceeds the limit of ${maxBytes} bytes`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseJsonKeepingNumbersAsText(value.toString('utf8'));
+  } catch (e) {
+    throw new InvalidEventError(`event is not valid JSON: ${(e as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new InvalidEventError('event must be a JSON object');
+  }
+  const event = plainToInstance(type, parsed);
+  const errors = validateSync(event, { forbidUnknownValues: false, stopAtFirstError: true });
+  if (errors.length > 0) throw new InvalidEventError(describeValidationErrors(errors).join('; '));
+  return event;
+}

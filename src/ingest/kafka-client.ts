@@ -1,0 +1,34 @@
+import { Logger } from '@nestjs/common';
+import { Kafka, KafkaConfig, logLevel, SASLOptions } from 'kafkajs';
+import { AppConfig } from '../config/app-config';
+
+/** kafkajs logs, routed into the app's logger; warnings and errors only (nothing per message). */
+function logCreator() {
+  const logger = new Logger('Kafka');
+  return ({ level, log }: { level: logLevel; log: { message: string; [k: string]: unknown } }) => {
+    const { message, timestamp: _t, logger: _l, ...extra } = log;
+    const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
+    if (level <= logLevel.ERROR) logger.error(line);
+    else if (level === logLevel.WARN) logger.warn(line);
+    else logger.debug(line);
+  };
+}
+
+/** A kafkajs client from the validated config, SASL/SSL included when configured. */
+export function createKafka(config: AppConfig): Kafka {
+  const options: KafkaConfig = {
+    clientId: config.KAFKA_CLIENT_ID,
+    brokers: config.KAFKA_BROKERS,
+    logLevel: logLevel.WARN,
+    logCreator,
+    ssl: config.KAFKA_SSL,
+  };
+  if (config.KAFKA_SASL_MECHANISM) {
+    options.sasl = {
+      mechanism: config.KAFKA_SASL_MECHANISM,
+      username: config.KAFKA_SASL_USERNAME!,
+      password: config.KAFKA_SASL_PASSWORD!,
+    } as SASLOptions;
+  }
+  return new Kafka(options);
+}

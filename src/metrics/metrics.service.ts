@@ -1,0 +1,64 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every Prometheus metric of the service, on one registry served at GET /metrics. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly eventsTotal = new Counter({
+    name: 'state_server_events_total',
+    help: 'Events consumed, by topic, event type and outcome (applied, duplicate, dead_lettered)',
+    labelNames: ['topic', 'type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly applySeconds = new Histogram({
+    name: 'state_server_apply_duration_seconds',
+    help: 'Time to apply one chunk of a partition batch to Redis (one pipelined round trip)',
+    labelNames: ['topic'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly batchSize = new Histogram({
+    name: 'state_server_batch_size',
+    help: 'Records per applied chunk',
+    labelNames: ['topic'] as const,
+    buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500],
+    registers: [this.registry],
+  });
+
+  readonly consumerLag = new Gauge({
+    name: 'state_server_consumer_lag',
+    help: 'Records behind the high watermark, per partition, after the last applied batch',
+    labelNames: ['topic', 'partition'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisErrors = new Counter({
+    name: 'state_server_redis_errors_total',
+    help: 'Redis round trips that failed (unreachable or timed out)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpRequests = new Counter({
+    name: 'state_server_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpSeconds = new Histogram({
+    name: 'state_server_http_request_duration_seconds',
+    help: 'HTTP request latency by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'state_server_' });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The Redis key layout: the only place that knows it. Lua scripts receive it as prefixes
+ * (see scripts/lib.lua). The first two are the original service's contract, read by other tools.
+ *
+ *   USER:STATE               hash    userId -> state carried by the last event (online / offline / …)   [contract]
+ *   GUILD:<guildId>          hash    channelId -> JSON array of userId strings in that voice channel    [contract]
+ *   GUILD_ONLINE:<guildId>   set     userIds online in the guild (from guildIds on CONNECT)
+ *   SESSION:<sessionId>      hash    user, state (live | ended), since (ms), server; ended ones expire
+ *   USER_SESSIONS:<userId>   set     the user's live sessionIds
+ *   USER_VOICE:<userId>      set     the user's voice seats, "<guildId>:<channelId>"
+ *   USER_GUILDS:<userId>     set     guildIds the user is counted online in
+ *   SERVER_SESSIONS:<id>     set     live sessionIds owned by a chat-server instance (for RESET)
+ *   SESSION_LEASES           zset    sessionId -> lease expiry (ms), only with SESSION_TTL_SECONDS
+ */
+export const redisKeys = {
+  userStates: 'USER:STATE',
+  guildChannelsPrefix: 'GUILD:',
+  guildOnlinePrefix: 'GUILD_ONLINE:',
+  sessionPrefix: 'SESSION:',
+  userSessionsPrefix: 'USER_SESSIONS:',
+  userVoicePrefix: 'USER_VOICE:',
+  userGuildsPrefix: 'USER_GUILDS:',
+  serverSessionsPrefix: 'SERVER_SESSIONS:',
+  sessionLeases: 'SESSION_LEASES',
+} as const;
+
+export const guildChannelsKey = (guildId: string) => redisKeys.guildChannelsPrefix + guildId;
+export const guildOnlineKey = (guildId: string) => redisKeys.guildOnlinePrefix + guildId;
+export const sessionKey = (sessionId: string) => redisKeys.sessionPrefix + sessionId;
+export const userSessionsKey = (userId: string) => redisKeys.userSessionsPrefix + userId;
+export const userVoiceKey = (userId: string) => redisKeys.userVoicePrefix + userId;
+
+/** The layout as the scripts receive it, in the order lib.lua reads it. */
+export const scriptLayoutArgs: readonly string[] = [
+  redisKeys.userStates,
+  redisKeys.guildChannelsPrefix,
+  redisKeys.guildOnlinePrefix,
+  redisKeys.sessionPrefix,
+  redisKeys.userSessionsPrefix,
+  redisKeys.userVoicePrefix,
+  redisKeys.userGuildsPrefix,
+  redisKeys.serverSessionsPrefix,
+  redisKeys.sessionLeases,
+];

@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { StateStore } from './state-store.repository';
+
+@Module({ providers: [StateStore], exports: [StateStore] })
+export class StateStoreModule {}

@@ -1,0 +1,61 @@
+import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
+import { startEmbeddedKafka } from '../../tools/embedded-kafka';
+
+/** The Kafka of a test file: KAFKA_BROKERS when set (a real cluster), else the embedded broker. */
+export interface TestKafka {
+  brokers: string[];
+  kafka: Kafka;
+  stop(): Promise<void>;
+}
+
+export async function startTestKafka(): Promise<TestKafka> {
+  const external = process.env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
+  const embedded = external ? undefined : await startEmbeddedKafka({ port: 0 });
+  const brokers = external ?? embedded!.brokers;
+  const kafka = new Kafka({ clientId: 'test', brokers, logLevel: logLevel.NOTHING });
+  return { brokers, kafka, stop: async () => embedded?.stop() };
+}
+
+/** Topic names unique to one test, so tests sharing a real cluster never see each other's events. */
+export function uniqueTopics(prefix: string) {
+  const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  return { sessionEvents: `${prefix}-sessionEvent-${suffix}`, channelEvents: `${prefix}-channelEvent-${suffix}`, groupId: `${prefix}-group-${suffix}` };
+}
+
+export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 3): Promise<void> {
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions })), waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Reads every record of a topic from the start (e.g. a dead-letter topic) until `count` arrived or timeout. */
+export async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 15000) {
+  const consumer = kafka.consumer({ groupId: `reader-${Math.random().toString(36).slice(2)}`, sessionTimeout: 6000, heartbeatInterval: 500 });
+  const records: { key: string | null; value: string | null; headers: Record<string, Buffer | undefined> }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        records.push({
+          key: message.key?.toString() ?? null,
+          value: message.value?.toString() ?? null,
+          headers: message.headers as Record<string, Buffer | undefined>,
+        });
+        if (records.length >= count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return records;
+}
+
+export type { Producer };
