@@ -1,0 +1,60 @@
+import 'reflect-metadata';
+import Redis from 'ioredis';
+import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { decodeEvent } from '../../src/ingest/event-decoding';
+import { createRedisClient } from '../../src/redis/redis.module';
+import { SessionEvent } from '../../src/sessions/session-event';
+import { SessionsService } from '../../src/sessions/sessions.service';
+import { ApplyOutcome, StateStore } from '../../src/state-store/state-store.repository';
+import { ChannelEvent } from '../../src/voice/channel-event';
+import { VoiceService } from '../../src/voice/voice.service';
+import { GuildStatesService } from '../../src/guild-states/guild-states.service';
+
+/** The service's own apply path (decode -> service rules -> Lua scripts) on a real Redis, without Kafka. */
+export class StateHarness {
+  readonly config: AppConfig;
+  readonly redis: Redis;
+  readonly store: StateStore;
+  readonly sessions: SessionsService;
+  readonly voice: VoiceService;
+  readonly queries: GuildStatesService;
+
+  constructor(redisUrl: string, env: Record<string, string> = {}) {
+    this.config = loadConfig({ REDIS_URL: redisUrl, ...env });
+    this.redis = createRedisClient(this.config);
+    this.store = new StateStore(this.redis);
+    this.sessions = new SessionsService(this.store, this.config);
+    this.voice = new VoiceService(this.store, this.config);
+    this.queries = new GuildStatesService(this.store, this.config);
+  }
+
+  async ready(): Promise<void> {
+    if (this.redis.status !== 'ready') await new Promise((resolve) => this.redis.once('ready', resolve));
+  }
+
+  /** Applies session events (objects or raw JSON) in order, as one batch. */
+  session(...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
+    return this.sessions.applyAll(events.map((e) => ({ event: decode(e, SessionEvent), timestampMs: Date.now() })));
+  }
+
+  channel(...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
+    return this.voice.applyAll(events.map((e) => ({ event: decode(e, ChannelEvent), timestampMs: Date.now() })));
+  }
+
+  async userState(userId: string): Promise<string | null> {
+    return this.redis.hget('USER:STATE', userId);
+  }
+
+  async guildHash(guildId: string): Promise<Record<string, string[]>> {
+    const raw = await this.redis.hgetall(`GUILD:${guildId}`);
+    return Object.fromEntries(Object.entries(raw).map(([c, v]) => [c, JSON.parse(v) as string[]]));
+  }
+
+  close(): void {
+    this.redis.disconnect();
+  }
+}
+
+function decode<T extends object>(event: Record<string, unknown> | string, type: new () => T): T {
+  return decodeEvent(Buffer.from(typeof event === 'string' ? event : JSON.stringify(event)), type, 65536);
+}
