@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { ClassConstructor } from 'class-transformer';
-import { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { Consumer, EachBatchPayload, Kafka, KafkaMessage, Partitioners, Producer } from 'kafkajs';
 import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -84,7 +84,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   }
 
   private async start(): Promise<void> {
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
     this.deadLetters = new DeadLetterPublisher(this.producer, this.config.DEAD_LETTER_TOPIC_SUFFIX, this.config.KAFKA_GROUP_ID);
     this.consumer = this.kafka.consumer({
       groupId: this.config.KAFKA_GROUP_ID,

@@ -1,4 +1,4 @@
-import { Kafka, Producer } from 'kafkajs';
+import { Kafka, Partitioners, Producer } from 'kafkajs';
 
 type Id = number | string | bigint;
 const idText = (id: Id) => (typeof id === 'bigint' ? id.toString() : id);
@@ -14,7 +14,7 @@ export class Peers {
   ) {}
 
   static async connect(kafka: Kafka, topics: { sessionEvents: string; channelEvents: string }): Promise<Peers> {
-    const producer = kafka.producer({ allowAutoTopicCreation: true });
+    const producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     return new Peers(producer, topics);
   }
