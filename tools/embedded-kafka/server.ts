@@ -109,7 +109,9 @@ export class Connection {
     const api = APIS_BY_KEY.get(header.apiKey);
     if (!api || header.apiVersion < api.minVersion || header.apiVersion > api.maxVersion) {
       const name = api?.name ?? `unknown API ${header.apiKey}`;
-      this.broker.logger.warn(
+      // An ApiVersions downgrade is ordinary negotiation (librdkafka opens with v3), so only debug.
+      const log = header.apiKey === API_VERSIONS_KEY ? this.broker.logger.debug?.bind(this.broker.logger) : this.broker.logger.warn.bind(this.broker.logger);
+      log?.(
         `embedded-kafka: ${name} v${header.apiVersion} is not supported` +
           (api ? ` (supported v${api.minVersion}-${api.maxVersion})` : '') +
           `; answering UNSUPPORTED_VERSION to client '${header.clientId}'`,
