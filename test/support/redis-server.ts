@@ -1,5 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 
 export async function freePort(): Promise<number> {
@@ -21,24 +24,32 @@ export interface TestRedis {
   client: Redis;
   /** Kills the server (SIGKILL: nothing is saved, as on this machine's Redis). */
   kill(): Promise<void>;
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same port: empty, or with its data when persistent. */
   restart(): Promise<void>;
   flush(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startTestRedis(): Promise<TestRedis> {
-  if (process.env.REDIS_URL) {
+/**
+ * persistent: keep an append-only file (fsync always) in a temp dir, so a killed and restarted
+ * server comes back with its data, as a production Redis with AOF would. By default nothing is kept,
+ * like this machine's Redis. killable: a test that kills Redis always gets a server of its own,
+ * even when REDIS_URL is set.
+ */
+export async function startTestRedis(options: { persistent?: boolean; killable?: boolean } = {}): Promise<TestRedis> {
+  if (process.env.REDIS_URL && !options.persistent && !options.killable) {
     const client = new Redis(process.env.REDIS_URL);
     const refuse = async () => {
-      throw new Error('this test stops Redis; it needs a redis-server of its own (unset REDIS_URL)');
+      throw new Error('this test stops Redis: start it with { killable: true }');
     };
     return { url: process.env.REDIS_URL, client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
   }
   const port = await freePort();
+  const dir = options.persistent ? mkdtempSync(join(tmpdir(), 'state-server-redis-')) : undefined;
+  const persistence = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     try {
       await probe.connect().catch(() => undefined);
@@ -72,6 +83,7 @@ export async function startTestRedis(): Promise<TestRedis> {
     stop: async () => {
       client.disconnect();
       await kill();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
