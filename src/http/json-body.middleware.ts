@@ -4,11 +4,21 @@ import { parseJsonKeepingNumbersAsText } from '../ingest/lossless-json';
 
 /**
  * Parses JSON request bodies losslessly (64-bit ids sent as JSON numbers keep every digit), in
- * place of express.json, and answers malformed or oversized bodies with a JSON 400 / 413.
+ * place of express.json, and answers malformed, oversized or non-JSON bodies with a JSON 400 / 413 / 415.
  */
 export function losslessJsonBody(limitBytes: number): RequestHandler {
   const readText = text({ type: ['application/json', 'application/*+json'], limit: limitBytes });
-  return (req: Request, res: Response, next: NextFunction) =>
+  return (req: Request, res: Response, next: NextFunction) => {
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !/^application\/([\w.+-]+\+)?json\b/i.test(req.headers['content-type'] ?? '')) {
+      res.status(415).json({
+        statusCode: 415,
+        error: 'Unsupported Media Type',
+        message: `request body must be JSON sent with Content-Type: application/json (got ${req.headers['content-type'] ?? 'no Content-Type'})`,
+        field: 'body',
+      });
+      return;
+    }
     readText(req, res, (error?: unknown) => {
       if (error) {
         const status = (error as { status?: number }).status === 413 ? 413 : 400;
@@ -30,4 +40,5 @@ export function losslessJsonBody(limitBytes: number): RequestHandler {
       }
       next();
     });
+  };
 }

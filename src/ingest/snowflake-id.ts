@@ -41,10 +41,15 @@ export function IsSnowflakeId(options?: ValidationOptions): PropertyDecorator {
       target: target.constructor,
       propertyName: propertyName as string,
       options: {
-        message: ({ property, value }) =>
-          value === undefined || value === null
-            ? `${property} is required (a decimal integer id)`
-            : `${property} ${options?.each ? 'must contain only ids that each ' : ''}${ID_RULE} (got ${abbreviate(value)})`,
+        message: ({ property, value }) => {
+          if (options?.each) {
+            if (value === undefined || value === null) return `${property} is required (an array of ids)`;
+            if (!Array.isArray(value)) return `${property} must be an array of ids (got ${abbreviate(value)})`;
+            return `${property} must contain only ids that each ${ID_RULE} (got ${abbreviate(value)})`;
+          }
+          if (value === undefined || value === null) return `${property} is required (a decimal integer id)`;
+          return `${property} ${ID_RULE} (got ${abbreviate(value)})`;
+        },
         ...options,
       },
       validator: { validate: (value: unknown) => typeof value === 'string' && value === canonicalId(value) },
