@@ -2,13 +2,17 @@ import { Logger } from '@nestjs/common';
 import { Kafka, KafkaConfig, logLevel, SASLOptions } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 
+const REBALANCE = /rebalancing|rejoin is needed|not the correct coordinator|coordinator is (loading|not available)/i;
+
 /** kafkajs logs, routed into the app's logger; warnings and errors only (nothing per message). */
 function logCreator() {
   const logger = new Logger('Kafka');
   return ({ level, log }: { level: logLevel; log: { message: string; [k: string]: unknown } }) => {
     const { message, timestamp: _t, logger: _l, ...extra } = log;
     const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
-    if (level <= logLevel.ERROR) logger.error(line);
+    // A rebalance is routine (an instance joined or left): kafkajs reports it as an ERROR response.
+    if (REBALANCE.test(String(extra.error ?? ''))) logger.debug(line);
+    else if (level <= logLevel.ERROR) logger.error(line);
     else if (level === logLevel.WARN) logger.warn(line);
     else logger.debug(line);
   };
