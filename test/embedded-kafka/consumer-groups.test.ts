@@ -214,7 +214,6 @@ describe('embedded kafka consumer groups', () => {
       consumer: { groupId: uniqueName('nest-group'), ...fastGroup },
       subscribe: { fromBeginning: true },
     });
-    server.setLogger?.({ log: () => undefined, error: () => undefined, warn: () => undefined, debug: () => undefined, verbose: () => undefined } as never);
     const events: unknown[] = [];
     server.addHandler(topic, async (data: unknown) => void events.push(data), true);
     await new Promise<void>((resolve, reject) => server.listen((err?: unknown) => (err ? reject(err) : resolve())));
