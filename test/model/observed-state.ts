@@ -68,7 +68,7 @@ export async function invariantViolations(redis: Redis, options: { connectStates
     if (options.oneChannel && seats.length > 1) problems.push(`user ${userId} sits in ${seats.length} channels: ${seats.join(' ')}`);
     for (const seat of seats) if (!seatsInChannels.has(`${userId}@${seat}`)) problems.push(`USER_VOICE:${userId} has ${seat} but the channel does not list them`);
   }
-  for (const sessionId of await redis.zrange('SESSION_LEASES', 0, -1)) {
+  for (const sessionId of await redis.zrange('SESSION_LEASES', '0', '-1')) {
     if ((await redis.hget(`SESSION:${sessionId}`, 'state')) !== 'live') problems.push(`SESSION_LEASES holds ${sessionId}, which is not live`);
   }
   return problems;
