@@ -1,0 +1,103 @@
+import Redis from 'ioredis';
+import { AppConfig } from '../../src/config/app-config';
+import { ConsumedEvent } from '../../src/ingest/event-patterns';
+import { decodeEvent } from '../../src/ingest/event-decoding';
+import { SessionEvent } from '../../src/sessions/session-event';
+import { SessionsService } from '../../src/sessions/sessions.service';
+import { ApplyOutcome, StateStore } from '../../src/state-store/state-store.repository';
+import { ChannelEvent } from '../../src/voice/channel-event';
+import { VoiceService } from '../../src/voice/voice.service';
+import { BenchEvent } from './workload';
+
+/** Records applied per round trip by the ingest layer (MAX_CHUNK in src/ingest/kafka-events.server.ts). */
+export const CHUNK = 2000;
+
+/** A partition's records as kafkajs hands them over: value buffers. */
+export interface RawStream {
+  topic: 'session' | 'channel';
+  values: Buffer[];
+}
+
+export const toRawStreams = (streams: BenchEvent[][]): RawStream[] =>
+  streams.map((s) => ({ topic: s[0].topic, values: s.map((e) => Buffer.from(e.value)) }));
+
+/** The service's own apply path without Kafka: decode + validate -> SessionsService / VoiceService -> StateStore. */
+export class ApplyPath {
+  readonly sessions: SessionsService;
+  readonly voice: VoiceService;
+
+  constructor(
+    readonly store: StateStore,
+    private readonly config: AppConfig,
+  ) {
+    this.sessions = new SessionsService(store, config);
+    this.voice = new VoiceService(store, config);
+  }
+
+  decode(stream: RawStream, from: number, to: number): ConsumedEvent<SessionEvent | ChannelEvent>[] {
+    const type = stream.topic === 'session' ? SessionEvent : ChannelEvent;
+    const now = Date.now();
+    const events: ConsumedEvent<SessionEvent | ChannelEvent>[] = [];
+    for (let i = from; i < to; i++) events.push({ event: decodeEvent(stream.values[i], type, this.config.MAX_EVENT_BYTES), timestampMs: now });
+    return events;
+  }
+
+  applyDecoded(topic: 'session' | 'channel', events: ConsumedEvent<SessionEvent | ChannelEvent>[]): Promise<ApplyOutcome[]> {
+    return topic === 'session'
+      ? this.sessions.applyAll(events as ConsumedEvent<SessionEvent>[])
+      : this.voice.applyAll(events as ConsumedEvent<ChannelEvent>[]);
+  }
+
+  /**
+   * Applies the streams like the ingest layer: each stream in order, in chunks of 2000 (decode,
+   * then one pipelined round trip), `concurrency` streams at a time. Returns the count of rejected changes.
+   */
+  async applyStreams(streams: readonly RawStream[], concurrency: number, onChunk?: (n: number) => void): Promise<number> {
+    let rejected = 0;
+    let nextStream = 0;
+    const worker = async () => {
+      while (nextStream < streams.length) {
+        const stream = streams[nextStream++];
+        for (let i = 0; i < stream.values.length; i += CHUNK) {
+          const end = Math.min(i + CHUNK, stream.values.length);
+          const outcomes = await this.applyDecoded(stream.topic, this.decode(stream, i, end));
+          rejected += outcomes.filter((o) => typeof o === 'object').length;
+          onChunk?.(end - i);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return rejected;
+  }
+}
+
+/**
+ * A stand-in for the ioredis client that records what the StateStore would send: the Lua source of
+ * each script (defineCommand) and every script call with its exact arguments. Lets the bench replay
+ * the service's own Redis traffic with no client-side work, to find Redis's limit.
+ */
+export function recordingRedis() {
+  const scripts = new Map<string, string>();
+  const calls: { command: string; args: (string | number)[] }[] = [];
+  const client = {
+    defineCommand(name: string, definition: { lua: string }) {
+      scripts.set(name, definition.lua);
+    },
+    pipeline() {
+      let queued = 0;
+      return new Proxy(
+        {},
+        {
+          get(_target, prop: string) {
+            if (prop === 'exec') return async () => Array.from({ length: queued }, () => [null, 1]);
+            return (...args: (string | number)[]) => {
+              queued++;
+              calls.push({ command: prop, args });
+            };
+          },
+        },
+      );
+    },
+  };
+  return { client: client as unknown as Redis, scripts, calls };
+}

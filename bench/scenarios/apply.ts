@@ -1,0 +1,148 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { StateStore } from '../../src/state-store/state-store.repository';
+import { StateHarness } from '../../test/support/state-harness';
+import { ApplyPath, CHUNK, recordingRedis, toRawStreams } from '../lib/apply-path';
+import { BenchContext, startBenchRedis } from '../lib/context';
+import { blast, resp, sha1 } from '../lib/raw-redis';
+import { Figure, log, progress, ratio, round, ScenarioResult } from '../lib/report';
+import { byPartition, mixedWorkload, Workload } from '../lib/workload';
+
+const PARTITIONS = 3;
+
+export const timed = async <T>(work: () => Promise<T>): Promise<{ seconds: number; result: T }> => {
+  const started = process.hrtime.bigint();
+  const result = await work();
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, result };
+};
+
+/** USER:STATE fields that differ from the workload's expected final states. */
+export async function stateMismatches(harness: StateHarness, workload: Workload): Promise<number> {
+  const states = await harness.redis.hgetall('USER:STATE');
+  let mismatches = 0;
+  for (const [user, state] of workload.expectedStates) if (states[user] !== state) mismatches++;
+  return mismatches;
+}
+
+/** Ours: the service's apply path (decode -> rules -> pipelined Lua), like the ingest layer, no Kafka. */
+export async function measureOurApply(ctx: BenchContext, harness: StateHarness, label = 'apply (ours)') {
+  const path = new ApplyPath(harness.store, harness.config);
+  const concurrency = harness.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY;
+  // Warm up the JIT on other events, then start from an empty Redis.
+  await path.applyStreams(toRawStreams(byPartition(mixedWorkload(10_000, 7, 'warm').events, PARTITIONS)), concurrency);
+  await harness.redis.flushall();
+  const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
+  const total = ctx.workload.events.length;
+  let done = 0;
+  const shown = progress(label, () => `${done.toLocaleString()} / ${total.toLocaleString()} events`);
+  const { seconds, result: rejected } = await timed(() => path.applyStreams(streams, concurrency, (n) => (done += n))).finally(shown.stop);
+  const mismatches = await stateMismatches(harness, ctx.workload);
+  if (rejected > 0 || mismatches > 0) log(`  WARNING: ${rejected} changes rejected, ${mismatches} users' states differ from the expected`);
+  return { eventsPerSecond: Math.round(total / seconds), seconds: round(seconds, 3), rejected, mismatches, concurrency };
+}
+
+async function redisBenchmark(port: number, lua: string, requests: number): Promise<number> {
+  const sha = sha1(lua);
+  const layout = ['USER:STATE', 'GUILD:', 'GUILD_ONLINE:', 'SESSION:', 'USER_SESSIONS:', 'USER_VOICE:', 'USER_GUILDS:', 'SERVER_SESSIONS:', 'SESSION_LEASES'];
+  const args = ['-p', String(port), '-c', '4', '-P', '100', '-n', String(requests), '-r', '100000000', '-q',
+    'EVALSHA', sha, '0', ...layout, 'bench-__rand_int__', '3__rand_int__', 'online', 'chat-1', '1700000000000', '0', '390000000000000001'];
+  const { stdout } = await promisify(execFile)('redis-benchmark', args, { maxBuffer: 1 << 20 });
+  const match = stdout.replace(/\r/g, '\n').match(/([\d.]+) requests per second/g);
+  return match ? Number(match[match.length - 1].split(' ')[0]) : NaN;
+}
+
+export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> {
+  const redis = await startBenchRedis();
+  const port = Number(new URL(redis.url).port);
+  const harness = new StateHarness(redis.url);
+  try {
+    await harness.ready();
+    const total = ctx.workload.events.length;
+    const ours = await measureOurApply(ctx, harness);
+    ctx.shared.applyEventsPerSecond = ours.eventsPerSecond;
+    log(`  ours: ${ours.eventsPerSecond.toLocaleString()} events/s`);
+
+    // Where our time goes: decoding alone, and applying pre-decoded events.
+    const path = new ApplyPath(harness.store, harness.config);
+    const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
+    const decodeOnly = await timed(async () => {
+      for (const s of streams) for (let i = 0; i < s.values.length; i += CHUNK) path.decode(s, i, Math.min(i + CHUNK, s.values.length));
+    });
+    const decoded = streams.map((s) => ({ topic: s.topic, chunks: [] as ReturnType<ApplyPath['decode']>[] }));
+    streams.forEach((s, k) => {
+      for (let i = 0; i < s.values.length; i += CHUNK) decoded[k].chunks.push(path.decode(s, i, Math.min(i + CHUNK, s.values.length)));
+    });
+    await harness.redis.flushall();
+    const concurrency = harness.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY;
+    const predecoded = await timed(async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < decoded.length) {
+            const s = decoded[next++];
+            for (const chunk of s.chunks) await path.applyDecoded(s.topic, chunk);
+          }
+        }),
+      );
+    });
+
+    // Redis's limit: the same script calls, recorded from the service's own StateStore, replayed as
+    // prebuilt EVALSHA commands with no client-side work.
+    const recording = recordingRedis();
+    const recorder = new ApplyPath(new StateStore(recording.client), harness.config);
+    const perStream: { bytes: Buffer; commands: number }[][] = [];
+    for (const s of streams) {
+      const from = recording.calls.length;
+      await recorder.applyStreams([s], 1);
+      const calls = recording.calls.slice(from);
+      const buffers: { bytes: Buffer; commands: number }[] = [];
+      for (let i = 0; i < calls.length; i += CHUNK) {
+        const slice = calls.slice(i, i + CHUNK);
+        buffers.push({
+          bytes: Buffer.concat(slice.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 0, ...c.args]))),
+          commands: slice.length,
+        });
+      }
+      perStream.push(buffers);
+    }
+    for (const lua of recording.scripts.values()) {
+      const loaded = (await harness.redis.script('LOAD', lua)) as string;
+      if (loaded !== sha1(lua)) throw new Error('script sha mismatch');
+    }
+    const commands = perStream.reduce((n, s) => n + s.reduce((m, b) => m + b.commands, 0), 0);
+    const limitRuns: Record<string, number> = {};
+    for (const connections of [1, 4]) {
+      await harness.redis.flushall();
+      const lanes = Array.from({ length: connections }, (_, c) => perStream.filter((_s, k) => k % connections === c).flat());
+      const run = await timed(() => Promise.all(lanes.map((lane) => blast(port, lane))));
+      const errors = run.result.reduce((n, r) => n + r.errors, 0);
+      if (errors > 0) log(`  WARNING: ${errors} error replies in the raw replay`);
+      limitRuns[`${connections} connection(s)`] = Math.round(commands / run.seconds);
+      log(`  raw EVALSHA replay, ${connections} connection(s): ${limitRuns[`${connections} connection(s)`].toLocaleString()} events/s`);
+    }
+    const limit = Math.max(...Object.values(limitRuns));
+    const benchmark = await redisBenchmark(port, recording.scripts.get('state_connect')!, ctx.quick ? 50_000 : 200_000);
+    log(`  redis-benchmark EVALSHA connect: ${benchmark.toLocaleString()} calls/s`);
+
+    const r = ratio(ours.eventsPerSecond, limit);
+    const figures: Figure[] = [
+      { name: 'apply events/s', value: ours.eventsPerSecond, unit: 'events/s', baselineName: 'Redis limit (raw pipelined EVALSHA replay)', baseline: limit, ratio: r, target: 'ratio >= 0.5', met: r >= 0.5 },
+      { name: 'decode+validate only', value: Math.round(total / decodeOnly.seconds), unit: 'events/s' },
+      { name: 'apply of pre-decoded events', value: Math.round(total / predecoded.seconds), unit: 'events/s' },
+      { name: 'redis-benchmark EVALSHA connect.lua', value: Math.round(benchmark), unit: 'calls/s' },
+    ];
+    return {
+      scenario: 'apply',
+      description:
+        'The workload applied straight to Redis through the service\'s own apply path (decodeEvent -> SessionsService/VoiceService.applyAll -> StateStore, ' +
+        `chunks of ${CHUNK}, ${concurrency} partitions at a time, no Kafka), against Redis's own limit: the very same script calls (recorded from the StateStore) ` +
+        'replayed as prebuilt pipelined EVALSHA commands over raw sockets (best of 1 and 4 connections). redis-benchmark of the CONNECT script (-c 4 -P 100) for reference.',
+      params: { events: total, chunk: CHUNK, partitionsPerTopic: PARTITIONS, concurrency, scriptCalls: commands },
+      figures,
+      details: { ours, limitRuns, redisBenchmarkConnect: benchmark, decodeOnlySeconds: round(decodeOnly.seconds, 3), predecodedSeconds: round(predecoded.seconds, 3) },
+    };
+  } finally {
+    harness.close();
+    await redis.stop();
+  }
+}

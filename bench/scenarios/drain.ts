@@ -1,0 +1,134 @@
+import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { startChild } from '../lib/child';
+import { summarizeProfile } from '../profile-summary';
+import { log, progress, ratio, round, ScenarioResult } from '../lib/report';
+
+const POLL_MS = 20;
+
+/** Produces the whole workload to the bench topics, in batches, before anything consumes it. */
+async function produceBacklog(kafka: BenchKafka, ctx: BenchContext, topics: { sessionEvents: string; channelEvents: string }) {
+  const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const { events } = ctx.workload;
+  let sent = 0;
+  const shown = progress('producing backlog', () => `${sent.toLocaleString()} / ${events.length.toLocaleString()} events`);
+  try {
+    for (let i = 0; i < events.length; i += 5000) {
+      const slice = events.slice(i, i + 5000);
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: (['session', 'channel'] as const).map((t) => ({
+          topic: t === 'session' ? topics.sessionEvents : topics.channelEvents,
+          messages: slice.filter((e) => e.topic === t).map((e) => ({ key: e.key, value: e.value })),
+        })),
+      });
+      sent += slice.length;
+    }
+  } finally {
+    shown.stop();
+    await producer.disconnect();
+  }
+}
+
+/** Sum of the group's committed offsets over both topics (-1 = nothing committed yet counts as 0). */
+async function committed(admin: ReturnType<BenchKafka['kafka']['admin']>, groupId: string, topics: string[]): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId, topics });
+  return offsets.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0), 0);
+}
+
+interface DrainRun {
+  mode: 'service' | 'bare';
+  seconds: number;
+  eventsPerSecond: number;
+  joinSeconds: number;
+  peakRssBytes: number;
+  statesChecked?: { users: number; mismatches: number };
+  profile?: string;
+}
+
+async function drainOnce(mode: 'service' | 'bare', run: number, kafka: BenchKafka, ctx: BenchContext, topics: { sessionEvents: string; channelEvents: string }, redisUrl: string, flush: () => Promise<void>, redis: import('ioredis').default): Promise<DrainRun> {
+  const total = ctx.workload.events.length;
+  const groupId = `bench-drain-${mode}-${run}-${Date.now().toString(36)}`;
+  if (mode === 'service') await flush();
+  const env = await serviceEnv(kafka, redisUrl, topics, groupId);
+  const admin = kafka.kafka.admin();
+  await admin.connect();
+  const spawned = Date.now();
+  const child = startChild('consumer', { mode, env }, { label: `drain-${mode}-${run}`, cpuProfileDir: ctx.profileDir });
+  const rss = child.sampleRss();
+  let done = 0;
+  const shown = progress(`drain ${mode} #${run}`, () => `${done.toLocaleString()} / ${total.toLocaleString()} committed`);
+  try {
+    const { at: joinedAt } = await child.next<{ at: number }>('joined', 60000);
+    for (;;) {
+      done = await committed(admin, groupId, Object.values(topics));
+      if (done >= total) break;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    const finished = Date.now();
+    const seconds = (finished - joinedAt) / 1000;
+    const result: DrainRun = {
+      mode,
+      seconds: round(seconds, 3),
+      eventsPerSecond: Math.round(total / seconds),
+      joinSeconds: round((joinedAt - spawned) / 1000, 2),
+      peakRssBytes: child.peakRss(),
+    };
+    if (mode === 'service') {
+      const states = await redis.hgetall('USER:STATE');
+      let mismatches = 0;
+      for (const [user, state] of ctx.workload.expectedStates) if (states[user] !== state) mismatches++;
+      result.statesChecked = { users: ctx.workload.expectedStates.size, mismatches };
+      if (mismatches > 0) log(`  WARNING: ${mismatches} users' USER:STATE differ from the expected final state`);
+    }
+    return result;
+  } finally {
+    shown.stop();
+    rss.stop();
+    await admin.disconnect();
+    await child.stop();
+  }
+}
+
+export async function drainScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
+  const redis = await startBenchRedis();
+  try {
+    const topics = await createBenchTopics(kafka.kafka, 'drain');
+    await produceBacklog(kafka, ctx, topics);
+    const runs: DrainRun[] = [];
+    const rounds = ctx.quick ? 1 : 2;
+    for (let r = 1; r <= rounds; r++) {
+      for (const mode of ['bare', 'service'] as const) {
+        const child = await drainOnce(mode, r, kafka, ctx, topics, redis.url, redis.flush, redis.client);
+        runs.push(child);
+        log(`  drain ${mode} #${r}: ${child.eventsPerSecond.toLocaleString()} events/s (${child.seconds} s)`);
+      }
+    }
+    const best = (mode: string) => runs.filter((r) => r.mode === mode).sort((a, b) => b.eventsPerSecond - a.eventsPerSecond)[0];
+    const service = best('service');
+    const bare = best('bare');
+    const r = ratio(service.eventsPerSecond, bare.eventsPerSecond);
+    return {
+      scenario: 'drain',
+      description:
+        'A backlog of mixed events produced to the embedded broker (in the bench process), then drained by a child process from a fresh group: ' +
+        'the service (startApp: ingest -> rules -> Lua on Redis) vs a bare kafkajs consumer doing no work (same partitions consumed concurrently). ' +
+        'Timed from the consumer joining its group to the committed offsets reaching the end (polled every 20 ms). Best of the rounds.',
+      params: { events: ctx.workload.events.length, users: ctx.workload.users, partitionsPerTopic: 3, rounds },
+      figures: [
+        { name: 'drain events/s', value: service.eventsPerSecond, unit: 'events/s', baselineName: 'bare kafkajs consumer', baseline: bare.eventsPerSecond, ratio: r, target: 'ratio >= 0.8', met: r >= 0.8 },
+      ],
+      details: { runs, profile: ctx.profileDir ? summarizeLatestProfile(ctx.profileDir) : undefined },
+    };
+  } finally {
+    await redis.stop();
+  }
+}
+
+function summarizeLatestProfile(dir: string) {
+  try {
+    return summarizeProfile(dir, 'drain-service', 25);
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}

@@ -1,0 +1,153 @@
+import autocannon from 'autocannon';
+import { freePort } from '../../test/support/redis-server';
+import { StateHarness } from '../../test/support/state-harness';
+import { BenchChild, startChild } from '../lib/child';
+import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
+import { channelId, guildId, userId } from '../lib/workload';
+
+const CONNECTIONS = 32;
+const QUERY_GUILD = 1_000_000;
+const QUERY_USERS = 100;
+const FILLER_BASE = 60_000_000;
+
+export interface CannonRun {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  requests: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+
+/** autocannon at fixed concurrency; latencies taken from every response (sub-millisecond resolution). */
+export async function cannon(url: string, seconds: number, connections = CONNECTIONS, label = url): Promise<CannonRun> {
+  const latencies: number[] = [];
+  let shown = { stop: () => undefined as void };
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ url, connections, duration: seconds, timeout: 30 }, (error, r) => (error ? reject(error) : resolve(r)));
+    instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
+    shown = progress(label, () => `${latencies.length.toLocaleString()} responses`);
+  }).finally(() => shown.stop());
+  latencies.sort((a, b) => a - b);
+  return {
+    requestsPerSecond: round(latencies.length / seconds, 1),
+    p50Ms: round(percentile(latencies, 50), 2),
+    p99Ms: round(percentile(latencies, 99), 2),
+    maxMs: round(latencies[latencies.length - 1] ?? NaN, 2),
+    requests: latencies.length,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+/** Adds filler users to USER:STATE (pipelined HSET, 1000 fields a command) until it holds `target` fields. */
+async function fillUsers(harness: StateHarness, target: number): Promise<void> {
+  let have = await harness.redis.hlen('USER:STATE');
+  const shown = progress(`filling USER:STATE to ${target.toLocaleString()}`, () => `${have.toLocaleString()} users`);
+  try {
+    let next = have;
+    while (have < target) {
+      const pipeline = harness.redis.pipeline();
+      for (let c = 0; c < 100 && next < target; c++) {
+        const fields: string[] = [];
+        for (let i = 0; i < 1000 && next < target; i++, next++) fields.push(userId(FILLER_BASE + next), next % 3 === 0 ? 'online' : 'offline');
+        pipeline.hset('USER:STATE', ...fields);
+      }
+      await pipeline.exec();
+      have = await harness.redis.hlen('USER:STATE');
+    }
+  } finally {
+    shown.stop();
+  }
+}
+
+/** A guild with QUERY_USERS online members, half of them in its 10 voice channels, through the service's apply path. */
+async function seedGuild(harness: StateHarness): Promise<string[]> {
+  const g = guildId(QUERY_GUILD);
+  const ids = Array.from({ length: QUERY_USERS }, (_, k) => userId(50_000_000 + k));
+  await harness.session(...ids.map((id, k) => `{"type":"CONNECT","sessionId":"q-${k}","userId":${id},"state":"online","guildIds":[${g}],"serverId":"chat-1"}`));
+  await harness.channel(...ids.slice(0, 50).map((id, k) => `{"type":"JOIN","userId":${id},"guildId":${g},"channelId":${channelId(QUERY_GUILD, k % 10)}}`));
+  const channels = await harness.redis.hlen(`GUILD:${g}`);
+  if (channels !== 10) throw new Error(`expected 10 occupied channels, got ${channels}`);
+  return ids;
+}
+
+export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
+  const redis = await startBenchRedis();
+  const harness = new StateHarness(redis.url);
+  const children: BenchChild[] = [];
+  try {
+    await harness.ready();
+    const ids = await seedGuild(harness);
+    const path = `/guilds/${guildId(QUERY_GUILD)}/states?userIds=${ids.join(',')}`;
+    const topics = await createBenchTopics(kafka.kafka, 'query');
+    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-query') }, { label: 'query-service', cpuProfileDir: ctx.profileDir });
+    children.push(service);
+    const { url } = await service.next<{ url: string }>('listening');
+    const check = await (await fetch(url + path)).json();
+    if (Object.keys(check.connectionStates).length !== QUERY_USERS || Object.keys(check.channelStates).length !== 10) {
+      throw new Error(`unexpected answer: ${JSON.stringify(check).slice(0, 300)}`);
+    }
+    const rss = service.sampleRss();
+    const seconds = ctx.queryDurationSeconds;
+    const warmup = ctx.quick ? 1 : 2;
+    const runs: Record<string, { ours: CannonRun; original: CannonRun; users: number }> = {};
+    for (const users of ctx.queryUserCounts) {
+      await fillUsers(harness, users);
+      const original = startChild('original-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-original' });
+      children.push(original);
+      const { url: originalUrl } = await original.next<{ url: string }>('listening');
+      await cannon(url + path, warmup, CONNECTIONS, `warm-up ours`);
+      const ours = await cannon(url + path, seconds, CONNECTIONS, `ours @ ${users.toLocaleString()} users`);
+      log(`  ours @ ${users.toLocaleString()} users: ${ours.requestsPerSecond} req/s, p50 ${ours.p50Ms} ms, p99 ${ours.p99Ms} ms`);
+      const orig = await cannon(originalUrl + path, seconds, CONNECTIONS, `original @ ${users.toLocaleString()} users`);
+      log(`  original @ ${users.toLocaleString()} users: ${orig.requestsPerSecond} req/s, p50 ${orig.p50Ms} ms, p99 ${orig.p99Ms} ms`);
+      await original.stop();
+      runs[String(users)] = { ours, original: orig, users };
+    }
+    rss.stop();
+    const figures: Figure[] = [];
+    const [small, large] = ctx.queryUserCounts.map((n) => runs[String(n)]);
+    for (const run of [small, large]) {
+      const n = `${run.users.toLocaleString()} users`;
+      figures.push(
+        { name: `query req/s @ ${n}`, value: run.ours.requestsPerSecond, unit: 'req/s', baselineName: 'original (HGETALL, pick)', baseline: run.original.requestsPerSecond, ratio: ratio(run.ours.requestsPerSecond, run.original.requestsPerSecond) },
+        { name: `query p50 @ ${n}`, value: run.ours.p50Ms, unit: 'ms', baselineName: 'original', baseline: run.original.p50Ms },
+        { name: `query p99 @ ${n}`, value: run.ours.p99Ms, unit: 'ms', baselineName: 'original', baseline: run.original.p99Ms, target: '<= 10 ms', met: run.ours.p99Ms <= 10 },
+      );
+    }
+    // "Unchanged within noise": throughput within 15 % and p99 within 15 % or 1 ms.
+    const rpsRatio = ratio(large.ours.requestsPerSecond, small.ours.requestsPerSecond);
+    const p99Ratio = ratio(large.ours.p99Ms, small.ours.p99Ms);
+    const unchanged = rpsRatio >= 0.85 && (p99Ratio <= 1.15 || large.ours.p99Ms - small.ours.p99Ms <= 1);
+    figures.push({
+      name: `query req/s ${large.users.toLocaleString()} vs ${small.users.toLocaleString()} users`,
+      value: large.ours.requestsPerSecond,
+      unit: 'req/s',
+      baselineName: `ours @ ${small.users.toLocaleString()} users`,
+      baseline: small.ours.requestsPerSecond,
+      ratio: rpsRatio,
+      target: 'unchanged (ratio >= 0.85, p99 +15 % or +1 ms at most)',
+      met: unchanged,
+    });
+    figures.push({ name: 'service RSS under query load', value: round(service.peakRss() / 2 ** 20, 1), unit: 'MiB' });
+    return {
+      scenario: 'query',
+      description:
+        `GET /guilds/:id/states with ${QUERY_USERS} userIds, a guild with 10 occupied voice channels, ${CONNECTIONS} connections (autocannon in the bench process), ` +
+        `${seconds} s per run after a ${warmup} s warm-up; the service in a child process (startApp). Original: a tiny node:http server (child process) that does HGETALL USER:STATE, picks, and HGETALL GUILD:<id>. ` +
+        'Latencies from every response.',
+      params: { connections: CONNECTIONS, seconds, userIds: QUERY_USERS, users: ctx.queryUserCounts },
+      figures,
+      details: { runs, servicePeakRssBytes: service.peakRss() },
+    };
+  } finally {
+    for (const child of children) await child.stop();
+    harness.close();
+    await redis.stop();
+  }
+}
