@@ -7,6 +7,10 @@ import { InvalidConfigError, loadConfig } from './config/app-config';
  * The path of an event: KafkaEventsServer (ingest/) decodes a batch -> SessionsController /
  * VoiceController -> SessionsService / VoiceService (the rules) -> StateStore (state-store/, Redis
  * scripts). The path of a query: GuildStatesController -> GuildStatesService -> StateStore.
+ *
+ * Stopping (SIGTERM / SIGINT): Nest's shutdown hooks (app.ts) close HTTP, then the consumer - it
+ * stops fetching, lets the in-flight batches finish and commits their offsets - then Redis, and
+ * exit 0. Anything not committed is redelivered to the next owner and applied idempotently.
  */
 async function main(): Promise<void> {
   let config;
@@ -19,18 +23,25 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const app = await startApp(config);
+  await startApp(config);
   const logger = new Logger('Main');
   logger.log(`State server listening on port ${config.PORT}; consuming ${config.SESSION_EVENTS_TOPIC} and ${config.CHANNEL_EVENTS_TOPIC} from ${config.KAFKA_BROKERS.join(',')} as group ${config.KAFKA_GROUP_ID}`);
+
+  let signalsReceived = 0;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (++signalsReceived > 1) {
+        logger.warn(`${signal} again: exiting without waiting for the shutdown to finish (uncommitted events will be redelivered)`);
+        process.exit(1);
+      }
+      logger.log(`${signal}: stopping; finishing and committing in-flight batches (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
       setTimeout(() => {
-        logger.error(`Shutdown took longer than ${config.SHUTDOWN_TIMEOUT_MS} ms; exiting`);
+        logger.error(`Shutdown took longer than SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS} ms; exiting (uncommitted events will be redelivered)`);
         process.exit(1);
       }, config.SHUTDOWN_TIMEOUT_MS).unref();
     });
   }
-  void app;
+  process.once('exit', (code) => logger.log(`Stopped (exit code ${code})`));
 }
 
 main().catch((error) => {

@@ -109,23 +109,39 @@ export class AppConfig {
   @IsOptional() @IsString() @IsNotEmpty()
   API_TOKEN?: string;
 
+  /** Requests per minute one client (IP) may make to the query routes, per instance; health and metrics are exempt. */
   @Transform(toInt) @IsInt() @Min(1)
   RATE_LIMIT_PER_MINUTE = 6000;
 
+  /**
+   * Express's `trust proxy` setting, for when the service sits behind a load balancer: the client
+   * IP (rate limiting, logs) is then read from X-Forwarded-For. A hop count ("1"), "true", or
+   * comma-separated addresses / subnets of the proxies ("10.0.0.0/8"). Unset: the socket's peer.
+   */
+  @IsOptional() @IsString() @Matches(/^(true|false|\d{1,2}|[0-9A-Fa-f.:/, a-z]+)$/, { message: 'TRUST_PROXY must be true, false, a hop count or a list of proxy addresses/subnets' })
+  TRUST_PROXY?: string;
+
+  /** On SIGTERM/SIGINT: longest wait for in-flight batches to finish and commit and for connections to close; past it the process exits 1. */
   @Transform(toInt) @IsInt() @Min(100) @Max(600000)
   SHUTDOWN_TIMEOUT_MS = 10000;
 
+  /** pino level of the JSON logs on stdout: one line per HTTP request at info; nothing per event above debug. */
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
 }
 
 export class InvalidConfigError extends Error {}
 
+/** "redis://user:secret@host" -> "redis://user:<hidden>@host": a bad URL is quoted in the error, its password never. */
+function withoutCredentials(value: string | undefined): string | undefined {
+  return value?.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, '$1<hidden>@');
+}
+
 /** Parses and validates the environment; throws one error listing every bad variable by name. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const known = Object.keys(new AppConfig());
   const given: Record<string, string> = {};
-  for (const key of [...known, 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'API_TOKEN']) {
+  for (const key of [...known, 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'API_TOKEN', 'TRUST_PROXY']) {
     const value = env[key];
     if (value !== undefined && value !== '') given[key] = value;
   }
@@ -133,7 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const errors = validateSync(config, { forbidUnknownValues: false });
   const problems = errors.map((e) => {
     const constraint = Object.values(e.constraints ?? {})[0] ?? 'is invalid';
-    const shown = /PASSWORD|TOKEN/.test(e.property) ? '<hidden>' : JSON.stringify(given[e.property]);
+    const shown = /PASSWORD|TOKEN/.test(e.property) ? '<hidden>' : JSON.stringify(withoutCredentials(given[e.property]));
     return constraint.startsWith(e.property) ? `${constraint} (got ${shown})` : `${e.property}: ${constraint} (got ${shown})`;
   });
   if (config.KAFKA_SASL_MECHANISM && (!config.KAFKA_SASL_USERNAME || !config.KAFKA_SASL_PASSWORD)) {

@@ -1,8 +1,14 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMinSize, IsArray } from 'class-validator';
 import { IsSnowflakeId } from '../ingest/snowflake-id';
 
 /** POST /guilds/:guildId/states/query. (The most ids one query may name is MAX_QUERY_USER_IDS, checked by the service.) */
 export class UserIdsQuery {
+  @ApiProperty({
+    description: 'User ids (decimal strings, or bare JSON numbers: every digit is kept), 1 to MAX_QUERY_USER_IDS (1000 by default)',
+    type: [String],
+    example: ['1', '2'],
+  })
   @IsArray({ message: 'userIds must be an array of ids' })
   @ArrayMinSize(1, { message: 'userIds must hold at least one id' })
   @IsSnowflakeId({ each: true })
@@ -11,6 +17,7 @@ export class UserIdsQuery {
 
 /** POST /api/state/community/user/info (the original service's route) */
 export class CommunityUserInfoQuery extends UserIdsQuery {
+  @ApiProperty({ description: 'The guild (a decimal string or a bare JSON number)', type: String, example: '100' })
   @IsSnowflakeId()
   guildId: string;
 }

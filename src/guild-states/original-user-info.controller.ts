@@ -1,20 +1,44 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { UserInfoDoc } from '../docs/api-schemas';
+import { ApiErrors, badRequestExamples } from '../docs/api-responses';
 import { CommunityUserInfoQuery, DirectUserInfoQuery, UserInfo } from './guild-states.dto';
 import { GuildStatesService } from './guild-states.service';
 
 /** The original Java service's routes, same request and response shapes, for clients built against it. */
+@ApiTags('original routes')
 @Controller('api/state')
 export class OriginalUserInfoController {
   constructor(private readonly guildStates: GuildStatesService) {}
 
   @Post('community/user/info')
   @HttpCode(200)
+  @ApiOperation({ summary: 'States of users in a guild and the guild\'s voice channels (the original service\'s route)', description: 'Users never seen are left out.' })
+  @ApiBody({ type: CommunityUserInfoQuery, examples: { request: { summary: 'two users of guild 100', value: { guildId: '100', userIds: ['1', '2'] } } } })
+  @ApiOkResponse({ type: UserInfoDoc, example: { connectionStates: { '1': 'online' }, channelStates: { '10': ['1'] } } })
+  @ApiErrors(
+    {
+      guildId: badRequestExamples.bodyGuildId,
+      notArray: badRequestExamples.userIdsNotArray,
+      empty: badRequestExamples.userIdsEmpty,
+      tooMany: badRequestExamples.tooMany,
+      malformed: badRequestExamples.malformed,
+    },
+    { body: true },
+  )
   community(@Body() body: CommunityUserInfoQuery): Promise<UserInfo> {
     return this.guildStates.communityUserInfo(body.guildId, body.userIds);
   }
 
   @Post('direct/user/info')
   @HttpCode(200)
+  @ApiOperation({ summary: 'States of users, whatever their guilds (the original service\'s route)', description: 'Users never seen are left out.' })
+  @ApiBody({ type: DirectUserInfoQuery, examples: { request: { summary: 'two users', value: { userIds: ['1', '2'] } } } })
+  @ApiOkResponse({ type: UserInfoDoc, example: { connectionStates: { '1': 'online' } } })
+  @ApiErrors(
+    { notArray: badRequestExamples.userIdsNotArray, empty: badRequestExamples.userIdsEmpty, tooMany: badRequestExamples.tooMany, malformed: badRequestExamples.malformed },
+    { body: true },
+  )
   direct(@Body() body: DirectUserInfoQuery): Promise<UserInfo> {
     return this.guildStates.directUserInfo(body.userIds);
   }

@@ -1,0 +1,49 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
+import { ID_RULE } from '../ingest/snowflake-id';
+import { ErrorDoc } from './api-schemas';
+
+type Examples = Record<string, { summary: string; value: unknown }>;
+
+/** 400 examples shared by the routes, by what they reject. */
+export const badRequestExamples = {
+  guildId: { summary: 'guildId is not an id', value: { statusCode: 400, error: 'Bad Request', message: `guildId ${ID_RULE} (got "abc")`, field: 'guildId' } },
+  userIdsQuery: { summary: 'a userId in the query is not an id', value: { statusCode: 400, error: 'Bad Request', message: `userIds[1] ${ID_RULE} (got "x")`, field: 'userIds' } },
+  userIdsEmpty: { summary: 'userIds is empty', value: { statusCode: 400, error: 'Bad Request', message: 'userIds must hold at least one id', field: 'userIds' } },
+  userIdsNotArray: { summary: 'userIds is missing or not an array', value: { statusCode: 400, error: 'Bad Request', message: 'userIds must be an array of ids', field: 'userIds' } },
+  tooMany: { summary: 'more userIds than MAX_QUERY_USER_IDS', value: { statusCode: 400, error: 'Bad Request', message: 'userIds may name at most 1000 users (got 1001)', field: 'userIds' } },
+  bodyGuildId: { summary: 'guildId in the body is not an id', value: { statusCode: 400, error: 'Bad Request', message: `guildId ${ID_RULE} (got "0")`, field: 'guildId' } },
+  malformed: { summary: 'the body is not JSON', value: { statusCode: 400, error: 'Bad Request', message: 'request body is not valid JSON: Unexpected end of JSON input', field: 'body' } },
+} satisfies Examples;
+
+const errorResponse = (status: number, description: string, examples: Examples) =>
+  ApiResponse({ status, description, type: ErrorDoc, examples });
+
+/**
+ * The errors every API route may answer: 400 (with the route's own examples), 401 when API_TOKEN
+ * is set, 429 past RATE_LIMIT_PER_MINUTE, 503 while Redis is unreachable; 413 for routes with a body.
+ */
+export function ApiErrors(badRequests: Examples, options: { body?: boolean } = {}) {
+  const decorators = [
+    ApiBearerAuth(),
+    errorResponse(400, 'A parameter or the body is invalid; `field` names it', badRequests),
+    errorResponse(401, 'API_TOKEN is set and the request has no valid `Authorization: Bearer <token>`', {
+      missing: { summary: 'no Authorization header', value: { statusCode: 401, error: 'Unauthorized', message: 'missing Authorization: Bearer <token> header' } },
+      invalid: { summary: 'wrong token', value: { statusCode: 401, error: 'Unauthorized', message: 'invalid bearer token' } },
+    }),
+    errorResponse(429, 'More than RATE_LIMIT_PER_MINUTE requests from this client in a minute; see the Retry-After header (seconds)', {
+      limited: { summary: 'rate limited', value: { statusCode: 429, error: 'Too Many Requests', message: 'rate limit of 6000 requests per minute exceeded; retry in 42 s' } },
+    }),
+    errorResponse(503, 'Redis is unreachable (or answered later than REDIS_COMMAND_TIMEOUT_MS); retry shortly', {
+      redisDown: { summary: 'Redis unreachable', value: { statusCode: 503, error: 'Service Unavailable', message: 'state store (Redis) is unreachable; retry shortly' } },
+    }),
+  ];
+  if (options.body) {
+    decorators.push(
+      errorResponse(413, 'The body is larger than the limit (64 KiB, or 32 bytes per MAX_QUERY_USER_IDS if more)', {
+        tooLarge: { summary: 'body too large', value: { statusCode: 413, error: 'Payload Too Large', message: 'request body exceeds 65536 bytes', field: 'body' } },
+      }),
+    );
+  }
+  return applyDecorators(...decorators);
+}

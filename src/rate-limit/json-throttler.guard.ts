@@ -1,0 +1,17 @@
+import { ExecutionContext, HttpException, HttpStatus, Injectable } from '@nestjs/common';
+import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
+
+/** @nestjs/throttler's guard, answering in the service's error shape: {"statusCode":429,"error":"Too Many Requests","message":"…"}. */
+@Injectable()
+export class JsonThrottlerGuard extends ThrottlerGuard {
+  protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    throw new HttpException(
+      {
+        statusCode: HttpStatus.TOO_MANY_REQUESTS,
+        error: 'Too Many Requests',
+        message: `rate limit of ${detail.limit} requests per minute exceeded; retry in ${detail.timeToBlockExpire} s`,
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+}
