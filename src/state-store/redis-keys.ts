@@ -11,6 +11,7 @@
  *   USER_GUILDS:<userId>     set     guildIds the user is counted online in
  *   SERVER_SESSIONS:<id>     set     live sessionIds owned by a chat-server instance (for RESET)
  *   SESSION_LEASES           zset    sessionId -> lease expiry (ms), only with SESSION_TTL_SECONDS
+ *   STATE_COUNTERS           hash    online_users, voice_seats: kept exact by the scripts, read by /metrics
  */
 export const redisKeys = {
   userStates: 'USER:STATE',
@@ -22,6 +23,7 @@ export const redisKeys = {
   userGuildsPrefix: 'USER_GUILDS:',
   serverSessionsPrefix: 'SERVER_SESSIONS:',
   sessionLeases: 'SESSION_LEASES',
+  counters: 'STATE_COUNTERS',
 } as const;
 
 export const guildChannelsKey = (guildId: string) => redisKeys.guildChannelsPrefix + guildId;
@@ -30,15 +32,16 @@ export const sessionKey = (sessionId: string) => redisKeys.sessionPrefix + sessi
 export const userSessionsKey = (userId: string) => redisKeys.userSessionsPrefix + userId;
 export const userVoiceKey = (userId: string) => redisKeys.userVoicePrefix + userId;
 
-/** The layout as the scripts receive it, in the order lib.lua reads it. */
-export const scriptLayoutArgs: readonly string[] = [
-  redisKeys.userStates,
-  redisKeys.guildChannelsPrefix,
-  redisKeys.guildOnlinePrefix,
-  redisKeys.sessionPrefix,
-  redisKeys.userSessionsPrefix,
-  redisKeys.userVoicePrefix,
-  redisKeys.userGuildsPrefix,
-  redisKeys.serverSessionsPrefix,
-  redisKeys.sessionLeases,
-];
+/** The layout as the scripts receive it (ARGV[1], decoded by lib.lua). */
+export const scriptLayout: string = JSON.stringify({
+  userState: redisKeys.userStates,
+  guild: redisKeys.guildChannelsPrefix,
+  guildOnline: redisKeys.guildOnlinePrefix,
+  session: redisKeys.sessionPrefix,
+  userSessions: redisKeys.userSessionsPrefix,
+  userVoice: redisKeys.userVoicePrefix,
+  userGuilds: redisKeys.userGuildsPrefix,
+  serverSessions: redisKeys.serverSessionsPrefix,
+  sessionLeases: redisKeys.sessionLeases,
+  counters: redisKeys.counters,
+});

@@ -190,3 +190,22 @@ describe('session leases (SESSION_TTL_SECONDS)', () => {
     }
   });
 });
+
+describe('robustness', () => {
+  it('rejects only the event Redis cannot apply and applies the others of the run', async () => {
+    await state.redis.hset('GUILD:100', '10', 'not json'); // written by some other tool
+    const outcomes = await state.channel(join(1, 100, 11), join(2, 100, 10), join(3, 100, 11));
+    expect(outcomes[0]).toBe('applied');
+    expect(outcomes[1]).toEqual({ rejected: expect.stringMatching(/Redis refused the change/) });
+    expect(outcomes[2]).toBe('applied');
+    expect(JSON.parse((await state.redis.hget('GUILD:100', '11'))!)).toEqual(['1', '3']);
+  });
+
+  it('keeps the online and voice counters exact through moves, multi-session and redelivery', async () => {
+    await state.session(connect('a', 1), connect('b', 1), connect('c', 2), connect('c', 2), disconnect('zz', { userId: 3 }));
+    await state.channel(join(1, 100, 10), join(1, 100, 11), join(2, 100, 10), join(2, 100, 10), join(3, 100, 10));
+    await state.session(disconnect('a'), disconnect('c'), disconnect('c'));
+    // user 1 online (b), user 2 offline (left voice with last session), user 3 never online but in voice
+    expect(await state.redis.hgetall('STATE_COUNTERS')).toEqual({ online_users: '1', voice_seats: '2' });
+  });
+});

@@ -10,4 +10,5 @@ for _, sessionId in ipairs(due) do
   ended = ended + end_session(sessionId, arg(1), tonumber(arg(2)), '')
   redis.call('ZREM', LAYOUT.sessionLeases, sessionId)
 end
+save_channels()
 return ended

@@ -6,13 +6,13 @@
   Returns { flat HGETALL of GUILD:<guildId>, userIds, their states (same order) }.
 ]]
 local guildId = arg(1)
-local channels = redis.call('HGETALL', LAYOUT.guild .. guildId)
+local channelHash = redis.call('HGETALL', LAYOUT.guild .. guildId)
 local seen, users = {}, {}
 for _, userId in ipairs(redis.call('SMEMBERS', LAYOUT.guildOnline .. guildId)) do
   if not seen[userId] then seen[userId] = true; users[#users + 1] = userId end
 end
-for i = 2, #channels, 2 do
-  for _, m in ipairs(cjson.decode(channels[i])) do
+for i = 2, #channelHash, 2 do
+  for _, m in ipairs(cjson.decode(channelHash[i])) do
     local userId = tostring(m)
     if not seen[userId] then seen[userId] = true; users[#users + 1] = userId end
   end
@@ -23,4 +23,4 @@ for first = 1, #users, 1000 do
   local slice = redis.call('HMGET', LAYOUT.userState, unpack(users, first, math.min(first + 999, #users)))
   for _, state in ipairs(slice) do states[#states + 1] = state end
 end
-return { channels, users, states }
+return { channelHash, users, states }

@@ -1,21 +1,15 @@
 --[[
   Shared prelude, prepended to every state script when it is loaded (see state-store.repository.ts).
 
-  KEYS: none. The keys a script touches follow from the data (the channels a user sits in, the guilds
-  they belong to), so they cannot all be declared up front. The key layout is passed instead, as
-  prefixes in ARGV[1..9], from redis-keys.ts, the one place that defines it. This is fine on a single
-  Redis (or a primary with replicas); it is not Redis Cluster compatible.
+  KEYS: none. The keys a script touches follow from the data (the channels a user sits in, the
+  guilds they belong to), so they cannot all be declared up front. The key layout is passed instead,
+  as a JSON object in ARGV[1] built from redis-keys.ts, the one place that defines it. Fine on a
+  single Redis (or a primary with replicas); not Redis Cluster compatible.
 
-  ARGV[1..9]: USER:STATE hash, guild channels prefix, guild online prefix, session prefix,
-              user sessions prefix, user voice prefix, user guilds prefix, server sessions prefix,
-              session leases sorted set.
-  ARGV[10..]: the script's own arguments, read with arg(i).
+  ARGV[1]: the layout; ARGV[2..]: the script's own arguments, read with arg(i).
 ]]
-local LAYOUT = {
-  userState = ARGV[1], guild = ARGV[2], guildOnline = ARGV[3], session = ARGV[4], userSessions = ARGV[5],
-  userVoice = ARGV[6], userGuilds = ARGV[7], serverSessions = ARGV[8], sessionLeases = ARGV[9],
-}
-local function arg(i) return ARGV[9 + i] end
+local LAYOUT = cjson.decode(ARGV[1])
+local function arg(i) return ARGV[1 + i] end
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -27,49 +21,129 @@ local function split_seat(seat)
   return string.match(seat, '^(%d+):(%d+)$')
 end
 
--- GUILD:<guildId> field <channelId> holds a JSON array of userId strings, in join order.
--- Edited here, inside one script, so concurrent JOINs can never overwrite each other.
-local function add_to_channel(guildId, channelId, userId)
-  local key = LAYOUT.guild .. guildId
-  local raw = redis.call('HGET', key, channelId)
-  local members = raw and cjson.decode(raw) or {}
-  for _, m in ipairs(members) do
-    if tostring(m) == userId then return false end
+--[[
+  GUILD:<guildId> field <channelId> holds a JSON array of userId strings, in join order (the
+  contract), e.g. ["1","2"]. It is edited only inside scripts, so concurrent JOINs can never
+  overwrite each other. Edits are plain string operations on that text (a member is found as its
+  quoted id), not decode + encode, so their cost does not grow with a big channel's decoding. A
+  script that applies many events reads each channel once, edits it here and writes it back once
+  (save_channels): a burst of 500 JOINs into one channel is one HGET and one HSET.
+]]
+local channels = {}
+local function channel(guildId, channelId)
+  local id = guildId .. ':' .. channelId
+  local entry = channels[id]
+  if not entry then
+    local raw = redis.call('HGET', LAYOUT.guild .. guildId, channelId)
+    local dirty = false
+    if raw and raw ~= '[]' and string.sub(raw, 1, 2) ~= '["' then
+      -- Written by another tool (numbers, spaces): rewrite it once in our form. Not JSON: an error
+      -- here rejects the event that touched it.
+      local members = {}
+      for _, m in ipairs(cjson.decode(raw)) do members[#members + 1] = tostring(m) end
+      raw = #members > 0 and cjson.encode(members) or nil
+      dirty = true
+    end
+    if raw == '[]' then raw = nil end
+    entry = { key = LAYOUT.guild .. guildId, field = channelId, raw = raw, dirty = dirty }
+    channels[id] = entry
   end
-  members[#members + 1] = userId
-  redis.call('HSET', key, channelId, cjson.encode(members))
+  return entry
+end
+
+local function add_to_channel(guildId, channelId, userId)
+  local entry = channel(guildId, channelId)
+  local member = '"' .. userId .. '"'
+  if not entry.raw then
+    entry.raw = '[' .. member .. ']'
+  elseif string.find(entry.raw, member, 1, true) then
+    return false
+  else
+    entry.raw = string.sub(entry.raw, 1, -2) .. ',' .. member .. ']'
+  end
+  entry.dirty = true
   return true
 end
 
--- Removes the user; a channel left empty is removed from the hash (the original's contract).
 local function remove_from_channel(guildId, channelId, userId)
-  local key = LAYOUT.guild .. guildId
-  local raw = redis.call('HGET', key, channelId)
-  if not raw then return false end
-  local members = cjson.decode(raw)
-  local kept, found = {}, false
-  for _, m in ipairs(members) do
-    if tostring(m) == userId then found = true else kept[#kept + 1] = m end
+  local entry = channel(guildId, channelId)
+  if not entry.raw then return false end
+  local first, last = string.find(entry.raw, '"' .. userId .. '"', 1, true)
+  if not first then return false end
+  local before, after = string.sub(entry.raw, 1, first - 1), string.sub(entry.raw, last + 1)
+  if string.sub(after, 1, 1) == ',' then
+    after = string.sub(after, 2)
+  elseif string.sub(before, -1) == ',' then
+    before = string.sub(before, 1, -2)
   end
-  if not found then return false end
-  if #kept == 0 then
-    redis.call('HDEL', key, channelId)
-  else
-    redis.call('HSET', key, channelId, cjson.encode(kept))
-  end
+  entry.raw = before .. after
+  if entry.raw == '[]' then entry.raw = nil end
+  entry.dirty = true
   return true
+end
+
+-- Writes back every channel changed by this script; a channel left empty is removed (the contract).
+local function save_channels()
+  for _, entry in pairs(channels) do
+    if entry.dirty then
+      if entry.raw then
+        redis.call('HSET', entry.key, entry.field, entry.raw)
+      else
+        redis.call('HDEL', entry.key, entry.field)
+      end
+      entry.dirty = false
+    end
+  end
+end
+
+-- Voice seats, with the STATE_COUNTERS hash kept exact so /metrics can read gauges in O(1).
+local function take_seat(userId, guildId, channelId)
+  local added = add_to_channel(guildId, channelId, userId)
+  if redis.call('SADD', LAYOUT.userVoice .. userId, guildId .. ':' .. channelId) == 1 then
+    redis.call('HINCRBY', LAYOUT.counters, 'voice_seats', 1)
+  end
+  return added
+end
+
+local function leave_seat(userId, guildId, channelId)
+  local removed = remove_from_channel(guildId, channelId, userId)
+  if redis.call('SREM', LAYOUT.userVoice .. userId, guildId .. ':' .. channelId) == 1 then
+    redis.call('HINCRBY', LAYOUT.counters, 'voice_seats', -1)
+  end
+  return removed
+end
+
+-- JOIN / LEAVE. With oneChannel, a JOIN elsewhere first takes the user out of every other channel
+-- (Discord's rule). Returns 1 when something changed, 0 for a redelivered JOIN or a LEAVE of a
+-- channel the user is not in.
+local function apply_channel_event(kind, userId, guildId, channelId, oneChannel)
+  if kind == 'LEAVE' then
+    return leave_seat(userId, guildId, channelId) and 1 or 0
+  end
+  local changed = false
+  if oneChannel then
+    local here = guildId .. ':' .. channelId
+    for _, seat in ipairs(redis.call('SMEMBERS', LAYOUT.userVoice .. userId)) do
+      if seat ~= here then
+        local otherGuild, otherChannel = split_seat(seat)
+        if otherGuild then leave_seat(userId, otherGuild, otherChannel) end
+        changed = true
+      end
+    end
+  end
+  if take_seat(userId, guildId, channelId) then changed = true end
+  return changed and 1 or 0
 end
 
 -- The user's last session ended: record the state, leave every voice channel, drop out of the
 -- online sets of their guilds. Afterwards only the USER:STATE field remains of them.
-local function end_presence(userId, state)
+local function end_presence(userId, state, wasOnline)
   redis.call('HSET', LAYOUT.userState, userId, state)
-  local voiceKey = LAYOUT.userVoice .. userId
-  for _, seat in ipairs(redis.call('SMEMBERS', voiceKey)) do
+  if wasOnline then redis.call('HINCRBY', LAYOUT.counters, 'online_users', -1) end
+  for _, seat in ipairs(redis.call('SMEMBERS', LAYOUT.userVoice .. userId)) do
     local guildId, channelId = split_seat(seat)
-    if guildId then remove_from_channel(guildId, channelId, userId) end
+    if guildId then leave_seat(userId, guildId, channelId) end
   end
-  redis.call('DEL', voiceKey)
   local guildsKey = LAYOUT.userGuilds .. userId
   for _, guildId in ipairs(redis.call('SMEMBERS', guildsKey)) do
     redis.call('SREM', LAYOUT.guildOnline .. guildId, userId)
@@ -77,23 +151,70 @@ local function end_presence(userId, state)
   redis.call('DEL', guildsKey)
 end
 
--- Ends one session. The session record stays behind as a tombstone ("ended", with a TTL) so that a
--- redelivered or late CONNECT of it changes nothing: session ids are never reused.
--- fallbackUserId (may be '') names the user when the session was never seen (DISCONNECT before CONNECT).
--- Returns 1 when something changed, 0 for an already-ended session.
+--[[
+  CONNECT: a session started. Returns 1 when applied, 0 when the session is already known: live
+  (a redelivery) or ended (its DISCONNECT overtook it, or it is replayed after it). Either way
+  nothing changes, so an old session never brings a user back online.
+]]
+local function connect_session(sessionId, userId, state, serverId, startedAt, leaseSeconds, guildIds)
+  local sessionKey = LAYOUT.session .. sessionId
+  local known = redis.call('HGET', sessionKey, 'state')
+  if known then
+    if known == 'live' and leaseSeconds > 0 then
+      redis.call('ZADD', LAYOUT.sessionLeases, 'XX', now_ms() + leaseSeconds * 1000, sessionId)
+    end
+    return 0
+  end
+  redis.call('HSET', sessionKey, 'state', 'live', 'user', userId, 'since', startedAt)
+  if redis.call('SADD', LAYOUT.userSessions .. userId, sessionId) == 1
+    and redis.call('SCARD', LAYOUT.userSessions .. userId) == 1 then
+    redis.call('HINCRBY', LAYOUT.counters, 'online_users', 1)
+  end
+  redis.call('HSET', LAYOUT.userState, userId, state)
+  for _, guildId in ipairs(guildIds) do
+    redis.call('SADD', LAYOUT.userGuilds .. userId, guildId)
+    redis.call('SADD', LAYOUT.guildOnline .. guildId, userId)
+  end
+  if serverId ~= '' then
+    redis.call('HSET', sessionKey, 'server', serverId)
+    redis.call('SADD', LAYOUT.serverSessions .. serverId, sessionId)
+  end
+  if leaseSeconds > 0 then
+    redis.call('ZADD', LAYOUT.sessionLeases, now_ms() + leaseSeconds * 1000, sessionId)
+  end
+  return 1
+end
+
+--[[
+  Ends one session (DISCONNECT, RESET, lease expiry). The user goes offline, leaves voice and their
+  guilds' online sets only when it was their last live session. The session record stays behind as
+  a tombstone ("ended", expiring after endedTtlSeconds) so that a redelivered or late CONNECT of it
+  changes nothing: session ids are never reused. fallbackUserId ('' if unknown) names the user when
+  the session was never seen (DISCONNECT before CONNECT). Returns 1 when applied, 0 if already ended.
+]]
 local function end_session(sessionId, state, endedTtlSeconds, fallbackUserId)
   local sessionKey = LAYOUT.session .. sessionId
   local record = redis.call('HMGET', sessionKey, 'state', 'user', 'server')
   if record[1] == 'ended' then return 0 end
   local userId = record[2] or fallbackUserId
   redis.call('HSET', sessionKey, 'state', 'ended')
-  if userId and userId ~= '' then redis.call('HSET', sessionKey, 'user', userId) end
+  if userId ~= '' then redis.call('HSET', sessionKey, 'user', userId) end
   redis.call('EXPIRE', sessionKey, endedTtlSeconds)
   redis.call('ZREM', LAYOUT.sessionLeases, sessionId)
   if record[3] then redis.call('SREM', LAYOUT.serverSessions .. record[3], sessionId) end
-  if not userId or userId == '' then return 1 end
+  if userId == '' then return 1 end
   local sessionsKey = LAYOUT.userSessions .. userId
-  redis.call('SREM', sessionsKey, sessionId)
-  if redis.call('SCARD', sessionsKey) == 0 then end_presence(userId, state) end
+  local wasLive = redis.call('SREM', sessionsKey, sessionId) == 1
+  -- Also when the session was never seen live (DISCONNECT before CONNECT): the user has no session
+  -- left, so they are offline and out of voice.
+  if redis.call('SCARD', sessionsKey) == 0 then end_presence(userId, state, wasLive) end
+  return 1
+end
+
+-- HEARTBEAT: renews a live session's lease. Returns 1 when renewed, 0 otherwise.
+local function renew_lease(sessionId, leaseSeconds)
+  if leaseSeconds <= 0 then return 0 end
+  if redis.call('HGET', LAYOUT.session .. sessionId, 'state') ~= 'live' then return 0 end
+  redis.call('ZADD', LAYOUT.sessionLeases, 'XX', now_ms() + leaseSeconds * 1000, sessionId)
   return 1
 end

@@ -15,4 +15,5 @@ for _, sessionId in ipairs(scan[2]) do
   local since = tonumber(redis.call('HGET', LAYOUT.session .. sessionId, 'since') or '0')
   if since < resetAt then ended = ended + end_session(sessionId, state, endedTtl, '') end
 end
+save_channels()
 return { scan[1], ended }
