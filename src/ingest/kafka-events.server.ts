@@ -5,7 +5,7 @@ import { Consumer, EachBatchPayload, Kafka, KafkaMessage, Partitioners, Producer
 import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import type { ApplyOutcome } from '../state-store/state-store.repository';
+import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store.repository';
 import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
 import { CHANNEL_EVENTS, ConsumedEvent, DECODE_AS, SESSION_EVENTS } from './event-patterns';
 import { decodeEvent, InvalidEventError } from './event-decoding';
@@ -188,7 +188,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
         if (failures > 0 && --this.stalled === 0) this.log.log(`Resumed: ${what} succeeded after ${failures} attempts`);
         return result;
       } catch (error) {
-        this.metrics.redisErrors.inc({ operation: what.split(' ')[0] });
+        if (error instanceof StateStoreUnavailableError) this.metrics.redisErrors.inc({ operation: 'apply' });
         if (failures++ === 0 && this.stalled++ === 0) {
           this.log.warn(`Pausing consumption: ${what} failed (${(error as Error).message}); retrying with backoff`);
         }
