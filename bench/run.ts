@@ -5,6 +5,7 @@
  *   --quick        smaller sizes and shorter runs (well under 3 minutes)
  *   --events N     size of the mixed workload (default 100,000; quick 20,000)
  *   --duration S   seconds per query run (default 10; quick 3)
+ *   --rate N       events/s of the freshness scenario (default 5,000)
  *   --profile      run the service children under node --cpu-prof (bench/profiles/, summary in the JSON)
  * Prints progress on stderr and a table on stdout; writes bench/results/<scenario>.json and
  * summary.json (with .quick in the name for --quick runs).
@@ -33,7 +34,7 @@ const SCENARIOS: Record<string, Scenario> = {
 
 function parseArgs(argv: string[]) {
   const chosen: string[] = [];
-  const options = { quick: false, events: 0, duration: 0, profile: false };
+  const options = { quick: false, events: 0, duration: 0, profile: false, rate: 0 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => Number(inline ?? argv[++i]);
@@ -41,8 +42,9 @@ function parseArgs(argv: string[]) {
     else if (flag === '--profile') options.profile = true;
     else if (flag === '--events') options.events = value();
     else if (flag === '--duration') options.duration = value();
+    else if (flag === '--rate') options.rate = value();
     else if (flag === '--help' || flag === '-h') {
-      console.log(`usage: npm run bench -- [${Object.keys(SCENARIOS).join('|')} ...] [--quick] [--events N] [--duration S] [--profile]`);
+      console.log(`usage: npm run bench -- [${Object.keys(SCENARIOS).join('|')} ...] [--quick] [--events N] [--duration S] [--rate N] [--profile]`);
       process.exit(0);
     } else if (flag in SCENARIOS) chosen.push(flag);
     else {
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
     workload,
     queryDurationSeconds: args.duration || (args.quick ? 3 : 10),
     freshnessSeconds: args.quick ? 4 : 10,
-    freshnessRate: 5000,
+    freshnessRate: args.rate || 5000,
     memoryUsers: args.quick ? 20_000 : 100_000,
     originalEvents: Math.min(workload.events.length, args.quick ? 10_000 : 100_000),
     queryUserCounts: [10_000, 1_000_000],

@@ -95,7 +95,7 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
     const rss = service.sampleRss();
     const seconds = ctx.queryDurationSeconds;
     const warmup = ctx.quick ? 1 : 2;
-    const runs: Record<string, { ours: CannonRun; original: CannonRun; users: number }> = {};
+    const runs: Record<string, { ours: CannonRun; original: CannonRun; users: number; originalSequentialMs?: number[] }> = {};
     for (const users of ctx.queryUserCounts) {
       await fillUsers(harness, users);
       const original = startChild('original-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-original' });
@@ -107,7 +107,22 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       const orig = await cannon(originalUrl + path, seconds, CONNECTIONS, `original @ ${users.toLocaleString()} users`);
       log(`  original @ ${users.toLocaleString()} users: ${orig.requestsPerSecond} req/s, p50 ${orig.p50Ms} ms, p99 ${orig.p99Ms} ms`);
       await original.stop();
-      runs[String(users)] = { ours, original: orig, users };
+      let originalSequentialMs: number[] | undefined;
+      if (orig.requests < 5) {
+        // Too slow to finish at 32 connections: time a few requests one at a time instead.
+        const alone = startChild('original-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-original-alone' });
+        children.push(alone);
+        const { url: aloneUrl } = await alone.next<{ url: string }>('listening');
+        originalSequentialMs = [];
+        for (let i = 0; i < 3; i++) {
+          const started = Date.now();
+          await (await fetch(aloneUrl + path)).arrayBuffer();
+          originalSequentialMs.push(Date.now() - started);
+        }
+        log(`  original @ ${users.toLocaleString()} users, one request at a time: ${originalSequentialMs.join(', ')} ms`);
+        await alone.stop();
+      }
+      runs[String(users)] = { ours, original: orig, users, originalSequentialMs };
     }
     rss.stop();
     const figures: Figure[] = [];
@@ -116,7 +131,13 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       const n = `${run.users.toLocaleString()} users`;
       figures.push(
         { name: `query req/s @ ${n}`, value: run.ours.requestsPerSecond, unit: 'req/s', baselineName: 'original (HGETALL, pick)', baseline: run.original.requestsPerSecond, ratio: ratio(run.ours.requestsPerSecond, run.original.requestsPerSecond) },
-        { name: `query p50 @ ${n}`, value: run.ours.p50Ms, unit: 'ms', baselineName: 'original', baseline: run.original.p50Ms },
+        {
+          name: `query p50 @ ${n}`,
+          value: run.ours.p50Ms,
+          unit: 'ms',
+          baselineName: run.originalSequentialMs ? 'original, one request at a time (median of 3)' : 'original',
+          baseline: run.originalSequentialMs ? [...run.originalSequentialMs].sort((a, b) => a - b)[1] : run.original.p50Ms,
+        },
         { name: `query p99 @ ${n}`, value: run.ours.p99Ms, unit: 'ms', baselineName: 'original', baseline: run.original.p99Ms, target: '<= 10 ms', met: run.ours.p99Ms <= 10 },
       );
     }
