@@ -99,6 +99,7 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
           userId: event.userId,
           state: event.state ?? 'offline',
           endedTtlSeconds: this.config.ENDED_SESSION_TTL_SECONDS,
+          endedAtMs: Number(event.timestamp ?? timestampMs),
         };
       case 'HEARTBEAT':
         return { kind: 'heartbeat', sessionId: event.sessionId, leaseSeconds };

@@ -12,6 +12,8 @@
  *   SERVER_SESSIONS:<id>     set     live sessionIds owned by a chat-server instance (for RESET)
  *   SESSION_LEASES           zset    sessionId -> lease expiry (ms), only with SESSION_TTL_SECONDS
  *   STATE_COUNTERS           hash    online_users, voice_seats: kept exact by the scripts, read by /metrics
+ *   USER_OFFLINE_AT          hash    userId -> when their last session ended (ms): older JOINs are stale
+ *   SERVER_RESETS            hash    serverId -> time of its last RESET (ms): older CONNECTs are stale
  */
 export const redisKeys = {
   userStates: 'USER:STATE',
@@ -24,6 +26,8 @@ export const redisKeys = {
   serverSessionsPrefix: 'SERVER_SESSIONS:',
   sessionLeases: 'SESSION_LEASES',
   counters: 'STATE_COUNTERS',
+  userOfflineAt: 'USER_OFFLINE_AT',
+  serverResets: 'SERVER_RESETS',
 } as const;
 
 export const guildChannelsKey = (guildId: string) => redisKeys.guildChannelsPrefix + guildId;
@@ -44,4 +48,6 @@ export const scriptLayout: string = JSON.stringify({
   serverSessions: redisKeys.serverSessionsPrefix,
   sessionLeases: redisKeys.sessionLeases,
   counters: redisKeys.counters,
+  userOfflineAt: redisKeys.userOfflineAt,
+  serverResets: redisKeys.serverResets,
 });

@@ -18,9 +18,9 @@ export type StateChange =
       leaseSeconds: number;
       guildIds: readonly string[];
     }
-  | { kind: 'disconnect'; sessionId: string; userId: string | undefined; state: string; endedTtlSeconds: number }
+  | { kind: 'disconnect'; sessionId: string; userId: string | undefined; state: string; endedTtlSeconds: number; endedAtMs: number }
   | { kind: 'heartbeat'; sessionId: string; leaseSeconds: number }
-  | { kind: 'channel'; type: 'JOIN' | 'LEAVE'; userId: string; guildId: string; channelId: string; oneChannel: boolean };
+  | { kind: 'channel'; type: 'JOIN' | 'LEAVE'; userId: string; guildId: string; channelId: string; oneChannel: boolean; atMs: number };
 
 /** applied: the state changed; unchanged: a redelivery or no-op; rejected: Redis refused this one change. */
 export type ApplyOutcome = 'applied' | 'unchanged' | { rejected: string };
@@ -192,11 +192,11 @@ function encodeChange(change: StateChange): unknown[] {
     case 'connect':
       return ['C', change.sessionId, change.userId, change.state, change.serverId ?? '', String(change.startedAtMs), change.leaseSeconds, change.guildIds];
     case 'disconnect':
-      return ['D', change.sessionId, change.userId ?? '', change.state, change.endedTtlSeconds];
+      return ['D', change.sessionId, change.userId ?? '', change.state, change.endedTtlSeconds, change.endedAtMs];
     case 'heartbeat':
       return ['H', change.sessionId, change.leaseSeconds];
     case 'channel':
-      return [change.type === 'JOIN' ? 'J' : 'L', change.userId, change.guildId, change.channelId, change.oneChannel ? 1 : 0];
+      return [change.type === 'JOIN' ? 'J' : 'L', change.userId, change.guildId, change.channelId, change.oneChannel ? 1 : 0, change.atMs];
   }
 }
 

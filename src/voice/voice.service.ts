@@ -7,7 +7,8 @@ import { ChannelEvent } from './channel-event';
 /**
  * Voice-channel membership. By default a user sits in one channel at a time (Discord's rule):
  * JOIN of another channel moves them; LEAVE of a channel they are not in changes nothing.
- * VOICE_ONE_CHANNEL_PER_USER=false lets them sit in several.
+ * VOICE_ONE_CHANNEL_PER_USER=false lets them sit in several. A JOIN sent before the user's last
+ * session ended (its record timestamp is older) is stale and ignored.
  */
 @Injectable()
 export class VoiceService {
@@ -19,13 +20,14 @@ export class VoiceService {
   applyAll(events: readonly ConsumedEvent<ChannelEvent>[]): Promise<ApplyOutcome[]> {
     const oneChannel = this.config.VOICE_ONE_CHANNEL_PER_USER;
     return this.store.apply(
-      events.map(({ event }) => ({
+      events.map(({ event, timestampMs }) => ({
         kind: 'channel',
         type: event.type,
         userId: event.userId,
         guildId: event.guildId,
         channelId: event.channelId,
         oneChannel,
+        atMs: timestampMs,
       })),
     );
   }

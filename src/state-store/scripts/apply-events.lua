@@ -4,9 +4,9 @@
   events instead of one per event is what makes the apply path fast (see docs/performance.md).
   ARGV (after the layout, see lib.lua): 1 a JSON array of events, each an array:
     ["C", sessionId, userId, state, serverId or "", startedAtMs, leaseSeconds, [guildId, …]]  CONNECT
-    ["D", sessionId, userId or "", state, endedTtlSeconds]                                    DISCONNECT
+    ["D", sessionId, userId or "", state, endedTtlSeconds, endedAtMs]                         DISCONNECT
     ["H", sessionId, leaseSeconds]                                                             HEARTBEAT
-    ["J" or "L", userId, guildId, channelId, oneChannel (1|0)]                                 JOIN / LEAVE
+    ["J" or "L", userId, guildId, channelId, oneChannel (1|0), atMs]                           JOIN / LEAVE
   Returns one entry per event: 1 applied, 0 unchanged (redelivery / no-op), or an error text when
   Redis refused that event (its partial effect stays, as with any script error; the others go on).
 ]=]
@@ -18,13 +18,13 @@ for i, e in ipairs(events) do
     if kind == 'C' then
       return connect_session(e[2], e[3], e[4], e[5], e[6], tonumber(e[7]), e[8])
     elseif kind == 'D' then
-      return end_session(e[2], e[4], tonumber(e[5]), e[3])
+      return end_session(e[2], e[4], tonumber(e[5]), e[3], tonumber(e[6]))
     elseif kind == 'H' then
       return renew_lease(e[2], tonumber(e[3]))
     elseif kind == 'J' then
-      return apply_channel_event('JOIN', e[2], e[3], e[4], e[5] == 1)
+      return apply_channel_event('JOIN', e[2], e[3], e[4], e[5] == 1, tonumber(e[6]))
     elseif kind == 'L' then
-      return apply_channel_event('LEAVE', e[2], e[3], e[4], e[5] == 1)
+      return apply_channel_event('LEAVE', e[2], e[3], e[4], e[5] == 1, tonumber(e[6]))
     end
     error('unknown event kind ' .. tostring(kind))
   end)

@@ -4,10 +4,11 @@
   ARGV (after the layout, see lib.lua): 1 state, 2 ended TTL (s), 3 step size.
   Returns the number of sessions ended.
 ]]
-local due = redis.call('ZRANGEBYSCORE', LAYOUT.sessionLeases, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(3)))
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', LAYOUT.sessionLeases, '-inf', now, 'LIMIT', 0, tonumber(arg(3)))
 local ended = 0
 for _, sessionId in ipairs(due) do
-  ended = ended + end_session(sessionId, arg(1), tonumber(arg(2)), '')
+  ended = ended + end_session(sessionId, arg(1), tonumber(arg(2)), '', now)
   redis.call('ZREM', LAYOUT.sessionLeases, sessionId)
 end
 save_channels()

@@ -113,13 +113,17 @@ local function leave_seat(userId, guildId, channelId)
   return removed
 end
 
--- JOIN / LEAVE. With oneChannel, a JOIN elsewhere first takes the user out of every other channel
--- (Discord's rule). Returns 1 when something changed, 0 for a redelivered JOIN or a LEAVE of a
--- channel the user is not in.
-local function apply_channel_event(kind, userId, guildId, channelId, oneChannel)
+-- JOIN / LEAVE at atMs (the record's timestamp). With oneChannel, a JOIN elsewhere first takes the
+-- user out of every other channel (Discord's rule). A JOIN from before the user last went offline is
+-- stale - redelivered after a crash, or overtaken across topics by the DISCONNECT that ended their
+-- last session - and changes nothing: it must not seat a ghost. Returns 1 when something changed, 0
+-- for a stale or redelivered JOIN or a LEAVE of a channel the user is not in.
+local function apply_channel_event(kind, userId, guildId, channelId, oneChannel, atMs)
   if kind == 'LEAVE' then
     return leave_seat(userId, guildId, channelId) and 1 or 0
   end
+  local offlineAt = tonumber(redis.call('HGET', LAYOUT.userOfflineAt, userId) or '0')
+  if atMs < offlineAt then return 0 end
   local changed = false
   if oneChannel then
     local here = guildId .. ':' .. channelId
@@ -135,10 +139,13 @@ local function apply_channel_event(kind, userId, guildId, channelId, oneChannel)
   return changed and 1 or 0
 end
 
--- The user's last session ended: record the state, leave every voice channel, drop out of the
--- online sets of their guilds. Afterwards only the USER:STATE field remains of them.
-local function end_presence(userId, state, wasOnline)
+-- The user's last session ended at endedAt (ms): record the state and the time, leave every voice
+-- channel, drop out of the online sets of their guilds. Afterwards only their USER:STATE and
+-- USER_OFFLINE_AT fields remain.
+local function end_presence(userId, state, wasOnline, endedAt)
   redis.call('HSET', LAYOUT.userState, userId, state)
+  local before = tonumber(redis.call('HGET', LAYOUT.userOfflineAt, userId) or '0')
+  if endedAt > before then redis.call('HSET', LAYOUT.userOfflineAt, userId, endedAt) end
   if wasOnline then redis.call('HINCRBY', LAYOUT.counters, 'online_users', -1) end
   for _, seat in ipairs(redis.call('SMEMBERS', LAYOUT.userVoice .. userId)) do
     local guildId, channelId = split_seat(seat)
@@ -152,9 +159,11 @@ local function end_presence(userId, state, wasOnline)
 end
 
 --[[
-  CONNECT: a session started. Returns 1 when applied, 0 when the session is already known: live
-  (a redelivery) or ended (its DISCONNECT overtook it, or it is replayed after it). Either way
-  nothing changes, so an old session never brings a user back online.
+  CONNECT: a session started at startedAt (ms). Returns 1 when applied, 0 when the session is
+  already known: live (a redelivery) or ended (its DISCONNECT overtook it, or it is replayed after
+  it) - or when its chat server announced a RESET after it started (the RESET travels on another
+  partition and may be applied first). Either way nothing changes: an old session never brings a
+  user back online.
 ]]
 local function connect_session(sessionId, userId, state, serverId, startedAt, leaseSeconds, guildIds)
   local sessionKey = LAYOUT.session .. sessionId
@@ -163,6 +172,9 @@ local function connect_session(sessionId, userId, state, serverId, startedAt, le
     if known == 'live' and leaseSeconds > 0 then
       redis.call('ZADD', LAYOUT.sessionLeases, 'XX', now_ms() + leaseSeconds * 1000, sessionId)
     end
+    return 0
+  end
+  if serverId ~= '' and tonumber(startedAt) < tonumber(redis.call('HGET', LAYOUT.serverResets, serverId) or '0') then
     return 0
   end
   redis.call('HSET', sessionKey, 'state', 'live', 'user', userId, 'since', startedAt)
@@ -190,9 +202,10 @@ end
   guilds' online sets only when it was their last live session. The session record stays behind as
   a tombstone ("ended", expiring after endedTtlSeconds) so that a redelivered or late CONNECT of it
   changes nothing: session ids are never reused. fallbackUserId ('' if unknown) names the user when
-  the session was never seen (DISCONNECT before CONNECT). Returns 1 when applied, 0 if already ended.
+  the session was never seen (DISCONNECT before CONNECT). endedAt (ms) is when it ended.
+  Returns 1 when applied, 0 if already ended.
 ]]
-local function end_session(sessionId, state, endedTtlSeconds, fallbackUserId)
+local function end_session(sessionId, state, endedTtlSeconds, fallbackUserId, endedAt)
   local sessionKey = LAYOUT.session .. sessionId
   local record = redis.call('HMGET', sessionKey, 'state', 'user', 'server')
   if record[1] == 'ended' then return 0 end
@@ -207,7 +220,7 @@ local function end_session(sessionId, state, endedTtlSeconds, fallbackUserId)
   local wasLive = redis.call('SREM', sessionsKey, sessionId) == 1
   -- Also when the session was never seen live (DISCONNECT before CONNECT): the user has no session
   -- left, so they are offline and out of voice.
-  if redis.call('SCARD', sessionsKey) == 0 then end_presence(userId, state, wasLive) end
+  if redis.call('SCARD', sessionsKey) == 0 then end_presence(userId, state, wasLive, endedAt) end
   return 1
 end
 

@@ -9,11 +9,15 @@
   Returns { next cursor, sessions ended in this step }.
 ]]
 local serverId, resetAt, state, endedTtl = arg(1), tonumber(arg(2)), arg(3), tonumber(arg(4))
+-- Remembered so that a CONNECT of this server from before the reset, applied after it, is ignored.
+if resetAt > tonumber(redis.call('HGET', LAYOUT.serverResets, serverId) or '0') then
+  redis.call('HSET', LAYOUT.serverResets, serverId, resetAt)
+end
 local scan = redis.call('SSCAN', LAYOUT.serverSessions .. serverId, arg(5), 'COUNT', arg(6))
 local ended = 0
 for _, sessionId in ipairs(scan[2]) do
   local since = tonumber(redis.call('HGET', LAYOUT.session .. sessionId, 'since') or '0')
-  if since < resetAt then ended = ended + end_session(sessionId, state, endedTtl, '') end
+  if since < resetAt then ended = ended + end_session(sessionId, state, endedTtl, '', resetAt) end
 end
 save_channels()
 return { scan[1], ended }
