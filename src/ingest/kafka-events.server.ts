@@ -124,14 +124,14 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       const chunk = batch.messages.slice(start, start + MAX_CHUNK);
       const events: ConsumedEvent<{ type?: string }>[] = [];
       const eventMessages: KafkaMessage[] = [];
-      const letters: DeadLetter[] = [];
+      const letters: (DeadLetter & { type: string })[] = [];
       for (const message of chunk) {
         try {
           events.push({ event: decodeEvent(message.value, decodeAs, this.config.MAX_EVENT_BYTES), timestampMs: Number(message.timestamp) });
           eventMessages.push(message);
         } catch (error) {
           if (!(error instanceof InvalidEventError)) throw error;
-          letters.push({ message, reason: error.message });
+          letters.push({ message, reason: error.message, type: 'invalid' });
         }
       }
 
@@ -145,7 +145,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
 
       outcomes.forEach((outcome, i) => {
         const type = events[i].event.type ?? 'unknown';
-        if (typeof outcome === 'object') letters.push({ message: eventMessages[i], reason: outcome.rejected });
+        if (typeof outcome === 'object') letters.push({ message: eventMessages[i], reason: outcome.rejected, type });
         else this.metrics.eventsTotal.inc({ topic, type, outcome: outcome === 'applied' ? 'applied' : 'duplicate' });
       });
       if (letters.length > 0) {
@@ -153,8 +153,8 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
           this.deadLetters!.publish(topic, partition, letters).then(() => true),
         );
         if (sent === undefined) return;
-        for (const { message, reason } of letters) {
-          this.metrics.eventsTotal.inc({ topic, type: 'invalid', outcome: 'dead_lettered' });
+        for (const { message, reason, type } of letters) {
+          this.metrics.eventsTotal.inc({ topic, type, outcome: 'dead_lettered' });
           this.log.warn(`Dead-lettered ${topic}[${partition}]@${message.offset} to ${this.deadLetters!.topicFor(topic)}: ${reason}`);
         }
       }
