@@ -49,6 +49,7 @@ export class GuildStatesController {
   @ApiErrors(
     {
       guildId: badRequestExamples.guildId,
+      missing: badRequestExamples.userIdsMissing,
       notArray: badRequestExamples.userIdsNotArray,
       empty: badRequestExamples.userIdsEmpty,
       tooMany: badRequestExamples.tooMany,

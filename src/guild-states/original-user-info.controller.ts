@@ -19,6 +19,7 @@ export class OriginalUserInfoController {
   @ApiErrors(
     {
       guildId: badRequestExamples.bodyGuildId,
+      missing: badRequestExamples.userIdsMissing,
       notArray: badRequestExamples.userIdsNotArray,
       empty: badRequestExamples.userIdsEmpty,
       tooMany: badRequestExamples.tooMany,
@@ -36,7 +37,8 @@ export class OriginalUserInfoController {
   @ApiBody({ type: DirectUserInfoQuery, examples: { request: { summary: 'two users', value: { userIds: ['1', '2'] } } } })
   @ApiOkResponse({ type: UserInfoDoc, example: { connectionStates: { '1': 'online' } } })
   @ApiErrors(
-    { notArray: badRequestExamples.userIdsNotArray, empty: badRequestExamples.userIdsEmpty, tooMany: badRequestExamples.tooMany, malformed: badRequestExamples.malformed },
+    { missing: badRequestExamples.userIdsMissing,
+      notArray: badRequestExamples.userIdsNotArray, empty: badRequestExamples.userIdsEmpty, tooMany: badRequestExamples.tooMany, malformed: badRequestExamples.malformed },
     { body: true },
   )
   direct(@Body() body: DirectUserInfoQuery): Promise<UserInfo> {

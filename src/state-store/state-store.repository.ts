@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Redis, { ChainableCommander, ReplyError } from 'ioredis';
 import { parseJsonKeepingNumbersAsText } from '../ingest/lossless-json';
 import { REDIS_CLIENT } from '../redis/redis.module';
-import { guildChannelsKey, redisKeys, scriptLayout, userSessionsKey, userVoiceKey } from './redis-keys';
+import { guildChannelsKey, redisKeys, scriptLayout } from './redis-keys';
 
 /** One change to apply, already decided by a service's rules. Each is applied atomically by apply-events.lua. */
 export type StateChange =
@@ -134,27 +134,14 @@ export class StateStore {
   }
 
   /**
-   * A random sample of the users ever seen (fields of USER:STATE) and how many of them are online
-   * (a live session) and in voice (a seat), for gauges: two round trips whose cost depends on
-   * `sampleSize`, not on the number of users. With no more users than `sampleSize` the counts are exact.
+   * The presence totals for gauges, in O(1): users ever seen (HLEN USER:STATE) and the counters
+   * the scripts keep exact in STATE_COUNTERS (0 before the first event that moves them).
    */
-  async sampleUsers(sampleSize: number): Promise<{ knownUsers: number; sampled: number; online: number; inVoice: number }> {
-    const [knownUsers, userIds] = await this.call(() =>
-      Promise.all([this.redis.hlen(redisKeys.userStates), this.redis.hrandfield(redisKeys.userStates, sampleSize) as Promise<string[]>]),
+  async readCounters(): Promise<{ knownUsers: number; onlineUsers: number; voiceSeats: number }> {
+    const [knownUsers, [online, seats]] = await this.call(() =>
+      Promise.all([this.redis.hlen(redisKeys.userStates), this.redis.hmget(redisKeys.counters, 'online_users', 'voice_seats')]),
     );
-    if (userIds.length === 0) return { knownUsers, sampled: 0, online: 0, inVoice: 0 };
-    const pipeline = this.redis.pipeline();
-    for (const userId of userIds) pipeline.exists(userSessionsKey(userId)).exists(userVoiceKey(userId));
-    const replies = await this.exec(pipeline);
-    const failed = replies.find(([error]) => error);
-    if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
-    let online = 0;
-    let inVoice = 0;
-    for (let i = 0; i < replies.length; i += 2) {
-      if (replies[i][1] === 1) online++;
-      if (replies[i + 1][1] === 1) inVoice++;
-    }
-    return { knownUsers, sampled: userIds.length, online, inVoice };
+    return { knownUsers, onlineUsers: Number(online ?? 0), voiceSeats: Number(seats ?? 0) };
   }
 
   async ping(): Promise<void> {

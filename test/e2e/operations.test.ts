@@ -1,0 +1,233 @@
+import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
+import { Peers } from '../support/peers';
+import { startTestRedis, TestRedis } from '../support/redis-server';
+import { eventually, getJson, RunningApp, startTestApp, waitUntilReady } from '../support/app';
+
+/**
+ * What an operator relies on: readiness follows Redis, the API token guards every route but health
+ * and metrics, metrics count what happened to events and requests, logs are one JSON line per
+ * request with its id and never a secret, and the rate limit answers 429.
+ */
+const TOKEN = 'ops-test-token-7f3a9c';
+const REDIS_PASSWORD = 'ops-redis-pw-51e8';
+const RATE_LIMIT = 60;
+const topics = uniqueTopics('operations');
+
+let kafka: TestKafka;
+let redis: TestRedis;
+let app: RunningApp;
+let peers: Peers;
+/** Every line the process wrote to stdout while the app ran: the service's logs. */
+const stdout: string[] = [];
+let stdoutSpy: jest.SpyInstance;
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+const get = (path: string, headers: Record<string, string> = auth) => getJson(`${app.url}${path}`, { headers });
+const logLines = () => stdout.flatMap((line) => {
+  try {
+    return [JSON.parse(line) as Record<string, any>];
+  } catch {
+    return [];
+  }
+});
+
+/** The value of one Prometheus sample, e.g. metric('state_server_events_total', { outcome: 'applied' }); summed over other labels. */
+async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const { status, body } = await get('/metrics', {});
+  expect(status).toBe(200);
+  let sum = 0;
+  for (const line of (body as string).split('\n')) {
+    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+beforeAll(async () => {
+  stdoutSpy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout.push(...String(chunk).split('\n').filter(Boolean));
+    return true;
+  });
+  [kafka, redis] = await Promise.all([startTestKafka(), startTestRedis({ killable: true })]);
+  await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents]);
+  app = await startTestApp({
+    KAFKA_BROKERS: kafka.brokers.join(','),
+    REDIS_URL: redis.url.replace('redis://', `redis://default:${REDIS_PASSWORD}@`),
+    KAFKA_GROUP_ID: topics.groupId,
+    SESSION_EVENTS_TOPIC: topics.sessionEvents,
+    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
+    API_TOKEN: TOKEN,
+    RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
+    REDIS_COMMAND_TIMEOUT_MS: '500',
+  });
+  // startTestApp quiets the app to errors; this file reads the info-level request lines.
+  app.app.useLogger(['log', 'warn', 'error', 'fatal']);
+  await waitUntilReady(app.url);
+  peers = await Peers.connect(kafka.kafka, topics);
+});
+afterAll(async () => {
+  await peers?.close();
+  await app?.close();
+  await redis?.stop();
+  await kafka?.stop();
+  stdoutSpy?.mockRestore();
+});
+
+describe('access control (API_TOKEN set)', () => {
+  it('answers 401 with a JSON error without a token, or with a wrong one', async () => {
+    const missing = await get('/guilds/1/states?userIds=1', {});
+    expect(missing).toEqual({ status: 401, body: { statusCode: 401, error: 'Unauthorized', message: 'missing Authorization: Bearer <token> header' } });
+    const wrong = await get('/guilds/1/states?userIds=1', { authorization: 'Bearer not-the-token' });
+    expect(wrong).toEqual({ status: 401, body: { statusCode: 401, error: 'Unauthorized', message: 'invalid bearer token' } });
+    const postWithout = await getJson(`${app.url}/api/state/direct/user/info`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userIds":[1]}' });
+    expect(postWithout.status).toBe(401);
+  });
+
+  it('answers 200 with the token', async () => {
+    expect(await get('/guilds/1/states?userIds=1')).toEqual({ status: 200, body: { guildId: '1', connectionStates: { '1': 'offline' }, channelStates: {} } });
+  });
+
+  it('keeps health and metrics open', async () => {
+    expect((await get('/health/live', {})).status).toBe(200);
+    expect((await get('/health/ready', {})).status).toBe(200);
+    expect((await get('/metrics', {})).status).toBe(200);
+  });
+
+  it('guards the API docs too, which describe every route and its errors', async () => {
+    expect((await get('/docs-json', {})).status).toBe(401);
+    const { status, body } = await get('/docs-json');
+    expect(status).toBe(200);
+    const ops = Object.entries(body.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, statuses: Object.keys(op.responses) })),
+    );
+    expect(ops.map((o) => o.route).sort()).toEqual([
+      'GET /guilds/{guildId}/states',
+      'GET /health/live',
+      'GET /health/ready',
+      'GET /metrics',
+      'POST /api/state/community/user/info',
+      'POST /api/state/direct/user/info',
+      'POST /guilds/{guildId}/states/query',
+    ]);
+    for (const op of ops.filter((o) => !/health|metrics/.test(o.route))) expect(op.statuses).toEqual(expect.arrayContaining(['200', '400', '401', '429', '503']));
+    expect((await get('/docs', {})).status).toBe(401);
+    expect((await get('/docs/')).status).toBe(200);
+  });
+});
+
+describe('metrics', () => {
+  it('count applied, duplicate and dead-lettered events, and show who is online and in voice', async () => {
+    await peers.connect('ops-s1', 11, { guildIds: [500] });
+    await peers.connect('ops-s2', 12, { guildIds: [500] });
+    await peers.join(11, 500, 50);
+    await peers.connect('ops-s1', 11, { guildIds: [500] }); // redelivered
+    await peers.sendRaw(topics.sessionEvents, '13', '{"type":"CONNECT","sessionId":');
+    await peers.sendRaw(topics.channelEvents, '14', '{"type":"JOIN","userId":14}');
+
+    const topic = topics.sessionEvents;
+    await eventually(async () => {
+      expect(await metric('state_server_events_total', { topic, type: 'CONNECT', outcome: 'applied' })).toBe(2);
+      expect(await metric('state_server_events_total', { topic, type: 'CONNECT', outcome: 'duplicate' })).toBe(1);
+      expect(await metric('state_server_events_total', { topic, outcome: 'dead_lettered' })).toBe(1);
+      expect(await metric('state_server_events_total', { topic: topics.channelEvents, type: 'JOIN', outcome: 'applied' })).toBe(1);
+      expect(await metric('state_server_events_total', { topic: topics.channelEvents, outcome: 'dead_lettered' })).toBe(1);
+    });
+    expect(await metric('state_server_online_users')).toBe(2);
+    expect(await metric('state_server_voice_participants')).toBe(1);
+    expect(await metric('state_server_known_users')).toBe(2);
+    expect(await metric('state_server_batch_size_count')).toBeGreaterThan(0);
+    expect(await metric('state_server_apply_duration_seconds_count')).toBeGreaterThan(0);
+  });
+
+  it('count HTTP requests by route pattern and status, not by URL', async () => {
+    await get('/guilds/777/states?userIds=1');
+    await get('/guilds/778/states?userIds=1');
+    await get('/guilds/x/states?userIds=1');
+    await get('/guilds/777/states', {});
+    const route = '/guilds/:guildId/states';
+    expect(await metric('state_server_http_requests_total', { method: 'GET', route, status: '200' })).toBeGreaterThanOrEqual(2);
+    expect(await metric('state_server_http_requests_total', { method: 'GET', route, status: '400' })).toBe(1);
+    expect(await metric('state_server_http_request_duration_seconds_count', { route, status: '200' })).toBeGreaterThanOrEqual(2);
+    // Refused before routing: counted, under one label rather than one per path.
+    expect(await metric('state_server_http_requests_total', { route: 'unrouted', status: '401' })).toBeGreaterThanOrEqual(1);
+    const scrape = (await get('/metrics', {})).body as string;
+    expect(scrape).not.toMatch(/route="\/guilds\/777/);
+  });
+});
+
+describe('logs', () => {
+  it('write one JSON line per request, with its request id, which the response carries', async () => {
+    const res = await fetch(`${app.url}/guilds/1/states?userIds=1`, { headers: { ...auth, 'x-request-id': 'ops-req-0001' } });
+    expect(res.headers.get('x-request-id')).toBe('ops-req-0001');
+    const generated = await fetch(`${app.url}/guilds/1/states?userIds=1`, { headers: auth });
+    const id = generated.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const unsafe = await fetch(`${app.url}/guilds/1/states?userIds=1`, { headers: { ...auth, 'x-request-id': 'a"b\\c'.repeat(2) } });
+    expect(unsafe.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+
+    await eventually(() => {
+      for (const reqId of ['ops-req-0001', id]) {
+        const lines = logLines().filter((l) => l.reqId === reqId);
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatchObject({ level: 'info', route: '/guilds/:guildId/states', req: { method: 'GET', url: '/guilds/1/states?userIds=1' }, res: { statusCode: 200 } });
+        expect(typeof lines[0].responseTime).toBe('number');
+      }
+    });
+  });
+
+  it('never contain the API token or the Redis password, wherever they turn up', async () => {
+    await get(`/guilds/1/states?userIds=1&leak=${TOKEN}`);
+    await eventually(() => expect(stdout.join('\n')).toContain('leak=[REDACTED]'));
+    const all = stdout.join('\n');
+    expect(all).not.toContain(TOKEN);
+    expect(all).not.toContain(REDIS_PASSWORD);
+  });
+
+  it('write nothing per event at info level', async () => {
+    const before = stdout.length;
+    const applied = await metric('state_server_events_total', { outcome: 'applied' });
+    for (let i = 0; i < 100; i++) await peers.connect(`ops-bulk-${i}`, 1000 + i);
+    await eventually(async () => expect(await metric('state_server_events_total', { outcome: 'applied' })).toBe(applied + 100));
+    const eventLines = stdout.slice(before).filter((line) => !line.includes('"reqId"'));
+    expect(eventLines.length).toBeLessThan(5);
+  });
+});
+
+describe('readiness', () => {
+  it('turns 503 while Redis is unreachable and 200 again when it is back', async () => {
+    expect((await get('/health/ready', {})).status).toBe(200);
+    await redis.kill();
+    await eventually(async () => {
+      const { status, body } = await get('/health/ready', {});
+      expect(status).toBe(503);
+      expect(body).toMatchObject({ status: 'error', error: { redis: { status: 'down' } }, info: { kafka: { status: 'up' } } });
+    });
+    expect((await get('/health/live', {})).status).toBe(200);
+    expect((await get('/guilds/1/states?userIds=1')).status).toBe(503);
+
+    await redis.restart();
+    await eventually(async () => expect((await get('/health/ready', {})).status).toBe(200));
+    expect((await get('/guilds/1/states?userIds=1')).status).toBe(200);
+  });
+});
+
+describe('rate limit', () => {
+  it('answers 429 with a JSON error past RATE_LIMIT_PER_MINUTE, but never limits health and metrics', async () => {
+    let limited: { status: number; body: any; retryAfter: string | null } | undefined;
+    for (let i = 0; i <= RATE_LIMIT && !limited; i++) {
+      const res = await fetch(`${app.url}/guilds/1/states?userIds=1`, { headers: auth });
+      const body = await res.json();
+      if (res.status === 429) limited = { status: res.status, body, retryAfter: res.headers.get('retry-after') };
+    }
+    expect(limited).toBeDefined();
+    expect(limited!.body).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+    expect(limited!.body.message).toMatch(new RegExp(`rate limit of ${RATE_LIMIT} requests per minute`));
+    expect(Number(limited!.retryAfter)).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) {
+      expect((await get('/health/ready', {})).status).toBe(200);
+      expect((await get('/metrics', {})).status).toBe(200);
+    }
+  });
+});
