@@ -35,7 +35,7 @@ export class ApplyPath {
   }
 
   decode(stream: RawStream, from: number, to: number): ConsumedEvent<SessionEvent | ChannelEvent>[] {
-    const type = stream.topic === 'session' ? SessionEvent : ChannelEvent;
+    const type: new () => SessionEvent | ChannelEvent = stream.topic === 'session' ? SessionEvent : ChannelEvent;
     const now = Date.now();
     const events: ConsumedEvent<SessionEvent | ChannelEvent>[] = [];
     for (let i = from; i < to; i++) events.push({ event: decodeEvent(stream.values[i], type, this.config.MAX_EVENT_BYTES), timestampMs: now });
@@ -72,32 +72,44 @@ export class ApplyPath {
 }
 
 /**
- * A stand-in for the ioredis client that records what the StateStore would send: the Lua source of
- * each script (defineCommand) and every script call with its exact arguments. Lets the bench replay
- * the service's own Redis traffic with no client-side work, to find Redis's limit.
+ * Wraps a fresh ioredis client so that what the StateStore sends is recorded while it runs for
+ * real: the Lua source of each script (defineCommand) and every script call with its exact
+ * arguments, grouped by pipeline (one group = one round trip). Lets the bench replay the service's
+ * own Redis traffic with no client-side work, to find Redis's limit.
  */
-export function recordingRedis() {
+export function recordingRedis(real: Redis) {
   const scripts = new Map<string, string>();
-  const calls: { command: string; args: (string | number)[] }[] = [];
-  const client = {
-    defineCommand(name: string, definition: { lua: string }) {
-      scripts.set(name, definition.lua);
+  const pipelines: { command: string; args: (string | number)[] }[][] = [];
+  const client = new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'defineCommand') {
+        return (name: string, definition: { lua: string; numberOfKeys?: number }) => {
+          scripts.set(name, definition.lua);
+          return target.defineCommand(name, definition);
+        };
+      }
+      if (prop === 'pipeline') {
+        return () => {
+          const pipeline = target.pipeline();
+          const calls: { command: string; args: (string | number)[] }[] = [];
+          pipelines.push(calls);
+          return new Proxy(pipeline, {
+            get(p, key) {
+              const value = Reflect.get(p, key, p);
+              if (typeof key === 'string' && key.startsWith('state_')) {
+                return (...args: (string | number)[]) => {
+                  calls.push({ command: key, args });
+                  return value.apply(p, args);
+                };
+              }
+              return typeof value === 'function' ? value.bind(p) : value;
+            },
+          });
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
     },
-    pipeline() {
-      let queued = 0;
-      return new Proxy(
-        {},
-        {
-          get(_target, prop: string) {
-            if (prop === 'exec') return async () => Array.from({ length: queued }, () => [null, 1]);
-            return (...args: (string | number)[]) => {
-              queued++;
-              calls.push({ command: prop, args });
-            };
-          },
-        },
-      );
-    },
-  };
-  return { client: client as unknown as Redis, scripts, calls };
+  });
+  return { client, scripts, pipelines };
 }

@@ -88,7 +88,7 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
     const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-query') }, { label: 'query-service', cpuProfileDir: ctx.profileDir });
     children.push(service);
     const { url } = await service.next<{ url: string }>('listening');
-    const check = await (await fetch(url + path)).json();
+    const check = (await (await fetch(url + path)).json()) as { connectionStates: object; channelStates: object };
     if (Object.keys(check.connectionStates).length !== QUERY_USERS || Object.keys(check.channelStates).length !== 10) {
       throw new Error(`unexpected answer: ${JSON.stringify(check).slice(0, 300)}`);
     }
