@@ -74,6 +74,15 @@ export async function invariantViolations(redis: Redis, options: { connectStates
   return problems;
 }
 
+/** Channel member arrays sorted, for comparing states reached through different interleavings (join order across users is then not defined). */
+export function normalized(state: ObservableState): ObservableState {
+  const guildChannels: ObservableState['guildChannels'] = {};
+  for (const [guildId, channels] of Object.entries(state.guildChannels)) {
+    guildChannels[guildId] = Object.fromEntries(Object.entries(channels).map(([c, members]) => [c, [...members].sort(byId)]));
+  }
+  return { ...state, guildChannels };
+}
+
 async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';

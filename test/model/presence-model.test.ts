@@ -61,6 +61,20 @@ describe('the reference model', () => {
     expect(new PresenceModel({ leases: false }).applyAll([connect('s1', '1')]).apply({ type: 'LEASE_EXPIRED', sessionId: 's1' })).toBe('unchanged');
   });
 
+  it('ignores a JOIN older than the user\'s last offline time, and a CONNECT older than its server\'s RESET', () => {
+    const model = new PresenceModel();
+    model.apply(connect('s1', '1', { timestamp: 100 }));
+    model.apply(join('1', '100', '10'), 200);
+    model.apply(disconnect('s1'), 300);
+    expect(model.apply(join('1', '100', '10'), 200)).toBe('unchanged'); // redelivered
+    expect(model.apply(join('1', '100', '11'), 400)).toBe('applied'); // a new one
+    model.apply({ type: 'RESET', serverId: 'chat-a', timestamp: 500 });
+    expect(model.apply(connect('s2', '2', { serverId: 'chat-a', timestamp: 450 }))).toBe('unchanged');
+    expect(model.apply(connect('s3', '3', { serverId: 'chat-a', timestamp: 550 }))).toBe('applied');
+    expect(model.observable().userStates).toEqual({ '1': 'offline', '3': 'online' });
+    expect(model.observable().guildChannels).toEqual({ '100': { '11': ['1'] } });
+  });
+
   it('answers queries in GuildStatesService shapes', () => {
     const model = run(connect('s1', '1', { guildIds: ['100'] }), connect('s2', '2'), disconnect('s2'), join('3', '100', '10'));
     expect(model.guildStates('100', ['1', '2', '4'])).toEqual({

@@ -9,6 +9,11 @@
  * script that drifts from the rules. Where the service's behaviour is arguably not what a peer
  * wants, the model still follows the service and says so (see RESET and JOIN below).
  *
+ * Every event is applied with its record timestamp (`atMs`, the producer's clock, as Kafka gives
+ * it): times decide what is stale across topics. A JOIN from before the user last went offline
+ * changes nothing (it was redelivered, or overtaken by the DISCONNECT that ended their last
+ * session), and a CONNECT of a chat server from before that server's RESET changes nothing.
+ *
  * Ended sessions are remembered forever here; the service forgets them after
  * ENDED_SESSION_TTL_SECONDS (a day by default), after which a replayed CONNECT would revive them.
  */
@@ -16,14 +21,14 @@
 /** A session event as the chat server sends it (ids as canonical decimal strings). */
 export type SessionEventModel =
   | { type: 'CONNECT'; sessionId: string; userId: string; state?: string; guildIds?: string[]; serverId?: string; timestamp: number }
-  | { type: 'DISCONNECT'; sessionId: string; userId?: string; state?: string }
+  | { type: 'DISCONNECT'; sessionId: string; userId?: string; state?: string; timestamp?: number }
   | { type: 'HEARTBEAT'; sessionId: string }
   | { type: 'RESET'; serverId: string; timestamp: number };
 
 /** A channel event as the signaling server sends it. */
 export type ChannelEventModel = { type: 'JOIN' | 'LEAVE'; userId: string; guildId: string; channelId: string };
 
-/** Not a Kafka event: the clock ran past the lease of this session (only with SESSION_TTL_SECONDS > 0). */
+/** Not a Kafka event: the clock ran past the lease of this session (only with SESSION_TTL_SECONDS > 0); atMs is that moment. */
 export type LeaseExpiry = { type: 'LEASE_EXPIRED'; sessionId: string };
 
 export type PresenceEvent = SessionEventModel | ChannelEventModel | LeaseExpiry;
@@ -72,6 +77,10 @@ export class PresenceModel {
   private readonly userSessions = new Map<string, Set<string>>();
   private readonly userGuilds = new Map<string, Set<string>>();
   private readonly userSeats = new Map<string, Set<string>>();
+  /** userId -> when their last session last ended (ms): older JOINs are stale. */
+  private readonly offlineAt = new Map<string, number>();
+  /** serverId -> time of its latest RESET (ms): older CONNECTs of it are stale. */
+  private readonly serverResets = new Map<string, number>();
   /** guildId -> channelId -> members in join order. */
   private readonly channels = new Map<string, Map<string, string[]>>();
 
@@ -80,13 +89,17 @@ export class PresenceModel {
     this.leases = options.leases ?? false;
   }
 
-  /** Applies one delivered event; returns whether the observable or session state changed ('applied') or not. */
-  apply(event: PresenceEvent): 'applied' | 'unchanged' {
+  /**
+   * Applies one delivered event, whose record timestamp is atMs; returns whether the state changed
+   * ('applied') or not. CONNECT and RESET take their time from the event's timestamp, DISCONNECT
+   * too when it has one.
+   */
+  apply(event: PresenceEvent, atMs: number = timestampOrZero(event)): 'applied' | 'unchanged' {
     switch (event.type) {
       case 'CONNECT':
         return this.connect(event);
       case 'DISCONNECT':
-        return this.endSession(event.sessionId, event.state ?? 'offline', event.userId);
+        return this.endSession(event.sessionId, event.state ?? 'offline', event.userId, event.timestamp ?? atMs);
       case 'HEARTBEAT':
         // Renews a lease: changes when it runs out, not what anyone sees now.
         return this.sessions.get(event.sessionId)?.live && this.leases ? 'applied' : 'unchanged';
@@ -94,17 +107,20 @@ export class PresenceModel {
         return this.reset(event.serverId, event.timestamp);
       case 'LEASE_EXPIRED': {
         const record = this.sessions.get(event.sessionId);
-        return record?.live && record.leased ? this.endSession(event.sessionId, 'offline', undefined) : 'unchanged';
+        return record?.live && record.leased ? this.endSession(event.sessionId, 'offline', undefined, atMs) : 'unchanged';
       }
       case 'JOIN':
+        if (atMs < (this.offlineAt.get(event.userId) ?? 0)) return 'unchanged';
         return this.join(event.userId, event.guildId, event.channelId);
       case 'LEAVE':
         return this.leave(event.userId, event.guildId, event.channelId);
     }
   }
 
-  applyAll(events: Iterable<PresenceEvent>): this {
-    for (const event of events) this.apply(event);
+  /** Applies events in order; `atMs` gives each its record timestamp. */
+  applyAll(events: Iterable<PresenceEvent>, atMs: (event: PresenceEvent, index: number) => number = timestampOrZero): this {
+    let i = 0;
+    for (const event of events) this.apply(event, atMs(event, i++));
     return this;
   }
 
@@ -122,6 +138,7 @@ export class PresenceModel {
    */
   private connect(e: Extract<SessionEventModel, { type: 'CONNECT' }>): 'applied' | 'unchanged' {
     if (this.sessions.has(e.sessionId)) return 'unchanged';
+    if (e.serverId !== undefined && e.timestamp < (this.serverResets.get(e.serverId) ?? 0)) return 'unchanged';
     this.sessions.set(e.sessionId, { live: true, userId: e.userId, serverId: e.serverId, since: e.timestamp, leased: this.leases });
     setOf(this.userSessions, e.userId).add(e.sessionId);
     this.userStates.set(e.userId, e.state ?? 'online');
@@ -134,7 +151,7 @@ export class PresenceModel {
    * event (DISCONNECT before CONNECT). Only the user's last live session ending takes them offline
    * (with the state the ending event carries), out of voice and out of their guilds' online sets.
    */
-  private endSession(sessionId: string, state: string, userIdOfEvent: string | undefined): 'applied' | 'unchanged' {
+  private endSession(sessionId: string, state: string, userIdOfEvent: string | undefined, endedAt: number): 'applied' | 'unchanged' {
     const record = this.sessions.get(sessionId);
     if (record && !record.live) return 'unchanged';
     const userId = record?.userId ?? userIdOfEvent;
@@ -142,13 +159,14 @@ export class PresenceModel {
     if (userId === undefined) return 'applied';
     const live = this.userSessions.get(userId);
     live?.delete(sessionId);
-    if (!live || live.size === 0) this.endPresence(userId, state);
+    if (!live || live.size === 0) this.endPresence(userId, state, endedAt);
     return 'applied';
   }
 
-  private endPresence(userId: string, state: string): void {
+  private endPresence(userId: string, state: string, endedAt: number): void {
     this.userSessions.delete(userId);
     this.userStates.set(userId, state);
+    this.offlineAt.set(userId, Math.max(endedAt, this.offlineAt.get(userId) ?? 0));
     for (const seat of this.userSeats.get(userId) ?? []) {
       const [guildId, channelId] = seat.split(':');
       this.removeFromChannel(guildId, channelId, userId);
@@ -159,16 +177,16 @@ export class PresenceModel {
 
   /**
    * A chat-server instance restarted: every session it owns that started before the reset ends,
-   * as a DISCONNECT with state "offline" would. Sessions started at or after the reset are its new
-   * ones and stay. Like the service, only sessions known when the RESET is applied are ended: a
-   * CONNECT from before the reset delivered after it (another partition) stays live - see
-   * docs/reliability.md and the "late CONNECT after RESET" test.
+   * as a DISCONNECT with state "offline" would at resetAt. Sessions started at or after the reset
+   * are its new ones and stay. The reset time is remembered: a CONNECT from before it delivered
+   * after it (another partition) is stale.
    */
   private reset(serverId: string, resetAt: number): 'applied' | 'unchanged' {
+    this.serverResets.set(serverId, Math.max(resetAt, this.serverResets.get(serverId) ?? 0));
     let ended = 0;
     for (const [sessionId, record] of [...this.sessions]) {
       if (record.live && record.serverId === serverId && record.since < resetAt) {
-        this.endSession(sessionId, 'offline', undefined);
+        this.endSession(sessionId, 'offline', undefined, resetAt);
         ended++;
       }
     }
@@ -180,8 +198,8 @@ export class PresenceModel {
   /**
    * One channel at a time (by default): a JOIN elsewhere moves the user, across guilds too. A JOIN
    * does not need a live session: the signaling server's JOIN may be consumed before the chat
-   * server's CONNECT (another topic). So a JOIN consumed after the user's last DISCONNECT leaves
-   * them in voice while offline, as the service does.
+   * server's CONNECT (another topic). (A JOIN older than the user's last offline time was refused
+   * in apply().)
    */
   private join(userId: string, guildId: string, channelId: string): 'applied' | 'unchanged' {
     const seat = seatOf(guildId, channelId);
@@ -278,6 +296,11 @@ export class PresenceModel {
     }
     return result;
   }
+}
+
+/** CONNECT and RESET carry their time; other events default to 0 (never stale) unless timed by the caller. */
+function timestampOrZero(event: PresenceEvent): number {
+  return 'timestamp' in event && event.timestamp !== undefined ? event.timestamp : 0;
 }
 
 /** Orders decimal ids numerically (shorter first), for comparing sets read from Redis. */

@@ -6,10 +6,11 @@ import { startTestRedis, TestRedis } from '../support/redis-server';
 import { StateHarness } from '../support/state-harness';
 
 /**
- * Two ghosts that at-least-once delivery across partitions can leave, found while checking the
+ * Ghosts that at-least-once delivery across partitions can leave, found while checking the
  * property "applying a record again changes nothing" on logs that mix both topics. Each test feeds
  * records with the timestamps Kafka gives them (the producer's clock), as the consumer does.
- * These FAIL against the current src/: see docs/reliability.md ("Known gaps") for the fix.
+ * The first two failed before USER_OFFLINE_AT / SERVER_RESETS. The last two still fail: see
+ * docs/reliability.md, "Known gaps", for the proposed fix.
  */
 
 let redis: TestRedis;
@@ -53,4 +54,27 @@ it('does not bring a user online when a CONNECT from before a RESET is consumed 
   // A session chat-a started after its restart is of course kept.
   await session(6000, { type: 'CONNECT', sessionId: 's2', userId: 2, serverId: 'chat-a', timestamp: 6000 });
   expect(await state.userState('2')).toBe('online');
+});
+
+it('keeps a user in the channel they joined after an older DISCONNECT that is applied later', async () => {
+  // User 1 disconnected at t=3000, reconnected at t=4000 and joined voice at t=5000. The channel
+  // topic runs ahead of the session topic (or both are replayed from the start to rebuild Redis),
+  // so the JOIN is applied before the older DISCONNECT.
+  await session(1000, { type: 'CONNECT', sessionId: 's1', userId: 1, guildIds: [100] });
+  await channel(5000, { type: 'JOIN', userId: 1, guildId: 100, channelId: 10 });
+  await session(3000, { type: 'DISCONNECT', sessionId: 's1' }); // must not take away the seat taken at t=5000
+  await session(4000, { type: 'CONNECT', sessionId: 's2', userId: 1, guildIds: [100] });
+  expect(await state.userState('1')).toBe('online');
+  expect(await state.guildHash('100')).toEqual({ '10': ['1'] });
+});
+
+it('does not leave a user in voice whose only session was refused as older than its server\'s RESET', async () => {
+  // chat-a connected user 1 at t=1000; they joined voice at t=2000; chat-a crashed and sent RESET at
+  // t=5000. Applied in the order RESET, JOIN, CONNECT (three partitions), the CONNECT is refused
+  // as stale, but nothing records that user 1 went offline at t=5000, so the JOIN seats a ghost.
+  await session(5000, { type: 'RESET', serverId: 'chat-a', timestamp: 5000 });
+  await channel(2000, { type: 'JOIN', userId: 1, guildId: 100, channelId: 10 });
+  await session(1000, { type: 'CONNECT', sessionId: 's1', userId: 1, serverId: 'chat-a', timestamp: 1000 });
+  expect(await state.userState('1')).not.toBe('online');
+  expect(await state.guildHash('100')).toEqual({});
 });

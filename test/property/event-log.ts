@@ -69,9 +69,21 @@ function intentArbitrary(o: LogOptions): fc.Arbitrary<Intent> {
   return fc.oneof(...options);
 }
 
+/** Record timestamps of produced events: in producer order, 10 ms apart, from this moment (in 2023). */
+export const PRODUCED_FROM_MS = 1_700_000_000_000;
+/**
+ * When a lease runs out, as the service sees it: it uses Redis's clock, which is past every
+ * produced timestamp (they are in 2023). So, as in the model, a lease expiry is "now".
+ */
+export const LEASE_CLOCK_MS = 8_000_000_000_000;
+
+export function producedAt(index: number): number {
+  return PRODUCED_FROM_MS + index * 10;
+}
+
 /** The produced log: what peers sent, in the order they sent it (timestamps follow that order). */
 export function producedEvent(intent: Intent, index: number): PresenceEvent {
-  const timestamp = 1_700_000_000_000 + index * 10;
+  const timestamp = producedAt(index);
   switch (intent.t) {
     case 'CONNECT': {
       const session = SESSIONS[intent.s];
@@ -128,11 +140,12 @@ function streamOf(event: PresenceEvent): string {
   return `${topic}[${hash % PARTITIONS}]`;
 }
 
-/** One event as delivered to the service; `replay` marks a redelivery after a rewind. */
+/** One event as delivered to the service, with its record timestamp; `replay` marks a redelivery after a rewind. */
 export class Delivery {
   constructor(
     readonly stream: string,
     readonly event: PresenceEvent,
+    readonly atMs: number,
     readonly replay: boolean,
   ) {}
 
@@ -142,7 +155,8 @@ export class Delivery {
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : v}`)
       .join(' ');
-    return `${this.stream.padEnd(16)} ${this.replay ? 'again ' : ''}${type} ${shown}`;
+    const at = this.atMs === LEASE_CLOCK_MS ? 'now' : `t=${this.atMs - PRODUCED_FROM_MS}`;
+    return `${this.stream.padEnd(16)} ${at.padEnd(6)} ${this.replay ? 'again ' : ''}${type} ${shown}`;
   }
 }
 
@@ -175,12 +189,12 @@ interface Step {
  * shrink to pick 0 / rewind 0, which is the produced order, so counterexamples stay close to it.
  */
 export function deliver(produced: readonly PresenceEvent[], steps: readonly Step[]): DeliveredLog {
-  const streams = new Map<string, PresenceEvent[]>();
-  for (const event of produced) {
+  const streams = new Map<string, { event: PresenceEvent; atMs: number }[]>();
+  produced.forEach((event, index) => {
     const stream = streamOf(event);
     if (!streams.has(stream)) streams.set(stream, []);
-    streams.get(stream)!.push(event);
-  }
+    streams.get(stream)!.push({ event, atMs: event.type === 'LEASE_EXPIRED' ? LEASE_CLOCK_MS : producedAt(index) });
+  });
   const names = [...streams.keys()];
   const next = new Map(names.map((n) => [n, 0]));
   const delivered = new Map(names.map((n) => [n, 0])); // furthest position ever delivered
@@ -190,9 +204,11 @@ export function deliver(produced: readonly PresenceEvent[], steps: readonly Step
     if (open.length === 0) break;
     const step = steps[i] ?? { pick: 0, rewind: 0 };
     const name = open[step.pick % open.length];
-    const position = Math.max(0, next.get(name)! - step.rewind);
+    const rewind = name === 'clock' ? 0 : step.rewind; // a clock tick is not a record: never redelivered
+    const position = Math.max(0, next.get(name)! - rewind);
     next.set(name, position + 1);
-    out.push(new Delivery(name, streams.get(name)![position], position < delivered.get(name)!));
+    const { event, atMs } = streams.get(name)![position];
+    out.push(new Delivery(name, event, atMs, position < delivered.get(name)!));
     delivered.set(name, Math.max(delivered.get(name)!, position + 1));
   }
   return new DeliveredLog(out);

@@ -1,11 +1,21 @@
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
+import { decodeEvent } from '../../src/ingest/event-decoding';
+import { SessionEvent } from '../../src/sessions/session-event';
 import { ApplyOutcome } from '../../src/state-store/state-store.repository';
-import { invariantViolations, readObservableState } from '../model/observed-state';
+import { ChannelEvent } from '../../src/voice/channel-event';
+import { invariantViolations, normalized, readObservableState } from '../model/observed-state';
 import { PresenceEvent, PresenceModel } from '../model/presence-model';
 import { startTestRedis, TestRedis } from '../support/redis-server';
 import { StateHarness } from '../support/state-harness';
 import { CONNECT_STATES, DeliveredLog, deliveredLogs, GUILDS, topicOf, USERS } from './event-log';
+
+/** Applies a delivered log to the model, each event with its record timestamp. */
+function modelOf(log: DeliveredLog, options: ConstructorParameters<typeof PresenceModel>[0]): { model: PresenceModel; outcomes: string[] } {
+  const model = new PresenceModel(options);
+  const outcomes = log.deliveries.map((d) => model.apply(d.event, d.atMs));
+  return { model, outcomes };
+}
 
 /**
  * The service's apply path (decode -> services -> Lua, via StateHarness) on a real Redis, driven
@@ -40,19 +50,27 @@ function wire(event: PresenceEvent): Record<string, unknown> {
   return json;
 }
 
-/** Applies a delivered log through the service, one batch per run of same-topic events; returns each event's outcome. */
+const consumed = <T extends object>(type: new () => T, d: { event: PresenceEvent; atMs: number }) => ({
+  event: decodeEvent(Buffer.from(JSON.stringify(wire(d.event))), type, 65536),
+  timestampMs: d.atMs,
+});
+
+/**
+ * Applies a delivered log through the service (decoded from JSON, with record timestamps, as the
+ * consumer hands them over), one batch per run of same-topic events; returns each event's outcome.
+ */
 async function applyThroughService(harness: StateHarness, log: DeliveredLog): Promise<('applied' | 'unchanged')[]> {
   const outcomes: ('applied' | 'unchanged')[] = [];
-  const events = log.events;
-  for (let i = 0; i < events.length; ) {
-    const topic = topicOf(events[i]);
+  const deliveries = log.deliveries;
+  for (let i = 0; i < deliveries.length; ) {
+    const topic = topicOf(deliveries[i].event);
     let end = i + 1;
-    while (end < events.length && topicOf(events[end]) === topic && topic !== 'clock') end++;
-    const batch = events.slice(i, end);
+    while (end < deliveries.length && topicOf(deliveries[end].event) === topic && topic !== 'clock') end++;
+    const batch = deliveries.slice(i, end);
     let result: ApplyOutcome[];
-    if (topic === 'sessionEvent') result = await harness.session(...batch.map(wire));
-    else if (topic === 'channelEvent') result = await harness.channel(...batch.map(wire));
-    else result = [await expireLease(harness, (batch[0] as { sessionId: string }).sessionId)];
+    if (topic === 'sessionEvent') result = await harness.sessions.applyAll(batch.map((d) => consumed(SessionEvent, d)));
+    else if (topic === 'channelEvent') result = await harness.voice.applyAll(batch.map((d) => consumed(ChannelEvent, d)));
+    else result = [await expireLease(harness, (batch[0].event as { sessionId: string }).sessionId)];
     for (const outcome of result) {
       if (typeof outcome === 'object') throw new Error(`Redis rejected an event: ${outcome.rejected}`);
       outcomes.push(outcome);
@@ -100,9 +118,8 @@ describe.each(configurations)('the service matches the model ($name)', ({ harnes
     await fc.assert(
       fc.asyncProperty(deliveredLogs({ maxEvents: 80, leases: options.leases }), async (log) => {
         await redis.flush();
-        const model = new PresenceModel(options);
-        const expectedOutcomes = log.events.map((e) => model.apply(e));
-        expect(await applyThroughService(harness(), log)).toEqual(expectedOutcomes);
+        const { model, outcomes } = modelOf(log, options);
+        expect(await applyThroughService(harness(), log)).toEqual(outcomes);
         expect(await readObservableState(harness().redis)).toEqual(model.observable());
         expect(await answers(harness())).toEqual(modelAnswers(model));
       }),
@@ -125,30 +142,21 @@ describe('invariants that hold whatever is delivered', () => {
 });
 
 /**
- * At-least-once: a consumer that crashes re-applies records after its last committed offset. Each
- * topic's redeliveries alone are harmless (tombstones; JOIN/LEAVE are idempotent). Across topics
- * they are not: see cross-topic-redelivery.test.ts.
+ * At-least-once: a consumer that crashes re-applies the records after its last committed offset,
+ * each partition from its own offset. Tombstones, idempotent JOIN/LEAVE and the stale-JOIN /
+ * stale-CONNECT rules make that harmless - for who is where; the order of a channel's members may
+ * change (a user's redelivered LEAVE + JOIN puts them last), as join order across partitions is
+ * not defined anyway.
  */
 describe('redelivery', () => {
-  it('changes nothing in a log of voice events alone', async () => {
+  it('ends in the same state as applying each record once, whatever is redelivered (channel members as sets)', async () => {
     await fc.assert(
-      fc.asyncProperty(deliveredLogs({ maxEvents: 50, sessions: false }), async (log) => {
+      fc.asyncProperty(deliveredLogs({ maxEvents: 80, leases: true }), async (log) => {
         await redis.flush();
         await applyThroughService(leased, log);
-        expect(await readObservableState(leased.redis)).toEqual(new PresenceModel().applyAll(log.once().events).observable());
+        expect(normalized(await readObservableState(leased.redis))).toEqual(normalized(modelOf(log.once(), { leases: true }).model.observable()));
       }),
-      { numRuns: 100 },
-    );
-  });
-
-  it('changes nothing in a log of CONNECT / DISCONNECT / HEARTBEAT alone', async () => {
-    await fc.assert(
-      fc.asyncProperty(deliveredLogs({ maxEvents: 50, channels: false, resets: false }), async (log) => {
-        await redis.flush();
-        await applyThroughService(leased, log);
-        expect(await readObservableState(leased.redis)).toEqual(new PresenceModel({ leases: true }).applyAll(log.once().events).observable());
-      }),
-      { numRuns: 100 },
+      { numRuns: 300 },
     );
   });
 });
