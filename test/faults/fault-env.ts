@@ -1,0 +1,55 @@
+import { Logger } from '@nestjs/common';
+import { eventually } from '../support/app';
+import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
+import { Peers } from '../support/peers';
+import { startTestRedis, TestRedis } from '../support/redis-server';
+import { normalized, readObservableState } from '../model/observed-state';
+import { publish, StoryWorkload } from './workload';
+
+/** What every fault test needs: the embedded broker, its own redis-server, topics, a producer, and the service's environment. */
+export interface FaultEnv {
+  kafka: TestKafka;
+  redis: TestRedis;
+  topics: ReturnType<typeof uniqueTopics>;
+  peers: Peers;
+  /** Environment for ServiceProcess.start (KAFKA_GROUP_ID can be overridden). */
+  serviceEnv: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startFaultEnv(prefix: string, partitions = 4): Promise<FaultEnv> {
+  Logger.overrideLogger(['error']);
+  const [kafka, redis] = await Promise.all([startTestKafka(), startTestRedis()]);
+  const topics = uniqueTopics(prefix);
+  await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], partitions);
+  const peers = await Peers.connect(kafka.kafka, topics);
+  const serviceEnv = {
+    KAFKA_BROKERS: kafka.brokers.join(','),
+    REDIS_URL: redis.url,
+    KAFKA_GROUP_ID: topics.groupId,
+    SESSION_EVENTS_TOPIC: topics.sessionEvents,
+    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
+  };
+  return {
+    kafka,
+    redis,
+    topics,
+    peers,
+    serviceEnv,
+    close: async () => {
+      await peers.close().catch(() => undefined);
+      await redis.stop();
+      await kafka.stop();
+    },
+  };
+}
+
+/** Publishes a round of the workload. */
+export function produce(env: FaultEnv, events: Parameters<typeof publish>[2]): Promise<void> {
+  return publish(env.peers, env.topics, events);
+}
+
+/** Waits until Redis holds the model's state for everything produced. */
+export async function converged(env: FaultEnv, workload: StoryWorkload, timeoutMs = 40000): Promise<void> {
+  await eventually(async () => expect(normalized(await readObservableState(env.redis.client))).toEqual(workload.expected()), timeoutMs, 200);
+}
