@@ -30,6 +30,7 @@ const trustProxySetting = (value: string): boolean | number | string =>
 export async function createApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false, bufferLogs: true });
   app.useLogger(app.get(AppLogger));
+  app.disable('x-powered-by');
   if (config.TRUST_PROXY !== undefined) app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
   app.use(app.get(REQUEST_LOGGING));
   app.use(httpMetrics(app.get(MetricsService)));

@@ -2,6 +2,8 @@ import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../suppor
 import { Peers } from '../support/peers';
 import { startTestRedis, TestRedis } from '../support/redis-server';
 import { eventually, getJson, RunningApp, startTestApp, waitUntilReady } from '../support/app';
+import { InvalidConfigError, loadConfig } from '../../src/config/app-config';
+import { requestLogging } from '../../src/logging/request-logging';
 
 /**
  * What an operator relies on: readiness follows Redis, the API token guards every route but health
@@ -183,6 +185,20 @@ describe('logs', () => {
     const all = stdout.join('\n');
     expect(all).not.toContain(TOKEN);
     expect(all).not.toContain(REDIS_PASSWORD);
+  });
+
+  it('scrub the Kafka SASL password too, and a bad REDIS_URL\'s password from the config error', () => {
+    const saslPassword = 'ops-sasl-pw-93d0';
+    const config = loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'state', KAFKA_SASL_PASSWORD: saslPassword });
+    const { logger } = requestLogging(config);
+    logger.error({ err: new Error(`SASL authentication failed for state:${saslPassword}`) }, `broker refused "${saslPassword}"`);
+    const line = stdout[stdout.length - 1];
+    expect(line).toContain('SASL authentication failed for state:[REDACTED]');
+    expect(line).not.toContain(saslPassword);
+
+    expect(() => loadConfig({ REDIS_URL: 'http://default:ops-url-pw-1@redis:6379' })).toThrow(InvalidConfigError);
+    expect(() => loadConfig({ REDIS_URL: 'http://default:ops-url-pw-1@redis:6379' })).toThrow(/REDIS_URL.*default:<hidden>@redis:6379/);
+    expect(() => loadConfig({ REDIS_URL: 'http://default:ops-url-pw-1@redis:6379' })).not.toThrow(/ops-url-pw-1/);
   });
 
   it('write nothing per event at info level', async () => {
