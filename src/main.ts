@@ -23,10 +23,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  await startApp(config);
   const logger = new Logger('Main');
+  exitWithin(config.SHUTDOWN_TIMEOUT_MS, logger);
+  await startApp(config);
   logger.log(`State server listening on port ${config.PORT}; consuming ${config.SESSION_EVENTS_TOPIC} and ${config.CHANNEL_EVENTS_TOPIC} from ${config.KAFKA_BROKERS.join(',')} as group ${config.KAFKA_GROUP_ID}`);
+}
 
+/**
+ * Bounds a stop, even one that arrives while the app is still starting: exit 1 once `timeoutMs`
+ * have passed since the first SIGTERM / SIGINT, or at once on a second one.
+ */
+function exitWithin(timeoutMs: number, logger: Logger): void {
   let signalsReceived = 0;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
@@ -34,11 +41,11 @@ async function main(): Promise<void> {
         logger.warn(`${signal} again: exiting without waiting for the shutdown to finish (uncommitted events will be redelivered)`);
         process.exit(1);
       }
-      logger.log(`${signal}: stopping; finishing and committing in-flight batches (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
+      logger.log(`${signal}: stopping; finishing and committing in-flight batches (at most ${timeoutMs} ms)`);
       setTimeout(() => {
-        logger.error(`Shutdown took longer than SHUTDOWN_TIMEOUT_MS=${config.SHUTDOWN_TIMEOUT_MS} ms; exiting (uncommitted events will be redelivered)`);
+        logger.error(`Shutdown took longer than SHUTDOWN_TIMEOUT_MS=${timeoutMs} ms; exiting (uncommitted events will be redelivered)`);
         process.exit(1);
-      }, config.SHUTDOWN_TIMEOUT_MS).unref();
+      }, timeoutMs).unref();
     });
   }
   process.once('exit', (code) => logger.log(`Stopped (exit code ${code})`));

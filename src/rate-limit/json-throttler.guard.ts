@@ -1,9 +1,17 @@
 import { ExecutionContext, HttpException, HttpStatus, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
 
-/** @nestjs/throttler's guard, answering in the service's error shape: {"statusCode":429,"error":"Too Many Requests","message":"…"}. */
+/**
+ * @nestjs/throttler's guard, answering in the service's error shape:
+ * {"statusCode":429,"error":"Too Many Requests","message":"…"}. HTTP only: Kafka batches are never
+ * throttled, whatever Nest does with global guards in a hybrid app.
+ */
 @Injectable()
 export class JsonThrottlerGuard extends ThrottlerGuard {
+  protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
+    return context.getType() !== 'http';
+  }
+
   protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     throw new HttpException(
       {
