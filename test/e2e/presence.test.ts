@@ -6,7 +6,7 @@ let stack: TestStack;
 beforeAll(async () => (stack = await startStack('presence')));
 afterAll(() => stack?.stop());
 
-const states = async (guildId: string | bigint, userIds: (number | string | bigint)[]) =>
+const states = async (guildId: number | string | bigint, userIds: (number | string | bigint)[]) =>
   (await getJson(`${stack.app.url}/guilds/${guildId}/states?userIds=${userIds.join(',')}`)).body;
 
 /** Returns once the service has applied every event produced so far. */
