@@ -1,22 +1,23 @@
-import { Transform } from 'class-transformer';
 import { registerDecorator, ValidationOptions } from 'class-validator';
 
-const MAX_ID = (1n << 63n) - 1n;
-const DECIMAL = /^[0-9]{1,20}$/;
+const MAX_ID = '9223372036854775807'; // 2^63 - 1: a Java long, as in the original
+/** 1 to 19 digits, no leading zero: the one way to write each id, so equal ids are equal strings. */
+const DECIMAL = /^[1-9][0-9]{0,18}$/;
 
 /**
  * Ids are 64-bit snowflakes (Java longs in the original). They arrive as JSON numbers or strings,
- * are parsed losslessly (see lossless-json.ts) and are kept as canonical decimal strings.
- * Returns the canonical form ("007" -> "7") or undefined when the value is not an id.
+ * are parsed losslessly (see lossless-json.ts) and are kept as decimal strings. JSON numbers never
+ * have leading zeros; a string id that has them ("007") is refused rather than silently rewritten.
+ * Returns the id, or undefined when the value is not an id.
  */
 export function canonicalId(value: unknown): string | undefined {
   if (typeof value !== 'string' || !DECIMAL.test(value)) return undefined;
-  const n = BigInt(value);
-  if (n < 1n || n > MAX_ID) return undefined;
-  return n.toString();
+  // Same length: decimal strings compare like their numbers.
+  if (value.length === MAX_ID.length && value > MAX_ID) return undefined;
+  return value;
 }
 
-export const ID_RULE = 'must be a decimal integer id between 1 and 9223372036854775807';
+export const ID_RULE = 'must be a decimal integer id between 1 and 9223372036854775807, without leading zeros';
 
 /** A bad value as shown in an error message: JSON, cut to a readable length. */
 export function abbreviate(value: unknown, max = 60): string {
@@ -24,18 +25,9 @@ export function abbreviate(value: unknown, max = 60): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-const toCanonical = (value: unknown) => canonicalId(value) ?? value;
-
-/**
- * Validates a snowflake id (or each element of an array with { each: true }) and, when valid,
- * rewrites it to its canonical decimal string during plainToInstance.
- */
+/** Validates a snowflake id (or each element of an array with { each: true }). */
 export function IsSnowflakeId(options?: ValidationOptions): PropertyDecorator {
   return (target: object, propertyName: string | symbol) => {
-    Transform(({ value }) => (options?.each && Array.isArray(value) ? value.map(toCanonical) : toCanonical(value)))(
-      target,
-      propertyName as string,
-    );
     registerDecorator({
       name: 'isSnowflakeId',
       target: target.constructor,
@@ -52,7 +44,7 @@ export function IsSnowflakeId(options?: ValidationOptions): PropertyDecorator {
         },
         ...options,
       },
-      validator: { validate: (value: unknown) => typeof value === 'string' && value === canonicalId(value) },
+      validator: { validate: (value: unknown) => canonicalId(value) !== undefined },
     });
   };
 }
