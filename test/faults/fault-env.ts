@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { eventually } from '../support/app';
 import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
 import { Peers } from '../support/peers';
 import { startTestRedis, TestRedis } from '../support/redis-server';
@@ -44,6 +43,22 @@ export async function startFaultEnv(prefix: string, partitions = 4): Promise<Fau
   };
 }
 
+/**
+ * Polls until `check` passes (or rethrows its last error after the timeout). Like eventually() in
+ * test/support/app.ts, without loading the app into the test process: these tests run the built one.
+ */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}
+
 /** Publishes a round of the workload. */
 export function produce(env: FaultEnv, events: Parameters<typeof publish>[2]): Promise<void> {
   return publish(env.peers, env.topics, events);
@@ -52,4 +67,13 @@ export function produce(env: FaultEnv, events: Parameters<typeof publish>[2]): P
 /** Waits until Redis holds the model's state for everything produced. */
 export async function converged(env: FaultEnv, workload: StoryWorkload, timeoutMs = 40000): Promise<void> {
   await eventually(async () => expect(normalized(await readObservableState(env.redis.client))).toEqual(workload.expected()), timeoutMs, 200);
+}
+
+/** Events this instance applied, or found already applied ("duplicate"), from its /metrics. */
+export async function eventsSeen(service: { url: string }, outcome: 'applied' | 'duplicate'): Promise<number> {
+  const text = await (await fetch(`${service.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('state_server_events_total{') && line.includes(`outcome="${outcome}"`))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
 }

@@ -1,8 +1,7 @@
 import { normalized, readObservableState } from '../model/observed-state';
 import { PresenceModel } from '../model/presence-model';
-import { eventually, getJson } from '../support/app';
 import { ServiceProcess } from '../support/service-process';
-import { converged, FaultEnv, produce, startFaultEnv } from './fault-env';
+import { converged, eventually, FaultEnv, produce, startFaultEnv } from './fault-env';
 import { StoryWorkload } from './workload';
 
 /**
@@ -30,7 +29,7 @@ it('pauses while Redis is down, skips nothing, and is rebuilt by a replay from t
 
   await env.redis.kill();
   await eventually(async () => expect(await service.status('/health/ready')).toBe(503));
-  expect((await getJson(`${service.url}/guilds/100/states?userIds=1000`)).status).toBe(503);
+  expect(await service.status('/guilds/100/states?userIds=1000')).toBe(503);
 
   // Produced while Redis is down: must wait, not be skipped or dead-lettered.
   const duringOutage = workload.round(200);

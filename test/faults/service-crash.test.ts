@@ -1,7 +1,6 @@
 import { readObservableState } from '../model/observed-state';
-import { eventually } from '../support/app';
 import { ServiceProcess } from '../support/service-process';
-import { converged, FaultEnv, produce, startFaultEnv } from './fault-env';
+import { converged, eventsSeen, eventually, FaultEnv, produce, startFaultEnv } from './fault-env';
 import { StoryWorkload } from './workload';
 
 /**
@@ -48,12 +47,3 @@ it('reaches the model state after being killed mid-batch and restarted', async (
   await converged(env, workload);
   expect(Object.keys((await readObservableState(env.redis.client)).userStates).length).toBeGreaterThan(2000);
 });
-
-/** Events this instance applied, or found already applied ("duplicate"), from its /metrics. */
-async function eventsSeen(service: ServiceProcess, outcome: 'applied' | 'duplicate'): Promise<number> {
-  const text = await (await fetch(`${service.url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('state_server_events_total{') && line.includes(`outcome="${outcome}"`))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-}
