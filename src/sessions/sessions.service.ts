@@ -91,6 +91,7 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
           startedAtMs: Number(event.timestamp ?? timestampMs),
           leaseSeconds,
           guildIds: event.guildIds ?? [],
+          endedTtlSeconds: this.config.ENDED_SESSION_TTL_SECONDS,
         };
       case 'DISCONNECT':
         return {

@@ -7,7 +7,7 @@
  *   GUILD_ONLINE:<guildId>   set     userIds online in the guild (from guildIds on CONNECT)
  *   SESSION:<sessionId>      hash    user, state (live | ended), since (ms), server; ended ones expire
  *   USER_SESSIONS:<userId>   set     the user's live sessionIds
- *   USER_VOICE:<userId>      set     the user's voice seats, "<guildId>:<channelId>"
+ *   USER_VOICE:<userId>      hash    the user's voice seats, "<guildId>:<channelId>" -> when taken (ms)
  *   USER_GUILDS:<userId>     set     guildIds the user is counted online in
  *   SERVER_SESSIONS:<id>     set     live sessionIds owned by a chat-server instance (for RESET)
  *   SESSION_LEASES           zset    sessionId -> lease expiry (ms), only with SESSION_TTL_SECONDS

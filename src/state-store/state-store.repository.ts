@@ -17,6 +17,7 @@ export type StateChange =
       startedAtMs: number;
       leaseSeconds: number;
       guildIds: readonly string[];
+      endedTtlSeconds: number;
     }
   | { kind: 'disconnect'; sessionId: string; userId: string | undefined; state: string; endedTtlSeconds: number; endedAtMs: number }
   | { kind: 'heartbeat'; sessionId: string; leaseSeconds: number }
@@ -177,7 +178,7 @@ export class StateStore {
 function encodeChange(change: StateChange): unknown[] {
   switch (change.kind) {
     case 'connect':
-      return ['C', change.sessionId, change.userId, change.state, change.serverId ?? '', String(change.startedAtMs), change.leaseSeconds, change.guildIds];
+      return ['C', change.sessionId, change.userId, change.state, change.serverId ?? '', String(change.startedAtMs), change.leaseSeconds, change.guildIds, change.endedTtlSeconds];
     case 'disconnect':
       return ['D', change.sessionId, change.userId ?? '', change.state, change.endedTtlSeconds, change.endedAtMs];
     case 'heartbeat':

@@ -3,7 +3,7 @@
   layer sends a partition's chunk as a few of these calls in one pipeline: one command per ~200
   events instead of one per event is what makes the apply path fast (see docs/performance.md).
   ARGV (after the layout, see lib.lua): 1 a JSON array of events, each an array:
-    ["C", sessionId, userId, state, serverId or "", startedAtMs, leaseSeconds, [guildId, …]]  CONNECT
+    ["C", sessionId, userId, state, serverId or "", startedAtMs, leaseSeconds, [guildId, …], endedTtlSeconds]  CONNECT
     ["D", sessionId, userId or "", state, endedTtlSeconds, endedAtMs]                         DISCONNECT
     ["H", sessionId, leaseSeconds]                                                             HEARTBEAT
     ["J" or "L", userId, guildId, channelId, oneChannel (1|0), atMs]                           JOIN / LEAVE
@@ -16,7 +16,7 @@ for i, e in ipairs(events) do
   local ok, result = pcall(function()
     local kind = e[1]
     if kind == 'C' then
-      return connect_session(e[2], e[3], e[4], e[5], e[6], tonumber(e[7]), e[8])
+      return connect_session(e[2], e[3], e[4], e[5], e[6], tonumber(e[7]), e[8], tonumber(e[9]))
     elseif kind == 'D' then
       return end_session(e[2], e[4], tonumber(e[5]), e[3], tonumber(e[6]))
     elseif kind == 'H' then

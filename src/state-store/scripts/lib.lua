@@ -96,30 +96,57 @@ local function save_channels()
   end
 end
 
--- Voice seats, with the STATE_COUNTERS hash kept exact so /metrics can read gauges in O(1).
-local function take_seat(userId, guildId, channelId)
+--[[
+  Voice seats: USER_VOICE:<userId> maps "<guildId>:<channelId>" to when the seat was taken (ms,
+  the JOIN record's timestamp), so that an older event applied late - a DISCONNECT, a RESET - can
+  tell the seats it ends from the ones taken after it. STATE_COUNTERS.voice_seats stays exact so
+  /metrics reads it in O(1).
+]]
+local function take_seat(userId, guildId, channelId, atMs)
   local added = add_to_channel(guildId, channelId, userId)
-  if redis.call('SADD', LAYOUT.userVoice .. userId, guildId .. ':' .. channelId) == 1 then
+  local seat = guildId .. ':' .. channelId
+  local since = redis.call('HGET', LAYOUT.userVoice .. userId, seat)
+  if not since then
+    redis.call('HSET', LAYOUT.userVoice .. userId, seat, atMs)
     redis.call('HINCRBY', LAYOUT.counters, 'voice_seats', 1)
+  elseif atMs > tonumber(since) then
+    redis.call('HSET', LAYOUT.userVoice .. userId, seat, atMs)
   end
   return added
 end
 
 local function leave_seat(userId, guildId, channelId)
   local removed = remove_from_channel(guildId, channelId, userId)
-  if redis.call('SREM', LAYOUT.userVoice .. userId, guildId .. ':' .. channelId) == 1 then
+  if redis.call('HDEL', LAYOUT.userVoice .. userId, guildId .. ':' .. channelId) == 1 then
     redis.call('HINCRBY', LAYOUT.counters, 'voice_seats', -1)
   end
   return removed
 end
 
--- JOIN / LEAVE at atMs (the record's timestamp). With oneChannel, a JOIN elsewhere first takes the
--- user out of every other channel (Discord's rule). A JOIN from before the user last went offline is
--- stale - redelivered after a crash, or overtaken across topics by the DISCONNECT that ended their
--- last session - and changes nothing: it must not seat a ghost. Returns 1 when something changed, 0
--- for a stale or redelivered JOIN or a LEAVE of a channel the user is not in.
+-- Leaves every seat taken before endedAt (all of them when endedAt is nil); keeps later ones.
+local function leave_seats_before(userId, endedAt)
+  local seats = redis.call('HGETALL', LAYOUT.userVoice .. userId)
+  for i = 1, #seats, 2 do
+    if endedAt == nil or tonumber(seats[i + 1]) < endedAt then
+      local guildId, channelId = split_seat(seats[i])
+      if guildId then leave_seat(userId, guildId, channelId) end
+    end
+  end
+end
+
+--[[
+  JOIN / LEAVE at atMs (the record's timestamp). With oneChannel, a JOIN elsewhere first takes the
+  user out of every other channel (Discord's rule). Stale events change nothing:
+  - a JOIN from before the user last went offline (redelivered after a crash, or overtaken across
+    topics by the DISCONNECT that ended their last session) must not seat a ghost;
+  - a LEAVE from before the user took that seat must not unseat them.
+  Returns 1 when something changed, 0 for a stale or redelivered JOIN or a LEAVE of a channel the
+  user is not in.
+]]
 local function apply_channel_event(kind, userId, guildId, channelId, oneChannel, atMs)
   if kind == 'LEAVE' then
+    local since = redis.call('HGET', LAYOUT.userVoice .. userId, guildId .. ':' .. channelId)
+    if since and atMs < tonumber(since) then return 0 end
     return leave_seat(userId, guildId, channelId) and 1 or 0
   end
   local offlineAt = tonumber(redis.call('HGET', LAYOUT.userOfflineAt, userId) or '0')
@@ -127,7 +154,7 @@ local function apply_channel_event(kind, userId, guildId, channelId, oneChannel,
   local changed = false
   if oneChannel then
     local here = guildId .. ':' .. channelId
-    for _, seat in ipairs(redis.call('SMEMBERS', LAYOUT.userVoice .. userId)) do
+    for _, seat in ipairs(redis.call('HKEYS', LAYOUT.userVoice .. userId)) do
       if seat ~= here then
         local otherGuild, otherChannel = split_seat(seat)
         if otherGuild then leave_seat(userId, otherGuild, otherChannel) end
@@ -135,22 +162,20 @@ local function apply_channel_event(kind, userId, guildId, channelId, oneChannel,
       end
     end
   end
-  if take_seat(userId, guildId, channelId) then changed = true end
+  if take_seat(userId, guildId, channelId, atMs) then changed = true end
   return changed and 1 or 0
 end
 
--- The user's last session ended at endedAt (ms): record the state and the time, leave every voice
--- channel, drop out of the online sets of their guilds. Afterwards only their USER:STATE and
--- USER_OFFLINE_AT fields remain.
+-- The user's last session ended at endedAt (ms): record the state and the time, leave the voice
+-- seats taken before then (a later one means the JOIN was applied before this older event), drop
+-- out of the online sets of their guilds. Afterwards only their USER:STATE and USER_OFFLINE_AT
+-- fields remain, and any seat taken after endedAt.
 local function end_presence(userId, state, wasOnline, endedAt)
   redis.call('HSET', LAYOUT.userState, userId, state)
   local before = tonumber(redis.call('HGET', LAYOUT.userOfflineAt, userId) or '0')
   if endedAt > before then redis.call('HSET', LAYOUT.userOfflineAt, userId, endedAt) end
   if wasOnline then redis.call('HINCRBY', LAYOUT.counters, 'online_users', -1) end
-  for _, seat in ipairs(redis.call('SMEMBERS', LAYOUT.userVoice .. userId)) do
-    local guildId, channelId = split_seat(seat)
-    if guildId then leave_seat(userId, guildId, channelId) end
-  end
+  leave_seats_before(userId, endedAt)
   local guildsKey = LAYOUT.userGuilds .. userId
   for _, guildId in ipairs(redis.call('SMEMBERS', guildsKey)) do
     redis.call('SREM', LAYOUT.guildOnline .. guildId, userId)
@@ -165,7 +190,7 @@ end
   partition and may be applied first). Either way nothing changes: an old session never brings a
   user back online.
 ]]
-local function connect_session(sessionId, userId, state, serverId, startedAt, leaseSeconds, guildIds)
+local function connect_session(sessionId, userId, state, serverId, startedAt, leaseSeconds, guildIds, endedTtlSeconds)
   local sessionKey = LAYOUT.session .. sessionId
   local known = redis.call('HGET', sessionKey, 'state')
   if known then
@@ -174,7 +199,13 @@ local function connect_session(sessionId, userId, state, serverId, startedAt, le
     end
     return 0
   end
-  if serverId ~= '' and tonumber(startedAt) < tonumber(redis.call('HGET', LAYOUT.serverResets, serverId) or '0') then
+  local resetAt = serverId ~= '' and tonumber(redis.call('HGET', LAYOUT.serverResets, serverId) or '0') or 0
+  if tonumber(startedAt) < resetAt then
+    -- Its server's RESET ended it already: remember it as ended, and if the user has no other
+    -- session, they went offline at the reset (a JOIN of theirs from before then is stale too).
+    redis.call('HSET', sessionKey, 'state', 'ended', 'user', userId)
+    redis.call('EXPIRE', sessionKey, endedTtlSeconds)
+    if redis.call('SCARD', LAYOUT.userSessions .. userId) == 0 then end_presence(userId, 'offline', false, resetAt) end
     return 0
   end
   redis.call('HSET', sessionKey, 'state', 'live', 'user', userId, 'since', startedAt)
