@@ -177,7 +177,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       }
       if (Date.now() >= nextFault && Date.now() + Math.min(10, options.faultEvery) * 1000 < deadline) {
         const [name, inject] = faults[turn++ % faults.length];
-        if (name === 'chat-server RESET') await checkpoint('load (before RESET)'); // a RESET must not overtake older CONNECTs
         log(`fault: ${name}`);
         await inject();
         result.faults.push(name);

@@ -19,11 +19,11 @@ export interface TimedEvent {
  * - a user's session events and channel events are keyed by userId (one partition per topic);
  * - a user who goes offline leaves voice first (LEAVE before the last DISCONNECT), as the
  *   signaling server does when the client goes away, and never comes back (a later visit gets a
- *   new userId): a JOIN of a next visit could be applied before the DISCONNECT that ended the
- *   previous one, and be wiped by it (see docs/reliability.md, "Known gaps");
+ *   new userId), so the traffic does not depend on the record-time rules for its outcome;
  * - a user who stays online never drops to zero sessions (CONNECT the new device, then
  *   DISCONNECT the old one);
- * - RESET is produced only once everything before it was applied (see reset()).
+ * - a RESET may come at any time: CONNECTs of its server from before it are ended whichever is
+ *   applied first (SERVER_RESETS).
  * Channel member arrays are compared sorted: join order across users on different partitions is
  * not defined.
  */
@@ -89,9 +89,7 @@ export class StoryWorkload {
 
   /**
    * A chat server restarted: one RESET, ending every session it owned; users left without a
-   * session go offline (and retire). Produce it only once everything before it was applied: a
-   * CONNECT from before it applied after it is refused, but nothing then records that its user
-   * went offline (see docs/reliability.md, "Known gaps").
+   * session go offline (and retire).
    */
   reset(serverId = this.pick(this.servers)): TimedEvent[] {
     for (const user of this.users) {

@@ -56,7 +56,7 @@ export async function invariantViolations(redis: Redis, options: { connectStates
       if (new Set(members).size !== members.length) problems.push(`channel ${guildId}/${channelId} lists a user twice: ${raw}`);
       for (const userId of members) {
         seatsInChannels.add(`${userId}@${guildId}:${channelId}`);
-        if (!(await redis.sismember(`USER_VOICE:${userId}`, `${guildId}:${channelId}`))) {
+        if (!(await redis.hexists(`USER_VOICE:${userId}`, `${guildId}:${channelId}`))) {
           problems.push(`user ${userId} sits in ${guildId}/${channelId} without that seat in USER_VOICE`);
         }
       }
@@ -64,7 +64,7 @@ export async function invariantViolations(redis: Redis, options: { connectStates
   }
   for (const key of await scanKeys(redis, 'USER_VOICE:*')) {
     const userId = key.slice('USER_VOICE:'.length);
-    const seats = await redis.smembers(key);
+    const seats = await redis.hkeys(key);
     if (options.oneChannel && seats.length > 1) problems.push(`user ${userId} sits in ${seats.length} channels: ${seats.join(' ')}`);
     for (const seat of seats) if (!seatsInChannels.has(`${userId}@${seat}`)) problems.push(`USER_VOICE:${userId} has ${seat} but the channel does not list them`);
   }

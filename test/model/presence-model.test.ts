@@ -71,8 +71,18 @@ describe('the reference model', () => {
     model.apply({ type: 'RESET', serverId: 'chat-a', timestamp: 500 });
     expect(model.apply(connect('s2', '2', { serverId: 'chat-a', timestamp: 450 }))).toBe('unchanged');
     expect(model.apply(connect('s3', '3', { serverId: 'chat-a', timestamp: 550 }))).toBe('applied');
-    expect(model.observable().userStates).toEqual({ '1': 'offline', '3': 'online' });
+    expect(model.observable().userStates).toEqual({ '1': 'offline', '2': 'offline', '3': 'online' }); // 2: ended by the RESET
     expect(model.observable().guildChannels).toEqual({ '100': { '11': ['1'] } });
+  });
+
+  it('keeps a seat taken after the time of an end of presence applied later, and ignores a LEAVE older than the seat', () => {
+    const model = new PresenceModel();
+    model.apply(connect('s1', '1', { timestamp: 100 }));
+    model.apply(join('1', '100', '10'), 500);
+    model.apply(disconnect('s1'), 300);
+    expect(model.observable().guildChannels).toEqual({ '100': { '10': ['1'] } });
+    expect(model.apply(leave('1', '100', '10'), 400)).toBe('unchanged');
+    expect(model.apply(leave('1', '100', '10'), 600)).toBe('applied');
   });
 
   it('answers queries in GuildStatesService shapes', () => {

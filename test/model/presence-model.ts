@@ -10,9 +10,12 @@
  * wants, the model still follows the service and says so (see RESET and JOIN below).
  *
  * Every event is applied with its record timestamp (`atMs`, the producer's clock, as Kafka gives
- * it): times decide what is stale across topics. A JOIN from before the user last went offline
- * changes nothing (it was redelivered, or overtaken by the DISCONNECT that ended their last
- * session), and a CONNECT of a chat server from before that server's RESET changes nothing.
+ * it): times decide what is stale across topics, so that the outcome does not depend on how the
+ * two topics interleave. A JOIN from before the user last went offline changes nothing (it was
+ * redelivered, or overtaken by the DISCONNECT that ended their last session); a LEAVE from before
+ * the user took that seat changes nothing; the end of a user's presence at time T takes them out
+ * of the seats taken before T only; a CONNECT of a chat server from before that server's RESET is
+ * ended already (and ends the user's presence at the reset if it was their only session).
  *
  * Ended sessions are remembered forever here; the service forgets them after
  * ENDED_SESSION_TTL_SECONDS (a day by default), after which a replayed CONNECT would revive them.
@@ -76,11 +79,13 @@ export class PresenceModel {
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly userSessions = new Map<string, Set<string>>();
   private readonly userGuilds = new Map<string, Set<string>>();
-  private readonly userSeats = new Map<string, Set<string>>();
+  /** userId -> seat "<guildId>:<channelId>" -> when it was taken (the JOIN's record time). */
+  private readonly userSeats = new Map<string, Map<string, number>>();
   /** userId -> when their last session last ended (ms): older JOINs are stale. */
   private readonly offlineAt = new Map<string, number>();
   /** serverId -> time of its latest RESET (ms): older CONNECTs of it are stale. */
   private readonly serverResets = new Map<string, number>();
+  private latestMs = 0;
   /** guildId -> channelId -> members in join order. */
   private readonly channels = new Map<string, Map<string, string[]>>();
 
@@ -92,9 +97,11 @@ export class PresenceModel {
   /**
    * Applies one delivered event, whose record timestamp is atMs; returns whether the state changed
    * ('applied') or not. CONNECT and RESET take their time from the event's timestamp, DISCONNECT
-   * too when it has one.
+   * too when it has one. Without atMs: the event's timestamp, or just after the latest time seen
+   * (an event sent after all before it).
    */
-  apply(event: PresenceEvent, atMs: number = timestampOrZero(event)): 'applied' | 'unchanged' {
+  apply(event: PresenceEvent, atMs: number = ownTimestamp(event) ?? this.latestMs + 1): 'applied' | 'unchanged' {
+    this.latestMs = Math.max(this.latestMs, atMs);
     switch (event.type) {
       case 'CONNECT':
         return this.connect(event);
@@ -111,16 +118,16 @@ export class PresenceModel {
       }
       case 'JOIN':
         if (atMs < (this.offlineAt.get(event.userId) ?? 0)) return 'unchanged';
-        return this.join(event.userId, event.guildId, event.channelId);
+        return this.join(event.userId, event.guildId, event.channelId, atMs);
       case 'LEAVE':
+        if (atMs < (this.userSeats.get(event.userId)?.get(seatOf(event.guildId, event.channelId)) ?? -Infinity)) return 'unchanged';
         return this.leave(event.userId, event.guildId, event.channelId);
     }
   }
 
-  /** Applies events in order; `atMs` gives each its record timestamp. */
-  applyAll(events: Iterable<PresenceEvent>, atMs: (event: PresenceEvent, index: number) => number = timestampOrZero): this {
-    let i = 0;
-    for (const event of events) this.apply(event, atMs(event, i++));
+  /** Applies events in order, each sent after the ones before it (see apply()). */
+  applyAll(events: Iterable<PresenceEvent>): this {
+    for (const event of events) this.apply(event);
     return this;
   }
 
@@ -138,7 +145,13 @@ export class PresenceModel {
    */
   private connect(e: Extract<SessionEventModel, { type: 'CONNECT' }>): 'applied' | 'unchanged' {
     if (this.sessions.has(e.sessionId)) return 'unchanged';
-    if (e.serverId !== undefined && e.timestamp < (this.serverResets.get(e.serverId) ?? 0)) return 'unchanged';
+    const resetAt = e.serverId !== undefined ? this.serverResets.get(e.serverId) ?? 0 : 0;
+    if (e.timestamp < resetAt) {
+      // Its server's RESET ended it already: as if it had been applied before the RESET.
+      this.sessions.set(e.sessionId, { live: false, userId: e.userId, since: e.timestamp, leased: false });
+      if (!this.userSessions.get(e.userId)?.size) this.endPresence(e.userId, 'offline', resetAt);
+      return 'unchanged';
+    }
     this.sessions.set(e.sessionId, { live: true, userId: e.userId, serverId: e.serverId, since: e.timestamp, leased: this.leases });
     setOf(this.userSessions, e.userId).add(e.sessionId);
     this.userStates.set(e.userId, e.state ?? 'online');
@@ -167,11 +180,10 @@ export class PresenceModel {
     this.userSessions.delete(userId);
     this.userStates.set(userId, state);
     this.offlineAt.set(userId, Math.max(endedAt, this.offlineAt.get(userId) ?? 0));
-    for (const seat of this.userSeats.get(userId) ?? []) {
-      const [guildId, channelId] = seat.split(':');
-      this.removeFromChannel(guildId, channelId, userId);
+    // A seat taken after endedAt stays: its JOIN was applied before this older event.
+    for (const [seat, since] of [...(this.userSeats.get(userId) ?? [])]) {
+      if (since < endedAt) this.leaveSeat(userId, seat);
     }
-    this.userSeats.delete(userId);
     this.userGuilds.delete(userId);
   }
 
@@ -201,16 +213,13 @@ export class PresenceModel {
    * server's CONNECT (another topic). (A JOIN older than the user's last offline time was refused
    * in apply().)
    */
-  private join(userId: string, guildId: string, channelId: string): 'applied' | 'unchanged' {
+  private join(userId: string, guildId: string, channelId: string, atMs: number): 'applied' | 'unchanged' {
     const seat = seatOf(guildId, channelId);
-    const seats = setOf(this.userSeats, userId);
     let changed = false;
     if (this.oneChannel) {
-      for (const other of [...seats]) {
+      for (const other of [...(this.userSeats.get(userId)?.keys() ?? [])]) {
         if (other === seat) continue;
-        const [g, c] = other.split(':');
-        this.removeFromChannel(g, c, userId);
-        seats.delete(other);
+        this.leaveSeat(userId, other);
         changed = true;
       }
     }
@@ -219,16 +228,22 @@ export class PresenceModel {
       mapOf(this.channels, guildId).set(channelId, [...members, userId]);
       changed = true;
     }
-    seats.add(seat);
+    const seats = mapOf(this.userSeats, userId);
+    seats.set(seat, Math.max(atMs, seats.get(seat) ?? -Infinity));
     return changed ? 'applied' : 'unchanged';
   }
 
   /** A LEAVE of a channel the user is not in changes nothing. */
   private leave(userId: string, guildId: string, channelId: string): 'applied' | 'unchanged' {
+    return this.leaveSeat(userId, seatOf(guildId, channelId)) ? 'applied' : 'unchanged';
+  }
+
+  private leaveSeat(userId: string, seat: string): boolean {
     const seats = this.userSeats.get(userId);
-    seats?.delete(seatOf(guildId, channelId));
+    seats?.delete(seat);
     if (seats?.size === 0) this.userSeats.delete(userId);
-    return this.removeFromChannel(guildId, channelId, userId) ? 'applied' : 'unchanged';
+    const [guildId, channelId] = seat.split(':');
+    return this.removeFromChannel(guildId, channelId, userId);
   }
 
   /** An emptied channel disappears from the guild (the original service's contract). */
@@ -298,9 +313,8 @@ export class PresenceModel {
   }
 }
 
-/** CONNECT and RESET carry their time; other events default to 0 (never stale) unless timed by the caller. */
-function timestampOrZero(event: PresenceEvent): number {
-  return 'timestamp' in event && event.timestamp !== undefined ? event.timestamp : 0;
+function ownTimestamp(event: PresenceEvent): number | undefined {
+  return 'timestamp' in event ? event.timestamp : undefined;
 }
 
 /** Orders decimal ids numerically (shorter first), for comparing sets read from Redis. */

@@ -6,11 +6,11 @@ import { startTestRedis, TestRedis } from '../support/redis-server';
 import { StateHarness } from '../support/state-harness';
 
 /**
- * Ghosts that at-least-once delivery across partitions can leave, found while checking the
- * property "applying a record again changes nothing" on logs that mix both topics. Each test feeds
- * records with the timestamps Kafka gives them (the producer's clock), as the consumer does.
- * The first two failed before USER_OFFLINE_AT / SERVER_RESETS. The last two still fail: see
- * docs/reliability.md, "Known gaps", for the proposed fix.
+ * Ghosts that at-least-once delivery across partitions could leave, found while checking the
+ * property "applying a record again changes nothing" on logs that mix both topics; each failed
+ * until src/ compared record times (USER_OFFLINE_AT, SERVER_RESETS, seats with the time they were
+ * taken). Each test feeds records with the timestamps Kafka gives them (the producer's clock), as
+ * the consumer does.
  */
 
 let redis: TestRedis;
