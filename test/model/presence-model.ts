@@ -182,7 +182,7 @@ export class PresenceModel {
     this.offlineAt.set(userId, Math.max(endedAt, this.offlineAt.get(userId) ?? 0));
     // A seat taken after endedAt stays: its JOIN was applied before this older event.
     for (const [seat, since] of [...(this.userSeats.get(userId) ?? [])]) {
-      if (since < endedAt) this.leaveSeat(userId, seat);
+      if (since <= endedAt) this.leaveSeat(userId, seat);
     }
     this.userGuilds.delete(userId);
   }

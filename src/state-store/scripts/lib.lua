@@ -123,11 +123,12 @@ local function leave_seat(userId, guildId, channelId)
   return removed
 end
 
--- Leaves every seat taken before endedAt (all of them when endedAt is nil); keeps later ones.
+-- Leaves every seat taken at or before endedAt (all of them when endedAt is nil); keeps later ones.
+-- A tie goes to the order of application: a JOIN of the same millisecond applied after the end stays.
 local function leave_seats_before(userId, endedAt)
   local seats = redis.call('HGETALL', LAYOUT.userVoice .. userId)
   for i = 1, #seats, 2 do
-    if endedAt == nil or tonumber(seats[i + 1]) < endedAt then
+    if endedAt == nil or tonumber(seats[i + 1]) <= endedAt then
       local guildId, channelId = split_seat(seats[i])
       if guildId then leave_seat(userId, guildId, channelId) end
     end
