@@ -10,8 +10,8 @@
  * It starts its own redis-server and the embedded Kafka broker (or uses KAFKA_BROKERS), builds the
  * service if dist/ is stale, and runs `node dist/main.js`. Every few seconds it prints events
  * produced and processed, dead letters and the last divergence from the model. Faults, in turn:
- * the service SIGKILLed and restarted; Redis killed, restarted empty, and rebuilt by replaying the
- * topics into a fresh consumer group; a chat server RESET. After each, production pauses until
+ * the service SIGKILLed and restarted; a chat server RESET; Redis killed, restarted empty, and
+ * rebuilt by replaying the topics into a fresh consumer group. After each, production pauses until
  * the service has caught up, and the state must equal the model's (divergence 0). Garbage records
  * go along with the traffic and must all reach the dead-letter topics.
  * Exits 1 on any divergence or missing dead letter.
@@ -58,15 +58,17 @@ const GARBAGE = [
   (n: number) => `{"type":"EXPLODE","n":${n}}`,
 ];
 
-/** How many entries of the observable state differ (users, channels, guild online sets). */
-export function divergence(actual: ObservableState, expected: ObservableState): number {
-  let count = 0;
+/** The entries of the observable state that differ (users, channels, guild online sets), described. */
+export function divergence(actual: ObservableState, expected: ObservableState): string[] {
+  const differences: string[] = [];
   for (const section of ['userStates', 'guildChannels', 'guildOnline'] as const) {
     const a = actual[section] as Record<string, unknown>;
     const e = expected[section] as Record<string, unknown>;
-    for (const key of new Set([...Object.keys(a), ...Object.keys(e)])) if (JSON.stringify(a[key]) !== JSON.stringify(e[key])) count++;
+    for (const key of new Set([...Object.keys(a), ...Object.keys(e)])) {
+      if (JSON.stringify(a[key]) !== JSON.stringify(e[key])) differences.push(`${section}[${key}]: ${JSON.stringify(a[key])}, model ${JSON.stringify(e[key])}`);
+    }
   }
-  return count;
+  return differences;
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -115,18 +117,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const checkpoint = async (after: string) => {
     const started = Date.now();
     const expected = workload.expected();
-    let diff = Infinity;
+    let differences: string[] = [];
     while (Date.now() - started < 90000) {
-      diff = divergence(normalized(await readObservableState(redis.client).catch(() => ({ userStates: {}, guildChannels: {}, guildOnline: {} }))), expected);
-      if (diff === 0) break;
+      differences = divergence(normalized(await readObservableState(redis.client).catch(() => ({ userStates: {}, guildChannels: {}, guildOnline: {} }))), expected);
+      if (differences.length === 0) break;
       await new Promise((r) => setTimeout(r, 250));
     }
+    const diff = differences.length;
     const took = Date.now() - started;
     result.checkpoints++;
     result.slowestCatchUpMs = Math.max(result.slowestCatchUpMs, took);
     lastDivergence = diff;
     result.divergence += diff;
     log(`  checkpoint after ${after}: caught up in ${took} ms, divergence ${diff}`);
+    for (const line of differences.slice(0, 10)) log(`    ${line}`);
   };
 
   const faults: [string, () => Promise<void>][] = [
@@ -137,6 +141,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         await service.kill('SIGKILL');
         await produceFor(1000);
         await service.restart();
+      },
+    ],
+    [
+      'chat-server RESET',
+      async () => {
+        await publish(peers, topics, workload.reset());
       },
     ],
     [
@@ -151,12 +161,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         await redis.flush();
         group++; // a fresh group from the earliest offset replays everything (bad records too: dead-lettered again)
         service = await startService();
-      },
-    ],
-    [
-      'chat-server RESET',
-      async () => {
-        await publish(peers, topics, workload.reset());
       },
     ],
   ];

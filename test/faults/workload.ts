@@ -22,6 +22,10 @@ export interface TimedEvent {
  *   new userId), so the traffic does not depend on the record-time rules for its outcome;
  * - a user who stays online never drops to zero sessions (CONNECT the new device, then
  *   DISCONNECT the old one);
+ * - a user's CONNECTs all carry the same state (online, or idle for some users) and DISCONNECTs
+ *   carry "offline", the state a RESET records: which state value wins is decided by the order
+ *   events are applied in, and a RESET may be applied before or after a user's CONNECTs (see
+ *   docs/reliability.md);
  * - a RESET may come at any time: CONNECTs of its server from before it are ended whichever is
  *   applied first (SERVER_RESETS).
  * Channel member arrays are compared sorted: join order across users on different partitions is
@@ -124,11 +128,11 @@ export class StoryWorkload {
       const session = { id: `${this.runId}-${++this.sessionCounter}`, serverId: this.pick(this.servers) };
       user.sessions.push(session);
       const guildIds = this.shuffle([...this.guildIds]).slice(0, 1 + Math.floor(this.random() * 2));
-      events.push({ type: 'CONNECT', sessionId: session.id, userId, state: this.random() < 0.8 ? 'online' : 'idle', guildIds, serverId: session.serverId, timestamp: this.now() });
+      events.push({ type: 'CONNECT', sessionId: session.id, userId, state: Number(userId) % 5 === 0 ? 'idle' : 'online', guildIds, serverId: session.serverId, timestamp: this.now() });
     };
     const disconnect = (session: { id: string }) => {
       user.sessions = user.sessions.filter((s) => s !== session);
-      events.push({ type: 'DISCONNECT', sessionId: session.id, userId, state: this.random() < 0.9 ? 'offline' : 'invisible' });
+      events.push({ type: 'DISCONNECT', sessionId: session.id, userId, state: 'offline' });
     };
     const join = () => {
       const seat = { guildId: this.pick(this.guildIds), channelId: String(10 + Math.floor(this.random() * this.channelsPerGuild)) };
