@@ -32,6 +32,8 @@ export interface SoakOptions {
   seed: number;
   /** Seconds between faults. */
   faultEvery: number;
+  /** Longest wait for the service to catch up at a checkpoint (default 90 s); past it, what differs counts as divergence. */
+  catchUpTimeoutMs?: number;
   log: (line: string) => void;
 }
 
@@ -113,12 +115,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
   };
 
-  /** Stops producing until Redis holds the model's state, or 90 s pass (then counts the divergence). */
+  /** Stops producing until Redis holds the model's state, or catchUpTimeoutMs passes (then counts the divergence). */
   const checkpoint = async (after: string) => {
     const started = Date.now();
     const expected = workload.expected();
     let differences: string[] = [];
-    while (Date.now() - started < 90000) {
+    while (Date.now() - started < (options.catchUpTimeoutMs ?? 90000)) {
       differences = divergence(normalized(await readObservableState(redis.client).catch(() => ({ userStates: {}, guildChannels: {}, guildOnline: {} }))), expected);
       if (differences.length === 0) break;
       await new Promise((r) => setTimeout(r, 250));

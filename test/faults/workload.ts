@@ -27,9 +27,9 @@ export interface TimedEvent {
  *   events are applied in, and a RESET may be applied before or after a user's CONNECTs (see
  *   docs/reliability.md);
  * - a RESET may come at any time: CONNECTs of its server from before it are ended whichever is
- *   applied first (SERVER_RESETS); all of a user's devices use the same chat server, because a
- *   RESET applied before the CONNECTs of a user with devices on two servers ends their presence
- *   (see the last test of test/property/cross-topic-redelivery.test.ts).
+ *   applied first (SERVER_RESETS); all of a user's devices use the same chat server, because with
+ *   devices on two servers a RESET applied early can end the user's presence before the session
+ *   that spans it is applied, and a seat removed then is not restored (docs/reliability.md, case 5).
  * Channel member arrays are compared sorted: join order across users on different partitions is
  * not defined.
  */
