@@ -51,6 +51,7 @@ export async function startTestRedis(options: { persistent?: boolean; killable?:
   const launch = async () => {
     proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+    probe.on('error', () => undefined); // refused until the server listens: expected
     try {
       await probe.connect().catch(() => undefined);
       for (let i = 0; i < 100; i++) {
