@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createRedisClient } from '../../src/redis/redis.module';
 import { StateStore } from '../../src/state-store/state-store.repository';
 import { StateHarness } from '../../test/support/state-harness';
@@ -40,16 +38,6 @@ export async function measureOurApply(ctx: BenchContext, harness: StateHarness, 
   const mismatches = await stateMismatches(harness, ctx.workload);
   if (rejected > 0 || mismatches > 0) log(`  WARNING: ${rejected} changes rejected, ${mismatches} users' states differ from the expected`);
   return { eventsPerSecond: Math.round(total / seconds), seconds: round(seconds, 3), rejected, mismatches, concurrency };
-}
-
-async function redisBenchmark(port: number, lua: string, requests: number): Promise<number> {
-  const sha = sha1(lua);
-  const layout = ['USER:STATE', 'GUILD:', 'GUILD_ONLINE:', 'SESSION:', 'USER_SESSIONS:', 'USER_VOICE:', 'USER_GUILDS:', 'SERVER_SESSIONS:', 'SESSION_LEASES'];
-  const args = ['-p', String(port), '-c', '4', '-P', '100', '-n', String(requests), '-r', '100000000', '-q',
-    'EVALSHA', sha, '0', ...layout, 'bench-__rand_int__', '3__rand_int__', 'online', 'chat-1', '1700000000000', '0', '390000000000000001'];
-  const { stdout } = await promisify(execFile)('redis-benchmark', args, { maxBuffer: 1 << 20 });
-  const match = stdout.replace(/\r/g, '\n').match(/([\d.]+) requests per second/g);
-  return match ? Number(match[match.length - 1].split(' ')[0]) : NaN;
 }
 
 export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> {
@@ -122,27 +110,22 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
       log(`  raw EVALSHA replay, ${connections} connection(s): ${limitRuns[`${connections} connection(s)`].toLocaleString()} events/s`);
     }
     const limit = Math.max(...Object.values(limitRuns));
-    // For reference only: redis-benchmark of the CONNECT script, while the StateStore has one (its arguments are built here).
-    const connectLua = recording.scripts.get('state_connect');
-    const benchmark = connectLua ? await redisBenchmark(port, connectLua, ctx.quick ? 50_000 : 200_000) : NaN;
-    if (connectLua) log(`  redis-benchmark EVALSHA connect: ${benchmark.toLocaleString()} calls/s`);
 
     const r = ratio(ours.eventsPerSecond, limit);
     const figures: Figure[] = [
       { name: 'apply events/s', value: ours.eventsPerSecond, unit: 'events/s', baselineName: 'Redis limit (raw pipelined EVALSHA replay)', baseline: limit, ratio: r, target: 'ratio >= 0.5', met: r >= 0.5 },
       { name: 'decode+validate only', value: Math.round(total / decodeOnly.seconds), unit: 'events/s' },
       { name: 'apply of pre-decoded events', value: Math.round(total / predecoded.seconds), unit: 'events/s' },
-      { name: 'redis-benchmark EVALSHA connect.lua', value: Math.round(benchmark), unit: 'calls/s' },
     ];
     return {
       scenario: 'apply',
       description:
         'The workload applied straight to Redis through the service\'s own apply path (decodeEvent -> SessionsService/VoiceService.applyAll -> StateStore, ' +
         `chunks of ${CHUNK}, ${concurrency} partitions at a time, no Kafka), against Redis's own limit: the very same script calls (recorded from the StateStore) ` +
-        'replayed as prebuilt pipelined EVALSHA commands over raw sockets (best of 1 and 4 connections). redis-benchmark of the CONNECT script (-c 4 -P 100) for reference.',
+        'replayed as prebuilt pipelined EVALSHA commands over raw sockets (best of 1 and 4 connections).',
       params: { events: total, chunk: CHUNK, partitionsPerTopic: PARTITIONS, concurrency, scriptCalls: commands },
       figures,
-      details: { ours, limitRuns, redisBenchmarkConnect: benchmark, decodeOnlySeconds: round(decodeOnly.seconds, 3), predecodedSeconds: round(predecoded.seconds, 3) },
+      details: { ours, limitRuns, decodeOnlySeconds: round(decodeOnly.seconds, 3), predecodedSeconds: round(predecoded.seconds, 3) },
     };
   } finally {
     harness.close();

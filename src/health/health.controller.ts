@@ -49,10 +49,14 @@ export class HealthController {
         const redis = this.indicators.check('redis');
         try {
           await this.store.ping();
-          return redis.up();
         } catch (error) {
           return redis.down({ message: (error as Error).message });
         }
+        const lostAt = this.store.stateLostAt;
+        if (lostAt) {
+          return redis.down({ message: `Redis lost the state at ${lostAt.toISOString()} (it came back empty): rebuild it by replaying the topics, then restart` });
+        }
+        return redis.up();
       },
       () => {
         const kafka = this.indicators.check('kafka');

@@ -14,6 +14,7 @@
  *   STATE_COUNTERS           hash    online_users, voice_seats: kept exact by the scripts, read by /metrics
  *   USER_OFFLINE_AT          hash    userId -> when their last session ended (ms): older JOINs are stale
  *   SERVER_RESETS            hash    serverId -> time of its last RESET (ms): older CONNECTs are stale
+ *   STATE_STORE:SINCE        string  when the state was started (ISO time); if a reconnected Redis lacks it, the state was lost
  */
 export const redisKeys = {
   userStates: 'USER:STATE',
@@ -28,6 +29,7 @@ export const redisKeys = {
   counters: 'STATE_COUNTERS',
   userOfflineAt: 'USER_OFFLINE_AT',
   serverResets: 'SERVER_RESETS',
+  storeMarker: 'STATE_STORE:SINCE',
 } as const;
 
 export const guildChannelsKey = (guildId: string) => redisKeys.guildChannelsPrefix + guildId;

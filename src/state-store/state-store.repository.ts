@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis, { ChainableCommander, ReplyError } from 'ioredis';
@@ -60,9 +60,40 @@ function loadScript(file: string): string {
  */
 @Injectable()
 export class StateStore {
+  private readonly log = new Logger('StateStore');
+  private connectedBefore = false;
+  /** When Redis was found to have lost the state (it came back without the marker), or undefined. */
+  private emptiedAt?: Date;
+
   constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {
     for (const [name, file] of Object.entries(SCRIPTS)) {
       if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 0, lua: loadScript(file) });
+    }
+    redis.on('ready', () => void this.checkMarker());
+    if (redis.status === 'ready') void this.checkMarker();
+  }
+
+  /**
+   * Set when Redis, after a reconnection, no longer holds the marker this process found or wrote
+   * when it first connected: it restarted without persistence (or was flushed), so the state is
+   * gone. The service keeps applying new events, but reports itself not ready until the state is
+   * rebuilt by a replay and the service restarted (docs/reliability.md).
+   */
+  get stateLostAt(): Date | undefined {
+    return this.emptiedAt;
+  }
+
+  private async checkMarker(): Promise<void> {
+    try {
+      if (!this.connectedBefore) {
+        await this.redis.set(redisKeys.storeMarker, new Date().toISOString(), 'NX');
+        this.connectedBefore = true;
+      } else if (!this.emptiedAt && (await this.redis.exists(redisKeys.storeMarker)) === 0) {
+        this.emptiedAt = new Date();
+        this.log.error(`Redis came back without ${redisKeys.storeMarker}: its state was lost. Rebuild it by replaying the topics from the earliest offset, then restart the service (see docs/reliability.md).`);
+      }
+    } catch {
+      // Redis went away again: the next 'ready' checks again.
     }
   }
 

@@ -52,7 +52,7 @@ beforeAll(async () => {
     stdout.push(...String(chunk).split('\n').filter(Boolean));
     return true;
   });
-  [kafka, redis] = await Promise.all([startTestKafka(), startTestRedis({ killable: true })]);
+  [kafka, redis] = await Promise.all([startTestKafka(), startTestRedis({ persistent: true })]);
   await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents]);
   app = await startTestApp({
     KAFKA_BROKERS: kafka.brokers.join(','),

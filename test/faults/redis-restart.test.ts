@@ -39,7 +39,12 @@ it('pauses while Redis is down, skips nothing, and is rebuilt by a replay from t
   expect(await service.status('/health/live')).toBe(200);
 
   await env.redis.restart(); // empty
-  await service.waitUntilReady();
+  // The service notices that the state is gone and says so: not ready, with the reason.
+  await eventually(async () => {
+    const res = await fetch(`${service.url}/health/ready`);
+    expect(res.status).toBe(503);
+    expect(JSON.stringify(await res.json())).toMatch(/Redis lost the state/);
+  }, 15000, 200);
   // Everything produced during the outage was applied, onto the empty Redis: exactly what the
   // model says those events alone do.
   const outageOnly = new PresenceModel();
