@@ -4,6 +4,7 @@ import { Peers } from '../support/peers';
 import { startTestRedis, TestRedis } from '../support/redis-server';
 import { normalized, readObservableState } from '../model/observed-state';
 import { publish, StoryWorkload } from './workload';
+import { eventually } from '../support/eventually';
 
 /** What every fault test needs: the embedded broker, its own redis-server, topics, a producer, and the service's environment. */
 export interface FaultEnv {
@@ -43,21 +44,7 @@ export async function startFaultEnv(prefix: string, partitions = 4): Promise<Fau
   };
 }
 
-/**
- * Polls until `check` passes (or rethrows its last error after the timeout). Like eventually() in
- * test/support/app.ts, without loading the app into the test process: these tests run the built one.
- */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
-  }
-}
+export { eventually };
 
 /** Publishes a round of the workload. */
 export function produce(env: FaultEnv, events: Parameters<typeof publish>[2]): Promise<void> {

@@ -2,6 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { startApp } from '../../src/app';
 import { loadConfig } from '../../src/config/app-config';
 import { freePort } from './redis-server';
+import { eventually } from './eventually';
 
 export interface RunningApp {
   app: INestApplication;
@@ -25,18 +26,7 @@ export async function startTestApp(env: Record<string, string>): Promise<Running
   return { app, url, close: () => app.close() };
 }
 
-/** Polls until `check` returns without throwing (or the timeout passes, rethrowing its last error). */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
-  }
-}
+export { eventually };
 
 export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
   const res = await fetch(url, init);
