@@ -16,7 +16,7 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- A user's voice seat is stored as "<guildId>:<channelId>" in their USER_VOICE set.
+-- A user's voice seat is named "<guildId>:<channelId>" (a field of their USER_VOICE hash).
 local function split_seat(seat)
   return string.match(seat, '^(%d+):(%d+)$')
 end
