@@ -8,7 +8,7 @@
  *   SESSION:<sessionId>      hash    user, state (live | ended), since (ms), server; ended ones expire
  *   USER_SESSIONS:<userId>   set     the user's live sessionIds
  *   USER_VOICE:<userId>      hash    the user's voice seats, "<guildId>:<channelId>" -> when taken (ms)
- *   USER_GUILDS:<userId>     set     guildIds the user is counted online in (offline: history, expires)
+ *   USER_GUILDS:<userId>     set     guildIds the user is counted online in
  *   SERVER_SESSIONS:<id>     set     live sessionIds owned by a chat-server instance (for RESET)
  *   SESSION_LEASES           zset    sessionId -> lease expiry (ms), only with SESSION_TTL_SECONDS
  *   STATE_COUNTERS           hash    online_users, voice_seats: kept exact by the scripts, read by /metrics
