@@ -79,8 +79,6 @@ export class PresenceModel {
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly userSessions = new Map<string, Set<string>>();
   private readonly userGuilds = new Map<string, Set<string>>();
-  /** Guilds of users now offline, kept in case a session spanning their offline time arrives late. */
-  private readonly pastGuilds = new Map<string, Set<string>>();
   /** userId -> seat "<guildId>:<channelId>" -> when it was taken (the JOIN's record time). */
   private readonly userSeats = new Map<string, Map<string, number>>();
   /** userId -> when their last session last ended (ms): older JOINs are stale. */
@@ -149,27 +147,13 @@ export class PresenceModel {
     if (this.sessions.has(e.sessionId)) return 'unchanged';
     const resetAt = e.serverId !== undefined ? this.serverResets.get(e.serverId) ?? 0 : 0;
     if (e.timestamp < resetAt) {
-      // Its server's RESET ended it already: as if it had been applied before the RESET. Its guilds
-      // join the user's (their past ones if offline: a session spanning the reset may come later).
+      // Its server's RESET ended it already: as if it had been applied before the RESET.
       this.sessions.set(e.sessionId, { live: false, userId: e.userId, since: e.timestamp, leased: false });
-      const online = (this.userSessions.get(e.userId)?.size ?? 0) > 0;
-      if (!online) this.endPresence(e.userId, 'offline', resetAt);
-      for (const guildId of e.guildIds ?? []) setOf(online ? this.userGuilds : this.pastGuilds, e.userId).add(guildId);
+      if (!this.userSessions.get(e.userId)?.size) this.endPresence(e.userId, 'offline', resetAt);
       return 'unchanged';
     }
     this.sessions.set(e.sessionId, { live: true, userId: e.userId, serverId: e.serverId, since: e.timestamp, leased: this.leases });
-    const cameOnline = !this.userSessions.get(e.userId)?.size;
     setOf(this.userSessions, e.userId).add(e.sessionId);
-    // A session that started before the user's recorded offline time spans it: they were online
-    // all along (the events were applied out of order), so that time is forgotten and, if they
-    // come online with it, their past guilds are theirs again.
-    const spansOffline = e.timestamp < (this.offlineAt.get(e.userId) ?? 0);
-    if (spansOffline) this.offlineAt.delete(e.userId);
-    if (cameOnline) {
-      const past = this.pastGuilds.get(e.userId);
-      this.pastGuilds.delete(e.userId);
-      if (spansOffline && past) this.userGuilds.set(e.userId, past);
-    }
     this.userStates.set(e.userId, e.state ?? 'online');
     for (const guildId of e.guildIds ?? []) setOf(this.userGuilds, e.userId).add(guildId);
     return 'applied';
@@ -200,9 +184,7 @@ export class PresenceModel {
     for (const [seat, since] of [...(this.userSeats.get(userId) ?? [])]) {
       if (since <= endedAt) this.leaveSeat(userId, seat);
     }
-    const guilds = this.userGuilds.get(userId);
     this.userGuilds.delete(userId);
-    if (guilds) for (const guildId of guilds) setOf(this.pastGuilds, userId).add(guildId);
   }
 
   /**

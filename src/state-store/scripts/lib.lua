@@ -167,14 +167,11 @@ local function apply_channel_event(kind, userId, guildId, channelId, oneChannel,
   return changed and 1 or 0
 end
 
---[[
-  The user's last session ended at endedAt (ms): record the state and the time, leave the voice
-  seats taken until then (a later one means its JOIN was applied before this older event), drop out
-  of the online sets of their guilds. The guild list itself is kept for endedTtlSeconds: if a
-  session that spans endedAt is applied later (events applied out of order across partitions), the
-  user was online all along and gets those guilds back (see connect_session).
-]]
-local function end_presence(userId, state, wasOnline, endedAt, endedTtlSeconds)
+-- The user's last session ended at endedAt (ms): record the state and the time, leave the voice
+-- seats taken before then (a later one means the JOIN was applied before this older event), drop
+-- out of the online sets of their guilds. Afterwards only their USER:STATE and USER_OFFLINE_AT
+-- fields remain, and any seat taken after endedAt.
+local function end_presence(userId, state, wasOnline, endedAt)
   redis.call('HSET', LAYOUT.userState, userId, state)
   local before = tonumber(redis.call('HGET', LAYOUT.userOfflineAt, userId) or '0')
   if endedAt > before then redis.call('HSET', LAYOUT.userOfflineAt, userId, endedAt) end
@@ -184,24 +181,7 @@ local function end_presence(userId, state, wasOnline, endedAt, endedTtlSeconds)
   for _, guildId in ipairs(redis.call('SMEMBERS', guildsKey)) do
     redis.call('SREM', LAYOUT.guildOnline .. guildId, userId)
   end
-  redis.call('EXPIRE', guildsKey, endedTtlSeconds)
-end
-
--- The user comes online with a session that started at startedAt. If it started before the time
--- they were recorded offline, that record was wrong (the session that spans it was applied late):
--- forget it, and restore the guilds they were online in. Otherwise their old guild list is history.
-local function begin_presence(userId, startedAt)
-  local guildsKey = LAYOUT.userGuilds .. userId
-  local offlineAt = tonumber(redis.call('HGET', LAYOUT.userOfflineAt, userId) or '0')
-  if startedAt < offlineAt then
-    redis.call('HDEL', LAYOUT.userOfflineAt, userId)
-    redis.call('PERSIST', guildsKey)
-    for _, guildId in ipairs(redis.call('SMEMBERS', guildsKey)) do
-      redis.call('SADD', LAYOUT.guildOnline .. guildId, userId)
-    end
-  else
-    redis.call('DEL', guildsKey)
-  end
+  redis.call('DEL', guildsKey)
 end
 
 --[[
@@ -224,26 +204,15 @@ local function connect_session(sessionId, userId, state, serverId, startedAt, le
   if tonumber(startedAt) < resetAt then
     -- Its server's RESET ended it already: remember it as ended, and if the user has no other
     -- session, they went offline at the reset (a JOIN of theirs from before then is stale too).
-    -- Its guilds are kept with the user's (as history while offline), in case a session of theirs
-    -- that spans the reset is applied later.
     redis.call('HSET', sessionKey, 'state', 'ended', 'user', userId)
     redis.call('EXPIRE', sessionKey, endedTtlSeconds)
-    local online = redis.call('SCARD', LAYOUT.userSessions .. userId) > 0
-    if not online then end_presence(userId, 'offline', false, resetAt, endedTtlSeconds) end
-    for _, guildId in ipairs(guildIds) do
-      redis.call('SADD', LAYOUT.userGuilds .. userId, guildId)
-      if online then redis.call('SADD', LAYOUT.guildOnline .. guildId, userId) end
-    end
-    if not online then redis.call('EXPIRE', LAYOUT.userGuilds .. userId, endedTtlSeconds) end
+    if redis.call('SCARD', LAYOUT.userSessions .. userId) == 0 then end_presence(userId, 'offline', false, resetAt) end
     return 0
   end
   redis.call('HSET', sessionKey, 'state', 'live', 'user', userId, 'since', startedAt)
   if redis.call('SADD', LAYOUT.userSessions .. userId, sessionId) == 1
     and redis.call('SCARD', LAYOUT.userSessions .. userId) == 1 then
     redis.call('HINCRBY', LAYOUT.counters, 'online_users', 1)
-    begin_presence(userId, tonumber(startedAt))
-  elseif tonumber(startedAt) < tonumber(redis.call('HGET', LAYOUT.userOfflineAt, userId) or '0') then
-    redis.call('HDEL', LAYOUT.userOfflineAt, userId) -- online across that time after all
   end
   redis.call('HSET', LAYOUT.userState, userId, state)
   for _, guildId in ipairs(guildIds) do
@@ -283,7 +252,7 @@ local function end_session(sessionId, state, endedTtlSeconds, fallbackUserId, en
   local wasLive = redis.call('SREM', sessionsKey, sessionId) == 1
   -- Also when the session was never seen live (DISCONNECT before CONNECT): the user has no session
   -- left, so they are offline and out of voice.
-  if redis.call('SCARD', sessionsKey) == 0 then end_presence(userId, state, wasLive, endedAt, endedTtlSeconds) end
+  if redis.call('SCARD', sessionsKey) == 0 then end_presence(userId, state, wasLive, endedAt) end
   return 1
 end
 
