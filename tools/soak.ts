@@ -20,6 +20,7 @@ import { Admin } from 'kafkajs';
 import { normalized, readObservableState } from '../test/model/observed-state';
 import { ObservableState } from '../test/model/presence-model';
 import { eventsSeen } from '../test/faults/fault-env';
+import { eventually } from '../test/support/eventually';
 import { publish, StoryWorkload } from '../test/faults/workload';
 import { createTopics, readTopic, startTestKafka, uniqueTopics } from '../test/support/kafka';
 import { Peers } from '../test/support/peers';
@@ -157,7 +158,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         await redis.kill();
         await produceFor(2000);
         await redis.restart();
-        await service.waitUntilReady();
+        // The service notices that Redis came back empty and reports it (not ready) until the rebuild.
+        await eventually(async () => {
+          const res = await fetch(`${service.url}/health/ready`);
+          if (!/lost the state/.test(await res.text())) throw new Error('the lost state is not reported yet');
+        }, 15000, 200);
         processedBefore += await processedBy(service);
         await service.stop();
         await redis.flush();
