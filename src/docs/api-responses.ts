@@ -14,7 +14,16 @@ export const badRequestExamples = {
   userIdsNotArray: { summary: 'userIds is not an array', value: { statusCode: 400, error: 'Bad Request', message: 'userIds must be an array of ids', field: 'userIds' } },
   tooMany: { summary: 'more userIds than MAX_QUERY_USER_IDS', value: { statusCode: 400, error: 'Bad Request', message: 'userIds may name at most 1000 users (got 1001)', field: 'userIds' } },
   bodyGuildId: { summary: 'guildId in the body is not an id', value: { statusCode: 400, error: 'Bad Request', message: `guildId ${ID_RULE} (got "0")`, field: 'guildId' } },
-  malformed: { summary: 'the body is not JSON', value: { statusCode: 400, error: 'Bad Request', message: 'request body is not valid JSON: Unexpected end of JSON input', field: 'body' } },
+  malformed: { summary: 'the body is not JSON', value: { statusCode: 400, error: 'Bad Request', message: 'request body is not valid JSON: Array item expected but reached end of input at position 14', field: 'body' } },
+} satisfies Examples;
+
+/** The 400s of a JSON body holding a userIds list (every POST route). */
+export const userIdsBodyErrors = {
+  missing: badRequestExamples.userIdsMissing,
+  notArray: badRequestExamples.userIdsNotArray,
+  empty: badRequestExamples.userIdsEmpty,
+  tooMany: badRequestExamples.tooMany,
+  malformed: badRequestExamples.malformed,
 } satisfies Examples;
 
 const errorResponse = (status: number, description: string, examples: Examples) =>
@@ -22,7 +31,7 @@ const errorResponse = (status: number, description: string, examples: Examples) 
 
 /**
  * The errors every API route may answer: 400 (with the route's own examples), 401 when API_TOKEN
- * is set, 429 past RATE_LIMIT_PER_MINUTE, 503 while Redis is unreachable; 413 for routes with a body.
+ * is set, 429 past RATE_LIMIT_PER_MINUTE, 503 while Redis is unreachable; 413 and 415 for routes with a body.
  */
 export function ApiErrors(badRequests: Examples, options: { body?: boolean } = {}) {
   const decorators = [
@@ -43,6 +52,9 @@ export function ApiErrors(badRequests: Examples, options: { body?: boolean } = {
     decorators.push(
       errorResponse(413, 'The body is larger than the limit (64 KiB, or 32 bytes per MAX_QUERY_USER_IDS if more)', {
         tooLarge: { summary: 'body too large', value: { statusCode: 413, error: 'Payload Too Large', message: 'request body exceeds 65536 bytes', field: 'body' } },
+      }),
+      errorResponse(415, 'The body is not sent as JSON', {
+        notJson: { summary: 'wrong Content-Type', value: { statusCode: 415, error: 'Unsupported Media Type', message: 'request body must be JSON sent with Content-Type: application/json (got text/plain)', field: 'body' } },
       }),
     );
   }

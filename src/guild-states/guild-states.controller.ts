@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { GuildStatesDoc } from '../docs/api-schemas';
-import { ApiErrors, badRequestExamples } from '../docs/api-responses';
+import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
 import { GuildStates, UserIdsQuery } from './guild-states.dto';
 import { GuildStatesService } from './guild-states.service';
 import { SnowflakeIdPipe, UserIdListPipe } from './id-pipes';
@@ -49,11 +49,7 @@ export class GuildStatesController {
   @ApiErrors(
     {
       guildId: badRequestExamples.guildId,
-      missing: badRequestExamples.userIdsMissing,
-      notArray: badRequestExamples.userIdsNotArray,
-      empty: badRequestExamples.userIdsEmpty,
-      tooMany: badRequestExamples.tooMany,
-      malformed: badRequestExamples.malformed,
+      ...userIdsBodyErrors,
     },
     { body: true },
   )

@@ -6,7 +6,7 @@
 import { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { ServerKafka } from '@nestjs/microservices';
 import { startEmbeddedKafka, EmbeddedKafka } from '../../tools/embedded-kafka';
-import { fastGroup, kafkaClient, RawClient, sleep, uniqueName, waitFor } from './helpers';
+import { RawClient, fastGroup, int32, kafkaClient, sleep, str, uniqueName, waitFor } from './helpers';
 
 type Assignment = Record<string, number[]>;
 
@@ -228,19 +228,6 @@ describe('embedded kafka consumer groups', () => {
 });
 
 // --- raw group requests for the "dead member" test ---------------------------
-
-function str(s: string): Buffer {
-  const b = Buffer.alloc(2 + Buffer.byteLength(s));
-  b.writeInt16BE(Buffer.byteLength(s));
-  b.write(s, 2);
-  return b;
-}
-
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-}
 
 function bytes(b: Buffer): Buffer {
   return Buffer.concat([int32(b.length), b]);

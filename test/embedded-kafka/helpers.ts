@@ -84,3 +84,17 @@ export class RawClient {
     this.socket.destroy();
   }
 }
+
+// Wire encoders for tests that speak raw Kafka requests (Kafka's STRING and INT32).
+export function str(s: string): Buffer {
+  const b = Buffer.alloc(2 + Buffer.byteLength(s));
+  b.writeInt16BE(Buffer.byteLength(s));
+  b.write(s, 2);
+  return b;
+}
+
+export function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+}

@@ -4,7 +4,7 @@
  */
 import { Admin, CompressionTypes, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { startEmbeddedKafka, EmbeddedKafka } from '../../tools/embedded-kafka';
-import { fastGroup, kafkaClient, RawClient, uniqueName, waitFor } from './helpers';
+import { RawClient, fastGroup, int32, kafkaClient, str, uniqueName, waitFor } from './helpers';
 
 type Received = { partition: number; offset: number; key: string | null; value: string | null; headers: Record<string, string> };
 
@@ -375,19 +375,6 @@ describe('embedded kafka with kafkajs', () => {
 });
 
 // --- raw request encoders/decoders for the wire-level tests --------------------
-
-function str(s: string): Buffer {
-  const b = Buffer.alloc(2 + Buffer.byteLength(s));
-  b.writeInt16BE(Buffer.byteLength(s));
-  b.write(s, 2);
-  return b;
-}
-
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-}
 
 function fetchV4Body(topic: string, partition: number, offset: number, maxWaitMs: number): Buffer {
   const off = Buffer.alloc(8);
