@@ -190,6 +190,7 @@ async function waitFor(url: string, service: ChildProcess): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`demo failed: ${(error as Error).message}`);
+  const hint = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? ' (another process uses that port: pick one with --kafka-port / --port, 0 = any free port)' : '';
+  console.error(`demo failed: ${(error as Error).message}${hint}`);
   process.exit(1);
 });

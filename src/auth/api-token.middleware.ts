@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { PROBE_OR_SCRAPE_PATH } from '../http/route-pattern';
 
-/** Routes open without a token: probes and scrapes come from the platform, not from API clients. */
-const OPEN_PATH = /^\/(health(\/|$)|metrics\/?$)/;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
@@ -17,7 +16,7 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 export function apiTokenAuth(token: string): RequestHandler {
   const expected = digest(token);
   return (req: Request, res: Response, next: NextFunction) => {
-    if (OPEN_PATH.test(req.path)) return next();
+    if (PROBE_OR_SCRAPE_PATH.test(req.path)) return next();
     const header = req.headers.authorization;
     const given = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
     if (given !== undefined && timingSafeEqual(digest(given), expected)) return next();

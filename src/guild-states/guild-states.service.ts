@@ -1,6 +1,7 @@
 import { Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { badRequest } from '../http/bad-request';
+import { MetricsService } from '../metrics/metrics.service';
 import { StateStore, StateStoreUnavailableError } from '../state-store/state-store.repository';
 import { GuildStates, UserInfo } from './guild-states.dto';
 
@@ -14,6 +15,7 @@ export class GuildStatesService {
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** Named users: each gets a state, "offline" if never seen. No users named: the guild's online members and voice occupants. */
@@ -54,6 +56,7 @@ export class GuildStatesService {
       return await query();
     } catch (error) {
       if (error instanceof StateStoreUnavailableError) {
+        this.metrics.redisErrors.inc({ operation: 'query' });
         throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'state store (Redis) is unreachable; retry shortly' });
       }
       throw error;

@@ -1,5 +1,11 @@
 import type { Request } from 'express';
 
+/**
+ * Health probes and metric scrapes: called by the platform every few seconds, not by API clients.
+ * They need no token and their successful requests are logged at debug.
+ */
+export const PROBE_OR_SCRAPE_PATH = /^\/(health(\/|$)|metrics\/?$)/;
+
 /** Label for requests no route matched (404s, and bodies rejected before routing): keeps label cardinality bounded. */
 export const UNROUTED = 'unrouted';
 

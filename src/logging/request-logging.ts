@@ -4,14 +4,12 @@ import type { Request, RequestHandler } from 'express';
 import { stdTimeFunctions } from 'pino';
 import { HttpLogger, Options, pinoHttp } from 'pino-http';
 import { AppConfig } from '../config/app-config';
-import { routePattern } from '../http/route-pattern';
+import { PROBE_OR_SCRAPE_PATH, routePattern } from '../http/route-pattern';
 import { scrubbingStdout, secretsOf } from './secret-scrubber';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 /** An incoming request id is kept only if it is this tame: it is echoed in a header and written to the logs. */
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** Probes and scrapes arrive every few seconds: their successful requests are logged at debug, not info. */
-const PROBE_PATH = /^\/(health(\/|$)|metrics\/?$)/;
 
 /** Honours the caller's x-request-id when it is sane, else makes one; either way it goes back in the response. */
 function requestId(req: IncomingMessage, res: ServerResponse): string {
@@ -45,7 +43,7 @@ export function requestLogging(config: AppConfig): HttpLogger & RequestHandler {
     quietReqLogger: true,
     customLogLevel: (_req, res, error) => {
       if (error || (res.statusCode >= 500 && res.statusCode !== 503)) return 'error';
-      if (res.statusCode < 400 && PROBE_PATH.test(_req.url ?? '')) return 'debug';
+      if (res.statusCode < 400 && PROBE_OR_SCRAPE_PATH.test(_req.url ?? '')) return 'debug';
       return 'info';
     },
     customProps: (req) => ((req as Request).route ? { route: routePattern(req as Request) } : {}),

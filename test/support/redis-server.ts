@@ -50,15 +50,28 @@ export async function startTestRedis(options: { persistent?: boolean; killable?:
   let proc: ChildProcess | undefined;
   const launch = async () => {
     proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
+    const missing = new Promise<never>((_, reject) =>
+      proc!.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'ENOENT'
+            ? new Error('redis-server is not installed: install it (apt-get install -y redis-server) or set REDIS_URL to a Redis to use')
+            : error,
+        ),
+      ),
+    );
+    missing.catch(() => undefined); // reported through the race below
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     probe.on('error', () => undefined); // refused until the server listens: expected
-    try {
+    const answering = async () => {
       await probe.connect().catch(() => undefined);
       for (let i = 0; i < 100; i++) {
         if ((await probe.ping().catch(() => '')) === 'PONG') return;
         await new Promise((r) => setTimeout(r, 50));
       }
       throw new Error(`redis-server did not start on port ${port}`);
+    };
+    try {
+      await Promise.race([answering(), missing]);
     } finally {
       probe.disconnect();
     }

@@ -9,6 +9,7 @@ import { ApplyOutcome, StateStore } from '../../src/state-store/state-store.repo
 import { ChannelEvent } from '../../src/voice/channel-event';
 import { VoiceService } from '../../src/voice/voice.service';
 import { GuildStatesService } from '../../src/guild-states/guild-states.service';
+import { MetricsService } from '../../src/metrics/metrics.service';
 
 /** The service's own apply path (decode -> service rules -> Lua scripts) on a real Redis, without Kafka. */
 export class StateHarness {
@@ -25,7 +26,7 @@ export class StateHarness {
     this.store = new StateStore(this.redis);
     this.sessions = new SessionsService(this.store, this.config);
     this.voice = new VoiceService(this.store, this.config);
-    this.queries = new GuildStatesService(this.store, this.config);
+    this.queries = new GuildStatesService(this.store, this.config, new MetricsService());
   }
 
   async ready(): Promise<void> {

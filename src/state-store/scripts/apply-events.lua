@@ -11,23 +11,26 @@
   Redis refused that event (its partial effect stays, as with any script error; the others go on).
 ]=]
 local events = cjson.decode(arg(1))
+local function apply_event(e)
+  local kind = e[1]
+  if kind == 'C' then
+    return connect_session(e[2], e[3], e[4], e[5], e[6], tonumber(e[7]), e[8], tonumber(e[9]))
+  elseif kind == 'D' then
+    return end_session(e[2], e[4], tonumber(e[5]), e[3], tonumber(e[6]))
+  elseif kind == 'H' then
+    return renew_lease(e[2], tonumber(e[3]))
+  elseif kind == 'J' then
+    return apply_channel_event('JOIN', e[2], e[3], e[4], e[5] == 1, tonumber(e[6]))
+  elseif kind == 'L' then
+    return apply_channel_event('LEAVE', e[2], e[3], e[4], e[5] == 1, tonumber(e[6]))
+  end
+  error('unknown event kind ' .. tostring(kind))
+end
+
 local outcomes = {}
 for i, e in ipairs(events) do
-  local ok, result = pcall(function()
-    local kind = e[1]
-    if kind == 'C' then
-      return connect_session(e[2], e[3], e[4], e[5], e[6], tonumber(e[7]), e[8], tonumber(e[9]))
-    elseif kind == 'D' then
-      return end_session(e[2], e[4], tonumber(e[5]), e[3], tonumber(e[6]))
-    elseif kind == 'H' then
-      return renew_lease(e[2], tonumber(e[3]))
-    elseif kind == 'J' then
-      return apply_channel_event('JOIN', e[2], e[3], e[4], e[5] == 1, tonumber(e[6]))
-    elseif kind == 'L' then
-      return apply_channel_event('LEAVE', e[2], e[3], e[4], e[5] == 1, tonumber(e[6]))
-    end
-    error('unknown event kind ' .. tostring(kind))
-  end)
+  -- pcall: an event Redis refuses (e.g. a GUILD field another tool wrote as non-JSON) fails alone.
+  local ok, result = pcall(apply_event, e)
   if ok then
     outcomes[i] = result
   else
