@@ -1,3 +1,4 @@
+import { MetricsService } from '../../src/metrics/metrics.service';
 import Redis from 'ioredis';
 import { AppConfig } from '../../src/config/app-config';
 import { ConsumedEvent } from '../../src/ingest/event-patterns';
@@ -30,7 +31,7 @@ export class ApplyPath {
     readonly store: StateStore,
     private readonly config: AppConfig,
   ) {
-    this.sessions = new SessionsService(store, config);
+    this.sessions = new SessionsService(store, config, new MetricsService());
     this.voice = new VoiceService(store, config);
   }
 

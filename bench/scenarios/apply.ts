@@ -80,7 +80,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
     const recordingClient = createRedisClient(harness.config);
     await new Promise((resolve) => recordingClient.once('ready', resolve));
     const recording = recordingRedis(recordingClient);
-    const recorder = new ApplyPath(new StateStore(recording.client), harness.config);
+    const recorder = new ApplyPath(new StateStore(recording.client, harness.config), harness.config);
     const perStream: { bytes: Buffer; commands: number }[][] = [];
     for (const s of streams) {
       const from = recording.pipelines.length;

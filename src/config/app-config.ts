@@ -1,5 +1,7 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  ArrayMinSize,
+  IsArray,
   IsBoolean,
   IsIn,
   IsInt,
@@ -89,15 +91,48 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(256) @Max(10485760)
   MAX_EVENT_BYTES = 65536;
 
-  /** Most userIds one HTTP query may ask about. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(100000)
-  MAX_QUERY_USER_IDS = 1000;
+  /**
+   * Most userIds one HTTP query may ask about. The community server sends every member of a guild,
+   * so this is sized for whole guilds; Redis is read in commands of at most 1,000 fields whatever it is.
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1000000)
+  MAX_QUERY_USER_IDS = 100000;
 
-  /** Discord's rule: a user is in at most one voice channel; JOIN elsewhere moves them. false allows several. */
-  @Transform(toBool) @IsBoolean()
-  VOICE_ONE_CHANNEL_PER_USER = true;
+  /**
+   * How many voice channels a user may sit in: `guild` one per guild (what the signaling server
+   * means), `user` one in all (Discord's rule), `none` any number. A JOIN newer than the user's
+   * seat of the same scope moves them.
+   */
+  @IsIn(['guild', 'user', 'none'], { message: 'VOICE_SCOPE must be one of guild, user, none' })
+  VOICE_SCOPE: 'guild' | 'user' | 'none' = 'guild';
 
-  /** How long an ended session is remembered, so a redelivered or late CONNECT cannot revive it. */
+  /**
+   * A user's voice seats end once they have had no live chat session for this long (the signaling
+   * server sends no LEAVE when it crashes); restarted by a JOIN. 0 turns it off.
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(86400)
+  VOICE_GRACE_SECONDS = 60;
+
+  /**
+   * A user with several live sessions shows the first of these states any of them has; states not
+   * listed rank below all of them (the smaller string first).
+   */
+  @Transform(toList) @IsArray() @ArrayMinSize(1) @Matches(/^[^\p{C},]{1,32}$/u, { each: true, message: 'STATE_PRIORITY must be a comma-separated list of states (1-32 printable characters each)' })
+  STATE_PRIORITY: string[] = ['invisible', 'dnd', 'online', 'idle'];
+
+  /** What queries show for a user whose shown state is `invisible`, so that it never leaks presence. */
+  @Matches(/^[^\p{C}]{1,32}$/u, { message: 'INVISIBLE_SHOWN_AS must be a state of 1-32 printable characters' })
+  INVISIBLE_SHOWN_AS = 'offline';
+
+  /** Live sessions one user may hold; a CONNECT over the bound ends their oldest session. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(10000)
+  MAX_SESSIONS_PER_USER = 64;
+
+  /**
+   * The "too old to matter" memory: how long an ended session (and a pending DISCONNECT, and the
+   * voice registers of a user who sits nowhere) is remembered, so that a redelivered or late record
+   * cannot revive it. Size it to the longest consumer lag you tolerate (a deploy, a Redis outage).
+   */
   @Transform(toInt) @IsInt() @Min(60) @Max(31536000)
   ENDED_SESSION_TTL_SECONDS = 86400;
 

@@ -1,17 +1,23 @@
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { badRequest } from '../http/bad-request';
 import { MetricsService } from '../metrics/metrics.service';
-import { StateStore, StateStoreUnavailableError } from '../state-store/state-store.repository';
+import { StateStore, StateStoreUnavailableError, UnreadableValue } from '../state-store/state-store.repository';
 import { GuildStates, UserInfo } from './guild-states.dto';
+
+/** Distinct unreadable values logged (each once); past this, they are only counted. */
+const MAX_LOGGED_UNREADABLE = 1000;
 
 /**
  * Answers the community server. Reads only what is asked for: the named users' fields of
- * USER:STATE (HMGET) and the guild's channel hash, in one round trip, whatever the number of users
- * known. (The original read every user's state and then picked.)
+ * USER:STATE (HMGET, at most 1,000 fields per command) and the guild's channel hash, in one round
+ * trip, whatever the number of users known. (The original read every user's state and then picked.)
  */
 @Injectable()
 export class GuildStatesService {
+  private readonly log = new Logger('GuildStates');
+  private readonly loggedUnreadable = new Set<string>();
+
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
@@ -22,17 +28,27 @@ export class GuildStatesService {
   async guildStates(guildId: string, userIds: readonly string[] | undefined): Promise<GuildStates> {
     if (userIds === undefined) {
       const snapshot = await this.read(() => this.store.readGuildSnapshot(guildId));
-      return { guildId, connectionStates: zipStates(snapshot.userIds, snapshot.states, 'offline'), channelStates: snapshot.channels };
+      this.report(snapshot.unreadable);
+      const inVoice = new Set(Object.values(snapshot.channels).flat());
+      // A user shown offline (invisible) is listed only where they are visible anyway: in a voice channel.
+      const connectionStates: Record<string, string> = {};
+      snapshot.userIds.forEach((id, i) => {
+        const state = snapshot.states[i] ?? 'offline';
+        if (state !== 'offline' || inVoice.has(id)) connectionStates[id] = state;
+      });
+      return { guildId, connectionStates, channelStates: snapshot.channels };
     }
     const ids = this.checkedIds(userIds);
-    const { states, channels } = await this.read(() => this.store.readGuild(guildId, ids));
+    const { states, channels, unreadable } = await this.read(() => this.store.readGuild(guildId, ids));
+    this.report(unreadable);
     return { guildId, connectionStates: zipStates(ids, states, 'offline'), channelStates: channels };
   }
 
-  /** The original's community route: users never seen are left out. */
+  /** The original's community route: users never seen are left out; any number of ids up to MAX_QUERY_USER_IDS, none included. */
   async communityUserInfo(guildId: string, userIds: readonly string[]): Promise<Required<UserInfo>> {
     const ids = this.checkedIds(userIds);
-    const { states, channels } = await this.read(() => this.store.readGuild(guildId, ids));
+    const { states, channels, unreadable } = await this.read(() => this.store.readGuild(guildId, ids));
+    this.report(unreadable);
     return { connectionStates: zipStates(ids, states), channelStates: channels };
   }
 
@@ -49,6 +65,17 @@ export class GuildStatesService {
       throw badRequest('userIds', `userIds may name at most ${this.config.MAX_QUERY_USER_IDS} users (got ${unique.length})`);
     }
     return unique;
+  }
+
+  /** Values another writer left unreadable are skipped in the answer: counted, and logged once per key and field. */
+  private report(unreadable: readonly UnreadableValue[]): void {
+    for (const { key, field } of unreadable) {
+      this.metrics.unreadableValues.inc();
+      const id = `${key}\u0000${field}`;
+      if (this.loggedUnreadable.has(id) || this.loggedUnreadable.size >= MAX_LOGGED_UNREADABLE) continue;
+      this.loggedUnreadable.add(id);
+      this.log.warn(`Skipped an unreadable value in ${key} (field ${JSON.stringify(field).slice(0, 40)}): not a JSON array of ids (another writer's bytes?); the next write to that channel replaces it`);
+    }
   }
 
   private async read<T>(query: () => Promise<T>): Promise<T> {

@@ -145,8 +145,12 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
 
       outcomes.forEach((outcome, i) => {
         const type = events[i].event.type ?? 'unknown';
-        if (typeof outcome === 'object') letters.push({ message: eventMessages[i], reason: outcome.rejected, type });
-        else this.metrics.eventsTotal.inc({ topic, type, outcome: outcome === 'applied' ? 'applied' : 'duplicate' });
+        if (typeof outcome === 'string') this.metrics.eventsTotal.inc({ topic, type, outcome, reason: '' });
+        else if ('ignored' in outcome) {
+          this.metrics.eventsTotal.inc({ topic, type, outcome: 'ignored', reason: outcome.ignored });
+          this.log.debug(`Ignored ${topic}[${partition}]@${eventMessages[i].offset}: ${outcome.ignored}`);
+        }
+        else letters.push({ message: eventMessages[i], reason: outcome.rejected, type });
       });
       if (letters.length > 0) {
         const sent = await this.untilDone(`dead-letter ${topic}[${partition}]`, heartbeat, isRunning, () =>
@@ -154,7 +158,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
         );
         if (sent === undefined) return;
         for (const { message, reason, type } of letters) {
-          this.metrics.eventsTotal.inc({ topic, type, outcome: 'dead_lettered' });
+          this.metrics.eventsTotal.inc({ topic, type, outcome: 'dead_lettered', reason: '' });
           this.log.warn(`Dead-lettered ${topic}[${partition}]@${message.offset} to ${this.deadLetters!.topicFor(topic)}: ${reason}`);
         }
       }

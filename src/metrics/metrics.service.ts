@@ -8,8 +8,8 @@ export class MetricsService {
 
   readonly eventsTotal = new Counter({
     name: 'state_server_events_total',
-    help: 'Events consumed, by topic, event type and outcome (applied, duplicate, dead_lettered)',
-    labelNames: ['topic', 'type', 'outcome'] as const,
+    help: 'Events consumed, by topic, event type and outcome (applied, duplicate, stale, ignored, dead_lettered); reason says why one was ignored',
+    labelNames: ['topic', 'type', 'outcome', 'reason'] as const,
     registers: [this.registry],
   });
 
@@ -33,6 +33,25 @@ export class MetricsService {
     name: 'state_server_consumer_lag',
     help: 'Records behind the high watermark, per partition, after the last applied batch',
     labelNames: ['topic', 'partition'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sessionsEvicted = new Counter({
+    name: 'state_server_sessions_evicted_total',
+    help: 'Live sessions ended because their user opened more than MAX_SESSIONS_PER_USER',
+    registers: [this.registry],
+  });
+
+  readonly unreadableValues = new Counter({
+    name: 'state_server_unreadable_values_total',
+    help: 'Redis values skipped in answers because another writer left them unreadable (e.g. the original service\'s JDK-serialized bytes)',
+    registers: [this.registry],
+  });
+
+  readonly sessionRouteEvents = new Counter({
+    name: 'state_server_session_route_events_total',
+    help: 'Session events received over HTTP (POST /api/state/update/session), by type and result',
+    labelNames: ['type', 'result'] as const,
     registers: [this.registry],
   });
 

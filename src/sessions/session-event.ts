@@ -5,13 +5,18 @@ import { IsToken } from '../ingest/token';
 export const SESSION_EVENT_TYPES = ['CONNECT', 'DISCONNECT', 'HEARTBEAT', 'RESET'] as const;
 export type SessionEventType = (typeof SESSION_EVENT_TYPES)[number];
 
+/** A state as the chat server sends it: any 1-32 printable characters, stored verbatim. */
+export const STATE_TEXT = /^[^\p{C}]{1,32}$/u;
+export const STATE_RULE = 'state must be 1 to 32 printable characters, e.g. online, idle, dnd';
+
 /**
- * A record of topic `sessionEvent`, as the chat server sends it:
- *   {"type":"CONNECT","sessionId":"abc","userId":123,"state":"online","guildIds":[1,2],"serverId":"chat-1","timestamp":1700000000000}
+ * A record of topic `sessionEvent`, as the chat server sends it (Spring's JsonSerializer, unkeyed):
+ *   {"type":"CONNECT","sessionId":"abc","userId":123,"state":"online"}
+ *     optional: "guildIds":[1,2], "serverId":"chat-1", "timestamp":1700000000000
  *   {"type":"DISCONNECT","sessionId":"abc","state":"offline"}            (userId optional: found from the session)
  *   {"type":"HEARTBEAT","sessionId":"abc"}                                 (renews a session lease)
- *   {"type":"RESET","serverId":"chat-1"}                                   (that chat server restarted: end its sessions)
- * Ids are canonical decimal strings after decoding.
+ *   {"type":"RESET","serverId":"chat-1","timestamp":…}                     (that chat server restarted: end its sessions)
+ * Ids are canonical decimal strings after decoding. The rules: docs/rules.md.
  */
 export class SessionEvent {
   @IsIn(SESSION_EVENT_TYPES, { message: `type must be one of ${SESSION_EVENT_TYPES.join(', ')}` })
@@ -21,12 +26,12 @@ export class SessionEvent {
   @IsToken()
   sessionId: string;
 
-  @ValidateIf((e: SessionEvent) => e.type === 'CONNECT' || e.userId !== undefined)
+  @ValidateIf((e: SessionEvent) => e.type === 'CONNECT' || (e.userId !== undefined && e.userId !== null))
   @IsSnowflakeId()
   userId?: string;
 
   @IsOptional()
-  @Matches(/^[a-z_]{1,16}$/, { message: 'state must be a short lowercase word such as online or offline' })
+  @Matches(STATE_TEXT, { message: STATE_RULE })
   state?: string;
 
   @IsOptional()
@@ -39,7 +44,7 @@ export class SessionEvent {
   @IsToken()
   serverId?: string;
 
-  @IsOptional()
+  @ValidateIf((e: SessionEvent) => e.type === 'RESET' || e.timestamp !== undefined)
   @Matches(/^[0-9]{1,15}$/, { message: 'timestamp must be milliseconds since the epoch' })
   timestamp?: string;
 }

@@ -1,7 +1,14 @@
 import { Module } from '@nestjs/common';
 import { StateStoreModule } from '../state-store/state-store.module';
+import { SessionEventLog } from './session-event-log';
+import { SessionUpdateController } from './session-update.controller';
+import { SessionUpdatesService } from './session-updates.service';
 import { SessionsController } from './sessions.controller';
 import { SessionsService } from './sessions.service';
 
-@Module({ imports: [StateStoreModule], controllers: [SessionsController], providers: [SessionsService] })
+@Module({
+  imports: [StateStoreModule],
+  controllers: [SessionsController, SessionUpdateController],
+  providers: [SessionsService, SessionUpdatesService, SessionEventLog],
+})
 export class SessionsModule {}

@@ -1,26 +1,32 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
-import { ApplyOutcome, StateChange, StateStore } from '../state-store/state-store.repository';
+import { MetricsService } from '../metrics/metrics.service';
+import { ApplyOutcome, ChangeResult, StateChange, StateStore } from '../state-store/state-store.repository';
 import { SessionEvent } from './session-event';
 
 /** Sessions a RESET or the lease sweeper ends per Redis script call: bounds how long Redis is busy. */
 const STEP = 500;
 const LEASE_SWEEP_MS = 1000;
+/** A user whose sessions the bound keeps ending is logged at most this often. */
+const EVICTION_LOG_INTERVAL_MS = 60_000;
 
 /**
- * The rules of presence. A user is online while at least one of their sessions is live; the
- * scripts enforce that atomically. Here: the defaults the chat server leaves out, and RESET / lease
- * expiry, which end many sessions in bounded steps.
+ * The rules of presence (docs/rules.md): a session is (userId, sessionId); a user is online while
+ * at least one of their sessions is live and shows the highest-ranked state among them. The
+ * scripts enforce that atomically. Here: turning events into changes, RESET and lease expiry
+ * (which end many sessions in bounded steps), and the session bound's bookkeeping.
  */
 @Injectable()
 export class SessionsService implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('Sessions');
   private sweeper?: NodeJS.Timeout;
+  private readonly evictionLoggedAt = new Map<string, number>();
 
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** Applies one partition's events in order; returns one outcome per event. */
@@ -28,13 +34,15 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
     const outcomes: ApplyOutcome[] = [];
     let pending: StateChange[] = [];
     const flush = async () => {
-      outcomes.push(...(await this.store.apply(pending)));
+      const results = await this.store.apply(pending);
+      results.forEach((result, i) => this.noteEvictions(pending[i], result));
+      outcomes.push(...results.map((r) => r.outcome));
       pending = [];
     };
     for (const { event, timestampMs } of events) {
       if (event.type === 'RESET') {
         await flush(); // a RESET must not overtake the events before it
-        outcomes.push(await this.resetServer(event.serverId!, Number(event.timestamp ?? timestampMs)));
+        outcomes.push(await this.resetServer(event.serverId!, Number(event.timestamp)));
       } else {
         pending.push(this.toChange(event, timestampMs));
       }
@@ -43,24 +51,32 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
     return outcomes;
   }
 
+  /** Applies one session event now (the HTTP route); throws StateStoreUnavailableError when Redis is unreachable. */
+  async applyOne(event: SessionEvent, timestampMs: number): Promise<ChangeResult> {
+    const change = this.toChange(event, timestampMs);
+    const [result] = await this.store.apply([change]);
+    this.noteEvictions(change, result);
+    return result;
+  }
+
   /** Ends every session the chat-server instance started before `resetAtMs`, in bounded steps. */
   async resetServer(serverId: string, resetAtMs: number): Promise<ApplyOutcome> {
     let cursor = '0';
     let ended = 0;
     do {
-      const step = await this.store.endServerSessionsStep(serverId, resetAtMs, 'offline', this.config.ENDED_SESSION_TTL_SECONDS, cursor, STEP);
+      const step = await this.store.endServerSessionsStep(serverId, resetAtMs, cursor, STEP);
       cursor = step.cursor;
       ended += step.ended;
     } while (cursor !== '0');
     if (ended > 0) this.log.log(`RESET of chat server ${serverId} ended ${ended} sessions`);
-    return ended > 0 ? 'applied' : 'unchanged';
+    return ended > 0 ? 'applied' : 'duplicate';
   }
 
   /** Ends sessions whose lease ran out; returns how many. */
   async expireLeases(): Promise<number> {
     let total = 0;
     for (;;) {
-      const ended = await this.store.expireSessionsStep('offline', this.config.ENDED_SESSION_TTL_SECONDS, STEP);
+      const ended = await this.store.expireSessionsStep(STEP);
       total += ended;
       if (ended < STEP) return total;
     }
@@ -78,32 +94,33 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
     clearInterval(this.sweeper);
   }
 
+  /** MAX_SESSIONS_PER_USER ended some of the user's oldest sessions: counted, logged at most once a minute per user. */
+  private noteEvictions(change: StateChange, result: ChangeResult): void {
+    if (!result.sessionsEvicted || change.kind !== 'connect') return;
+    this.metrics.sessionsEvicted.inc(result.sessionsEvicted);
+    const now = Date.now();
+    if (now - (this.evictionLoggedAt.get(change.userId) ?? 0) < EVICTION_LOG_INTERVAL_MS) return;
+    if (this.evictionLoggedAt.size > 10_000) this.evictionLoggedAt.clear();
+    this.evictionLoggedAt.set(change.userId, now);
+    this.log.warn(`User ${change.userId} holds MAX_SESSIONS_PER_USER=${this.config.MAX_SESSIONS_PER_USER} live sessions: a new one ended their oldest (a chat server leaking sessions?)`);
+  }
+
   private toChange(event: SessionEvent, timestampMs: number): StateChange {
-    const leaseSeconds = this.config.SESSION_TTL_SECONDS;
     switch (event.type) {
       case 'CONNECT':
         return {
           kind: 'connect',
-          sessionId: event.sessionId,
           userId: event.userId!,
+          sessionId: event.sessionId,
           state: event.state ?? 'online',
+          atMs: Number(event.timestamp ?? timestampMs),
           serverId: event.serverId,
-          startedAtMs: Number(event.timestamp ?? timestampMs),
-          leaseSeconds,
           guildIds: event.guildIds ?? [],
-          endedTtlSeconds: this.config.ENDED_SESSION_TTL_SECONDS,
         };
       case 'DISCONNECT':
-        return {
-          kind: 'disconnect',
-          sessionId: event.sessionId,
-          userId: event.userId,
-          state: event.state ?? 'offline',
-          endedTtlSeconds: this.config.ENDED_SESSION_TTL_SECONDS,
-          endedAtMs: Number(event.timestamp ?? timestampMs),
-        };
+        return { kind: 'disconnect', sessionId: event.sessionId, userId: event.userId ?? undefined };
       case 'HEARTBEAT':
-        return { kind: 'heartbeat', sessionId: event.sessionId, leaseSeconds };
+        return { kind: 'heartbeat', sessionId: event.sessionId, userId: event.userId ?? undefined };
       default:
         throw new Error(`unexpected session event type ${event.type}`);
     }

@@ -4,27 +4,34 @@ import { join } from 'node:path';
 import Redis, { ChainableCommander, ReplyError } from 'ioredis';
 import { parseJsonKeepingNumbersAsText } from '../ingest/lossless-json';
 import { REDIS_CLIENT } from '../redis/redis.module';
-import { guildChannelsKey, redisKeys, scriptLayout } from './redis-keys';
+import { AppConfig } from '../config/app-config';
+import { guildChannelsKey, guildOnlineKey, redisKeys, scriptLayout } from './redis-keys';
 
 /** One change to apply, already decided by a service's rules. Each is applied atomically by apply-events.lua. */
 export type StateChange =
-  | {
-      kind: 'connect';
-      sessionId: string;
-      userId: string;
-      state: string;
-      serverId: string | undefined;
-      startedAtMs: number;
-      leaseSeconds: number;
-      guildIds: readonly string[];
-      endedTtlSeconds: number;
-    }
-  | { kind: 'disconnect'; sessionId: string; userId: string | undefined; state: string; endedTtlSeconds: number; endedAtMs: number }
-  | { kind: 'heartbeat'; sessionId: string; leaseSeconds: number }
-  | { kind: 'channel'; type: 'JOIN' | 'LEAVE'; userId: string; guildId: string; channelId: string; oneChannel: boolean; atMs: number };
+  | { kind: 'connect'; userId: string; sessionId: string; state: string; atMs: number; serverId: string | undefined; guildIds: readonly string[] }
+  | { kind: 'disconnect'; sessionId: string; userId: string | undefined }
+  | { kind: 'heartbeat'; sessionId: string; userId: string | undefined }
+  | { kind: 'join'; userId: string; guildId: string; channelId: string; atMs: number; serverId: string | undefined }
+  | { kind: 'leave'; userId: string; guildId: string; channelId: string; atMs: number };
 
-/** applied: the state changed; unchanged: a redelivery or no-op; rejected: Redis refused this one change. */
-export type ApplyOutcome = 'applied' | 'unchanged' | { rejected: string };
+/** What one change did: the state changed, the same was known already (redelivery), or it is older than what is known. */
+export type StoredOutcome = 'applied' | 'duplicate' | 'stale';
+
+/**
+ * Per-event outcome as the ingest layer counts it: stored outcomes, `ignored` (a routine record
+ * that carries nothing, with the reason) and `rejected` (Redis refused this one change: dead-lettered).
+ */
+export type ApplyOutcome = StoredOutcome | { ignored: string } | { rejected: string };
+
+/** The result of one change: its outcome, and for a DISCONNECT the user it resolved and whether it ended their last live session. */
+export interface ChangeResult {
+  outcome: StoredOutcome | { rejected: string };
+  userId?: string;
+  endedLastSession?: boolean;
+  /** Sessions ended to keep the user within MAX_SESSIONS_PER_USER (CONNECT). */
+  sessionsEvicted?: number;
+}
 
 /** Redis could not be reached (or answered too late); the same work may be retried as a whole. */
 export class StateStoreUnavailableError extends Error {
@@ -34,6 +41,12 @@ export class StateStoreUnavailableError extends Error {
 /** Voice channels of a guild: channelId -> userIds. */
 export type ChannelMembers = Record<string, string[]>;
 
+/** A GUILD:<id> field the service cannot read (another writer's bytes): skipped in answers, replaced by the next write. */
+export interface UnreadableValue {
+  key: string;
+  field: string;
+}
+
 /**
  * Events per script call. One command per event costs ~10 µs of client and server overhead each;
  * one per run of events amortises it. Bounded so that one call keeps Redis busy for a few ms at
@@ -41,11 +54,15 @@ export type ChannelMembers = Record<string, string[]>;
  */
 const EVENTS_PER_SCRIPT_CALL = 200;
 
+/** Most fields or members one read command asks for, so that no single command blocks Redis for long. */
+export const READ_CHUNK = 1000;
+
 const SCRIPTS = {
   applyEvents: 'apply-events',
   resetServerSessions: 'reset-server-sessions',
+  resetVoiceServer: 'reset-voice-server',
   expireSessions: 'expire-sessions',
-  guildSnapshot: 'guild-snapshot',
+  expireVoiceGrace: 'expire-voice-grace',
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -54,23 +71,42 @@ function loadScript(file: string): string {
   return `${readFileSync(join(dir, 'lib.lua'), 'utf8')}\n${readFileSync(join(dir, `${file}.lua`), 'utf8')}`;
 }
 
+/** The settings the scripts read (ARGV[2], decoded by lib.lua). */
+function scriptSettings(config: AppConfig): string {
+  const priority = config.STATE_PRIORITY;
+  return JSON.stringify({
+    ttl: config.ENDED_SESSION_TTL_SECONDS,
+    lease: config.SESSION_TTL_SECONDS,
+    grace: config.VOICE_GRACE_SECONDS,
+    maxSessions: config.MAX_SESSIONS_PER_USER,
+    rank: Object.fromEntries(priority.map((state, i) => [state, priority.length - i])),
+    invisibleAs: config.INVISIBLE_SHOWN_AS,
+    scope: config.VOICE_SCOPE,
+  });
+}
+
 /**
  * The only code that talks to Redis about state. Writes go through the Lua scripts in ./scripts,
- * one atomic script per event, many events per pipelined round trip.
+ * many events per atomic script call, several calls per pipelined round trip.
  */
 @Injectable()
 export class StateStore {
   private readonly log = new Logger('StateStore');
+  private readonly settings: string;
   private connectedBefore = false;
   /** When Redis was found to have lost the state (it came back without the marker), or undefined. */
   private emptiedAt?: Date;
 
-  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    config: AppConfig,
+  ) {
+    this.settings = scriptSettings(config);
     for (const [name, file] of Object.entries(SCRIPTS)) {
       if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 0, lua: loadScript(file) });
     }
-    redis.on('ready', () => void this.checkMarker());
-    if (redis.status === 'ready') void this.checkMarker();
+    redis.on('ready', () => void this.onConnected());
+    if (redis.status === 'ready') void this.onConnected();
   }
 
   /**
@@ -83,11 +119,12 @@ export class StateStore {
     return this.emptiedAt;
   }
 
-  private async checkMarker(): Promise<void> {
+  private async onConnected(): Promise<void> {
     try {
       if (!this.connectedBefore) {
         await this.redis.set(redisKeys.storeMarker, new Date().toISOString(), 'NX');
         this.connectedBefore = true;
+        await this.clearInheritedExpiries();
       } else if (!this.emptiedAt && (await this.redis.exists(redisKeys.storeMarker)) === 0) {
         this.emptiedAt = new Date();
         this.log.error(`Redis came back without ${redisKeys.storeMarker}: its state was lost. Rebuild it by replaying the topics from the earliest offset, then restart the service (see docs/reliability.md).`);
@@ -97,8 +134,28 @@ export class StateStore {
     }
   }
 
-  /** Applies the changes in order, in one round trip. Per-change outcomes; throws only when Redis is unreachable. */
-  async apply(changes: readonly StateChange[]): Promise<ApplyOutcome[]> {
+  /**
+   * The original service set a whole-key expiry on USER:STATE and GUILD:* after every write; taken
+   * over as they are, everyone would read offline once it ran out. Cleared here at start-up (SCAN,
+   * a batch at a time) and by the scripts whenever they write those keys.
+   */
+  private async clearInheritedExpiries(): Promise<void> {
+    let cleared = await this.redis.persist(redisKeys.userStates);
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${redisKeys.guildChannelsPrefix}*`, 'COUNT', READ_CHUNK);
+      cursor = next;
+      if (keys.length > 0) {
+        const pipeline = this.redis.pipeline();
+        for (const key of keys) pipeline.persist(key);
+        for (const [, result] of (await pipeline.exec()) ?? []) cleared += Number(result ?? 0);
+      }
+    } while (cursor !== '0');
+    if (cleared > 0) this.log.warn(`Cleared an inherited expiry on ${cleared} keys (USER:STATE, GUILD:*): the original service expired them whole`);
+  }
+
+  /** Applies the changes in order, in one round trip. Per-change results; throws only when Redis is unreachable. */
+  async apply(changes: readonly StateChange[]): Promise<ChangeResult[]> {
     if (changes.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (let start = 0; start < changes.length; start += EVENTS_PER_SCRIPT_CALL) {
@@ -111,58 +168,74 @@ export class StateStore {
         if (error instanceof ReplyError) throw new Error(`apply-events.lua failed: ${error.message}`);
         throw new StateStoreUnavailableError(error.message);
       }
-      return (result as (number | string)[]).map((outcome): ApplyOutcome => {
-        if (outcome === 1) return 'applied';
-        if (outcome === 0) return 'unchanged';
-        return { rejected: `Redis refused the change: ${outcome}` };
-      });
+      return (result as unknown[]).map(decodeResult);
     });
   }
 
-  /** One bounded step of RESET: ends up to `step` sessions of the server that started before resetAtMs. */
-  async endServerSessionsStep(
-    serverId: string,
-    resetAtMs: number,
-    state: string,
-    endedTtlSeconds: number,
-    cursor: string,
-    step: number,
-  ): Promise<{ cursor: string; ended: number }> {
-    const [next, ended] = (await this.script('resetServerSessions', [
-      serverId, resetAtMs, state, endedTtlSeconds, cursor, step,
-    ])) as [string, number];
+  /** One bounded step of a chat server's RESET: ends up to `step` of its sessions that started before resetAtMs. */
+  async endServerSessionsStep(serverId: string, resetAtMs: number, cursor: string, step: number): Promise<{ cursor: string; ended: number }> {
+    const [next, ended] = (await this.script('resetServerSessions', [serverId, resetAtMs, cursor, step])) as [string, number];
+    return { cursor: next, ended };
+  }
+
+  /** One bounded step of a signaling server's RESET: ends up to `step` of the seats its JOINs took before resetAtMs. */
+  async endServerSeatsStep(serverId: string, resetAtMs: number, cursor: string, step: number): Promise<{ cursor: string; ended: number }> {
+    const [next, ended] = (await this.script('resetVoiceServer', [serverId, resetAtMs, cursor, step])) as [string, number];
     return { cursor: next, ended };
   }
 
   /** One bounded step of lease expiry; returns how many sessions it ended. */
-  async expireSessionsStep(state: string, endedTtlSeconds: number, step: number): Promise<number> {
-    return (await this.script('expireSessions', [state, endedTtlSeconds, step])) as number;
+  async expireSessionsStep(step: number): Promise<number> {
+    return (await this.script('expireSessions', [step])) as number;
   }
 
-  /** States of the given users (undefined for users never seen) and the guild's voice channels, in one round trip. */
-  async readGuild(guildId: string, userIds: readonly string[]): Promise<{ states: (string | null)[]; channels: ChannelMembers }> {
+  /** One bounded step of the voice grace period; returns how many users' grace ran out and how many seats ended. */
+  async expireVoiceGraceStep(step: number): Promise<{ users: number; seats: number }> {
+    const [users, seats] = (await this.script('expireVoiceGrace', [step])) as [number, number];
+    return { users, seats };
+  }
+
+  /** States of the given users (null for users never seen) and the guild's voice channels, in one round trip. */
+  async readGuild(guildId: string, userIds: readonly string[]): Promise<{ states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[] }> {
     const pipeline = this.redis.pipeline();
-    if (userIds.length > 0) pipeline.hmget(redisKeys.userStates, ...userIds);
+    queueStateReads(pipeline, userIds);
     pipeline.hgetall(guildChannelsKey(guildId));
     const replies = await this.exec(pipeline);
     const failed = replies.find(([error]) => error);
     if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
-    const states = userIds.length > 0 ? (replies[0][1] as (string | null)[]) : [];
-    return { states, channels: parseChannels(replies[replies.length - 1][1] as Record<string, string>) };
+    const states = replies.slice(0, -1).flatMap(([, chunk]) => chunk as (string | null)[]);
+    return { states, ...parseChannels(guildChannelsKey(guildId), replies[replies.length - 1][1] as Record<string, string>) };
   }
 
-  /** States of the given users (null for users never seen), in one round trip. */
+  /** States of the given users (null for users never seen), in one round trip of commands of at most READ_CHUNK fields. */
   async readStates(userIds: readonly string[]): Promise<(string | null)[]> {
     if (userIds.length === 0) return [];
-    return this.call(() => this.redis.hmget(redisKeys.userStates, ...userIds));
+    const pipeline = this.redis.pipeline();
+    queueStateReads(pipeline, userIds);
+    const replies = await this.exec(pipeline);
+    const failed = replies.find(([error]) => error);
+    if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
+    return replies.flatMap(([, chunk]) => chunk as (string | null)[]);
   }
 
-  /** The guild's channels and every user online in it or in its channels, with their states: one script. */
-  async readGuildSnapshot(guildId: string): Promise<{ userIds: string[]; states: (string | null)[]; channels: ChannelMembers }> {
-    const [flatChannels, userIds, states] = (await this.script('guildSnapshot', [guildId])) as [string[], string[], (string | null)[]];
-    const channels: Record<string, string> = {};
-    for (let i = 0; i < flatChannels.length; i += 2) channels[flatChannels[i]] = flatChannels[i + 1];
-    return { userIds, states, channels: parseChannels(channels) };
+  /**
+   * The guild's channels and every user online in it or sitting in its channels, with their states.
+   * Read in bounded commands (SSCAN of the online set, HMGET of at most READ_CHUNK states), so a
+   * guild of any size never blocks Redis; not one atomic view, which a presence list does not need.
+   */
+  async readGuildSnapshot(guildId: string): Promise<{ userIds: string[]; states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[] }> {
+    const key = guildChannelsKey(guildId);
+    const users = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, members] = await this.call(() => this.redis.sscan(guildOnlineKey(guildId), cursor, 'COUNT', READ_CHUNK));
+      cursor = next;
+      for (const m of members) users.add(m);
+    } while (cursor !== '0');
+    const { channels, unreadable } = parseChannels(key, await this.call(() => this.redis.hgetall(key)));
+    for (const members of Object.values(channels)) for (const m of members) users.add(m);
+    const userIds = [...users];
+    return { userIds, states: await this.readStates(userIds), channels, unreadable };
   }
 
   /**
@@ -181,12 +254,12 @@ export class StateStore {
   }
 
   private queueScript(pipeline: ChainableCommander, name: ScriptName, args: readonly (string | number)[]): void {
-    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[`state_${name}`](scriptLayout, ...args);
+    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[`state_${name}`](scriptLayout, this.settings, ...args);
   }
 
   private script(name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
     const run = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[`state_${name}`];
-    return this.call(() => run.call(this.redis, scriptLayout, ...args));
+    return this.call(() => run.call(this.redis, scriptLayout, this.settings, ...args));
   }
 
   private async exec(pipeline: ChainableCommander): Promise<[Error | null, unknown][]> {
@@ -205,26 +278,64 @@ export class StateStore {
   }
 }
 
+function queueStateReads(pipeline: ChainableCommander, userIds: readonly string[]): void {
+  for (let start = 0; start < userIds.length; start += READ_CHUNK) {
+    pipeline.hmget(redisKeys.userStates, ...userIds.slice(start, start + READ_CHUNK));
+  }
+}
+
 /** The compact form apply-events.lua reads (see its header). */
 function encodeChange(change: StateChange): unknown[] {
   switch (change.kind) {
     case 'connect':
-      return ['C', change.sessionId, change.userId, change.state, change.serverId ?? '', String(change.startedAtMs), change.leaseSeconds, change.guildIds, change.endedTtlSeconds];
+      return ['C', change.userId, change.sessionId, change.state, String(change.atMs), change.serverId ?? '', change.guildIds];
     case 'disconnect':
-      return ['D', change.sessionId, change.userId ?? '', change.state, change.endedTtlSeconds, change.endedAtMs];
+      return ['D', change.sessionId, change.userId ?? ''];
     case 'heartbeat':
-      return ['H', change.sessionId, change.leaseSeconds];
-    case 'channel':
-      return [change.type === 'JOIN' ? 'J' : 'L', change.userId, change.guildId, change.channelId, change.oneChannel ? 1 : 0, change.atMs];
+      return ['H', change.sessionId, change.userId ?? ''];
+    case 'join':
+      return ['J', change.userId, change.guildId, change.channelId, String(change.atMs), change.serverId ?? ''];
+    case 'leave':
+      return ['L', change.userId, change.guildId, change.channelId, String(change.atMs)];
   }
 }
 
-/** GUILD:<id> values are JSON arrays; ids are read losslessly (a tool may have written them as numbers). */
-function parseChannels(raw: Record<string, string>): ChannelMembers {
+const STORED_OUTCOMES: Record<number, StoredOutcome> = { 0: 'duplicate', 1: 'applied', 2: 'stale' };
+
+/** One entry of apply-events.lua's reply (see its header). */
+function decodeResult(reply: unknown): ChangeResult {
+  if (typeof reply === 'string') return { outcome: { rejected: `Redis refused the change: ${reply}` } };
+  const [code, ...extra] = Array.isArray(reply) ? (reply as unknown[]) : [reply];
+  const outcome = STORED_OUTCOMES[Number(code)];
+  if (!outcome) return { outcome: { rejected: `apply-events.lua answered ${JSON.stringify(reply)}` } };
+  if (extra.length === 2) return { outcome, userId: (extra[0] as string) || undefined, endedLastSession: extra[1] === 1 };
+  if (extra.length === 1) return { outcome, sessionsEvicted: Number(extra[0]) };
+  return { outcome };
+}
+
+const CANONICAL_ID = /^[1-9][0-9]{0,18}$/;
+
+/**
+ * GUILD:<id> values are JSON arrays of ids; read losslessly and tolerantly: another writer's
+ * spelling (spaces, numbers) is parsed, a value that is not a JSON array of ids (the original
+ * service's JDK-serialized bytes) is skipped and reported, never an error.
+ */
+function parseChannels(key: string, raw: Record<string, string>): { channels: ChannelMembers; unreadable: UnreadableValue[] } {
   const channels: ChannelMembers = {};
+  const unreadable: UnreadableValue[] = [];
   for (const [channelId, members] of Object.entries(raw)) {
-    const parsed = parseJsonKeepingNumbersAsText(members);
-    if (Array.isArray(parsed) && parsed.length > 0) channels[channelId] = parsed.map(String);
+    let parsed: unknown;
+    try {
+      parsed = CANONICAL_ID.test(channelId) ? parseJsonKeepingNumbersAsText(members) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    const ids = Array.isArray(parsed) ? parsed.map(String) : undefined;
+    if (!ids || !ids.every((id) => CANONICAL_ID.test(id))) {
+      unreadable.push({ key, field: channelId });
+      continue;
+    }
+    if (ids.length > 0) channels[channelId] = ids;
   }
-  return channels;
+  return { channels, unreadable };
 }

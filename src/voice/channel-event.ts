@@ -1,20 +1,48 @@
-import { IsIn } from 'class-validator';
+import { IsIn, Matches, ValidateIf } from 'class-validator';
 import { IsSnowflakeId } from '../ingest/snowflake-id';
+import { IsToken } from '../ingest/token';
 
-export const CHANNEL_EVENT_TYPES = ['JOIN', 'LEAVE'] as const;
+export const CHANNEL_EVENT_TYPES = ['JOIN', 'LEAVE', 'RESET'] as const;
 export type ChannelEventType = (typeof CHANNEL_EVENT_TYPES)[number];
 
-/** A record of topic `channelEvent`, as the signaling server sends it: {"type":"JOIN","userId":1,"guildId":2,"channelId":3}. */
+/**
+ * A record of topic `channelEvent`, as the signaling server sends it (NestJS ClientKafka, unkeyed
+ * JSON text, ids made by Number()):
+ *   {"type":"JOIN","userId":1,"guildId":2,"channelId":3}        optional: "serverId":"sig-1"
+ *   {"type":"LEAVE","userId":1,"guildId":2,"channelId":3}
+ *   {"type":"LEAVE","userId":null,"guildId":null,"channelId":null}   a socket that never joined: ignored
+ *   {"type":"RESET","serverId":"sig-1","timestamp":…}            optional: that signaling server restarted
+ * The rules: docs/rules.md.
+ */
 export class ChannelEvent {
   @IsIn(CHANNEL_EVENT_TYPES, { message: `type must be one of ${CHANNEL_EVENT_TYPES.join(', ')}` })
   type: ChannelEventType;
 
+  @ValidateIf((e: ChannelEvent) => e.type !== 'RESET' && !isNullLeave(e))
   @IsSnowflakeId()
   userId: string;
 
+  @ValidateIf((e: ChannelEvent) => e.type !== 'RESET' && !isNullLeave(e))
   @IsSnowflakeId()
   guildId: string;
 
+  @ValidateIf((e: ChannelEvent) => e.type !== 'RESET' && !isNullLeave(e))
   @IsSnowflakeId()
   channelId: string;
+
+  @ValidateIf((e: ChannelEvent) => e.type === 'RESET' || e.serverId !== undefined)
+  @IsToken()
+  serverId?: string;
+
+  @ValidateIf((e: ChannelEvent) => e.type === 'RESET' || e.timestamp !== undefined)
+  @Matches(/^[0-9]{1,15}$/, { message: 'timestamp must be milliseconds since the epoch' })
+  timestamp?: string;
+}
+
+/**
+ * The LEAVE a signaling socket sends when it disconnects without ever having joined: its ids are
+ * Number(undefined), written as null. Routine, not an error.
+ */
+export function isNullLeave(e: { type?: unknown; userId?: unknown; guildId?: unknown; channelId?: unknown }): boolean {
+  return e.type === 'LEAVE' && e.userId === null && e.guildId === null && e.channelId === null;
 }

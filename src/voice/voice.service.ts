@@ -1,34 +1,93 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
-import { ApplyOutcome, StateStore } from '../state-store/state-store.repository';
-import { ChannelEvent } from './channel-event';
+import { ApplyOutcome, StateChange, StateStore } from '../state-store/state-store.repository';
+import { ChannelEvent, isNullLeave } from './channel-event';
+
+/** Seats a RESET or the grace sweeper ends per Redis script call: bounds how long Redis is busy. */
+const STEP = 500;
+const GRACE_SWEEP_MS = 1000;
 
 /**
- * Voice-channel membership. By default a user sits in one channel at a time (Discord's rule):
- * JOIN of another channel moves them; LEAVE of a channel they are not in changes nothing.
- * VOICE_ONE_CHANNEL_PER_USER=false lets them sit in several. A JOIN sent before the user's last
- * session ended (its record timestamp is older) is stale and ignored.
+ * Voice-channel membership, owned by the signaling server (docs/rules.md): per user and scope the
+ * newest JOIN, per channel the newest LEAVE; a user sits in c iff the newest JOIN of c's scope names
+ * c and no LEAVE of c is at or after it. Record timestamps compared here all come from signaling
+ * servers. Seats of a user with no live chat session end after VOICE_GRACE_SECONDS (swept here).
  */
 @Injectable()
-export class VoiceService {
+export class VoiceService implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger('Voice');
+  private sweeper?: NodeJS.Timeout;
+
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
   ) {}
 
-  applyAll(events: readonly ConsumedEvent<ChannelEvent>[]): Promise<ApplyOutcome[]> {
-    const oneChannel = this.config.VOICE_ONE_CHANNEL_PER_USER;
-    return this.store.apply(
-      events.map(({ event, timestampMs }) => ({
-        kind: 'channel',
-        type: event.type,
-        userId: event.userId,
-        guildId: event.guildId,
-        channelId: event.channelId,
-        oneChannel,
-        atMs: timestampMs,
-      })),
-    );
+  /** Applies one partition's events in order; returns one outcome per event. */
+  async applyAll(events: readonly ConsumedEvent<ChannelEvent>[]): Promise<ApplyOutcome[]> {
+    const outcomes: ApplyOutcome[] = [];
+    let pending: StateChange[] = [];
+    let ignoredAt: number[] = [];
+    const flush = async () => {
+      const results = (await this.store.apply(pending)).map((r): ApplyOutcome => r.outcome);
+      for (const i of ignoredAt) results.splice(i, 0, { ignored: 'leave_without_ids' });
+      outcomes.push(...results);
+      pending = [];
+      ignoredAt = [];
+    };
+    for (const { event, timestampMs } of events) {
+      if (event.type === 'RESET') {
+        await flush(); // a RESET must not overtake the events before it
+        outcomes.push(await this.resetServer(event.serverId!, Number(event.timestamp)));
+      } else if (isNullLeave(event)) {
+        ignoredAt.push(pending.length + ignoredAt.length);
+      } else {
+        pending.push(
+          event.type === 'JOIN'
+            ? { kind: 'join', userId: event.userId, guildId: event.guildId, channelId: event.channelId, atMs: timestampMs, serverId: event.serverId }
+            : { kind: 'leave', userId: event.userId, guildId: event.guildId, channelId: event.channelId, atMs: timestampMs },
+        );
+      }
+    }
+    await flush();
+    return outcomes;
+  }
+
+  /** Ends every seat the signaling server's JOINs took before `resetAtMs`, in bounded steps. */
+  async resetServer(serverId: string, resetAtMs: number): Promise<ApplyOutcome> {
+    let cursor = '0';
+    let ended = 0;
+    do {
+      const step = await this.store.endServerSeatsStep(serverId, resetAtMs, cursor, STEP);
+      cursor = step.cursor;
+      ended += step.ended;
+    } while (cursor !== '0');
+    if (ended > 0) this.log.log(`RESET of signaling server ${serverId} ended ${ended} voice seats`);
+    return ended > 0 ? 'applied' : 'duplicate';
+  }
+
+  /** Ends the seats of users whose grace period ran out; returns how many seats ended. */
+  async expireGrace(): Promise<number> {
+    let seats = 0;
+    for (;;) {
+      const step = await this.store.expireVoiceGraceStep(STEP);
+      seats += step.seats;
+      if (step.users < STEP) return seats;
+    }
+  }
+
+  onModuleInit(): void {
+    if (this.config.VOICE_GRACE_SECONDS === 0) return;
+    this.sweeper = setInterval(() => {
+      this.expireGrace()
+        .then((seats) => seats > 0 && this.log.debug(`Grace period ended ${seats} voice seats of users with no live session`))
+        .catch(() => undefined); // Redis down: the next sweep catches up
+    }, GRACE_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.sweeper);
   }
 }

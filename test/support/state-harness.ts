@@ -23,23 +23,34 @@ export class StateHarness {
   constructor(redisUrl: string, env: Record<string, string> = {}) {
     this.config = loadConfig({ REDIS_URL: redisUrl, ...env });
     this.redis = createRedisClient(this.config);
-    this.store = new StateStore(this.redis);
-    this.sessions = new SessionsService(this.store, this.config);
+    const metrics = new MetricsService();
+    this.store = new StateStore(this.redis, this.config);
+    this.sessions = new SessionsService(this.store, this.config, metrics);
     this.voice = new VoiceService(this.store, this.config);
-    this.queries = new GuildStatesService(this.store, this.config, new MetricsService());
+    this.queries = new GuildStatesService(this.store, this.config, metrics);
   }
 
   async ready(): Promise<void> {
     if (this.redis.status !== 'ready') await new Promise((resolve) => this.redis.once('ready', resolve));
   }
 
-  /** Applies session events (objects or raw JSON) in order, as one batch. */
+  /** Applies session events (objects or raw JSON) in order, as one batch, with the current time as record timestamp. */
   session(...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
-    return this.sessions.applyAll(events.map((e) => ({ event: decode(e, SessionEvent), timestampMs: Date.now() })));
+    return this.sessionAt(Date.now(), ...events);
+  }
+
+  /** Applies session events as one batch, each with record timestamp atMs (the producer's clock). */
+  sessionAt(atMs: number, ...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
+    return this.sessions.applyAll(events.map((e) => ({ event: decode(e, SessionEvent), timestampMs: atMs })));
   }
 
   channel(...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
-    return this.voice.applyAll(events.map((e) => ({ event: decode(e, ChannelEvent), timestampMs: Date.now() })));
+    return this.channelAt(Date.now(), ...events);
+  }
+
+  /** Applies channel events as one batch, each with record timestamp atMs (the signaling server's clock). */
+  channelAt(atMs: number, ...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
+    return this.voice.applyAll(events.map((e) => ({ event: decode(e, ChannelEvent), timestampMs: atMs })));
   }
 
   async userState(userId: string): Promise<string | null> {

@@ -1,0 +1,16 @@
+--[[
+  The voice grace period, one bounded step: users whose grace ran out (no live chat session for
+  VOICE_GRACE_SECONDS, on this server's clock) lose their seats, each as a LEAVE of that channel
+  at its JOIN's own time (docs/rules.md). A user who got a session meanwhile keeps them. Safe to run
+  from every instance at once.
+  ARGV (after the layout and settings, see lib.lua): 1 step size.
+  Returns { users whose grace ran out, seats ended }.
+]]
+local due = redis.call('ZRANGEBYSCORE', LAYOUT.voiceGrace, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
+local seats = 0
+for _, userId in ipairs(due) do
+  redis.call('ZREM', LAYOUT.voiceGrace, userId)
+  if not has_live_session(userId) then seats = seats + end_all_seats(userId) end
+end
+save()
+return { #due, seats }
