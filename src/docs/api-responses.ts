@@ -12,19 +12,34 @@ export const badRequestExamples = {
   userIdsEmpty: { summary: 'userIds is empty', value: { statusCode: 400, error: 'Bad Request', message: 'userIds must hold at least one id', field: 'userIds' } },
   userIdsMissing: { summary: 'userIds is missing (or there is no body)', value: { statusCode: 400, error: 'Bad Request', message: 'userIds is required (an array of ids)', field: 'userIds' } },
   userIdsNotArray: { summary: 'userIds is not an array', value: { statusCode: 400, error: 'Bad Request', message: 'userIds must be an array of ids', field: 'userIds' } },
-  tooMany: { summary: 'more userIds than MAX_QUERY_USER_IDS', value: { statusCode: 400, error: 'Bad Request', message: 'userIds may name at most 1000 users (got 1001)', field: 'userIds' } },
+  tooMany: { summary: 'more userIds than MAX_QUERY_USER_IDS', value: { statusCode: 400, error: 'Bad Request', message: 'userIds may name at most 100000 users (got 100001)', field: 'userIds' } },
   bodyGuildId: { summary: 'guildId in the body is not an id', value: { statusCode: 400, error: 'Bad Request', message: `guildId ${ID_RULE} (got "0")`, field: 'guildId' } },
   malformed: { summary: 'the body is not JSON', value: { statusCode: 400, error: 'Bad Request', message: 'request body is not valid JSON: Array item expected but reached end of input at position 14', field: 'body' } },
 } satisfies Examples;
 
-/** The 400s of a JSON body holding a userIds list (every POST route). */
-export const userIdsBodyErrors = {
+/** The 400s of a JSON body holding a userIds list (the original routes: an empty list is fine). */
+export const anyUserIdsBodyErrors = {
   missing: badRequestExamples.userIdsMissing,
   notArray: badRequestExamples.userIdsNotArray,
-  empty: badRequestExamples.userIdsEmpty,
   tooMany: badRequestExamples.tooMany,
   malformed: badRequestExamples.malformed,
 } satisfies Examples;
+
+/** The 400s of a JSON body holding a userIds list of at least one id (our own POST route). */
+export const userIdsBodyErrors = { ...anyUserIdsBodyErrors, empty: badRequestExamples.userIdsEmpty } satisfies Examples;
+
+/** The 400s of the HTTP session route. */
+export const sessionBodyErrors = {
+  type: { summary: 'type is not CONNECT or DISCONNECT', value: { statusCode: 400, error: 'Bad Request', message: 'type must be one of CONNECT, DISCONNECT', field: 'type' } },
+  sessionId: { summary: 'sessionId is missing', value: { statusCode: 400, error: 'Bad Request', message: 'sessionId is required', field: 'sessionId' } },
+  userId: { summary: 'CONNECT without a userId', value: { statusCode: 400, error: 'Bad Request', message: 'userId is required (a decimal integer id)', field: 'userId' } },
+  malformed: badRequestExamples.malformed,
+} satisfies Examples;
+
+const redisDown503 = {
+  description: 'Redis is unreachable (or answered later than REDIS_COMMAND_TIMEOUT_MS); retry shortly',
+  examples: { redisDown: { summary: 'Redis unreachable', value: { statusCode: 503, error: 'Service Unavailable', message: 'state store (Redis) is unreachable; retry shortly' } } },
+};
 
 const errorResponse = (status: number, description: string, examples: Examples) =>
   ApiResponse({ status, description, type: ErrorDoc, examples });
@@ -33,7 +48,7 @@ const errorResponse = (status: number, description: string, examples: Examples) 
  * The errors every API route may answer: 400 (with the route's own examples), 401 when API_TOKEN
  * is set, 429 past RATE_LIMIT_PER_MINUTE, 503 while Redis is unreachable; 413 and 415 for routes with a body.
  */
-export function ApiErrors(badRequests: Examples, options: { body?: boolean } = {}) {
+export function ApiErrors(badRequests: Examples, options: { body?: boolean; unavailable?: { description: string; examples: Examples } } = {}) {
   const decorators = [
     ApiBearerAuth(),
     errorResponse(400, 'A parameter or the body is invalid; `field` names it', badRequests),
@@ -44,9 +59,7 @@ export function ApiErrors(badRequests: Examples, options: { body?: boolean } = {
     errorResponse(429, 'More than RATE_LIMIT_PER_MINUTE requests from this client in a minute; see the Retry-After header (seconds)', {
       limited: { summary: 'rate limited', value: { statusCode: 429, error: 'Too Many Requests', message: 'rate limit of 6000 requests per minute exceeded; retry in 42 s' } },
     }),
-    errorResponse(503, 'Redis is unreachable (or answered later than REDIS_COMMAND_TIMEOUT_MS); retry shortly', {
-      redisDown: { summary: 'Redis unreachable', value: { statusCode: 503, error: 'Service Unavailable', message: 'state store (Redis) is unreachable; retry shortly' } },
-    }),
+    errorResponse(503, (options.unavailable ?? redisDown503).description, (options.unavailable ?? redisDown503).examples),
   ];
   if (options.body) {
     decorators.push(

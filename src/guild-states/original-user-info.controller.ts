@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UserInfoDoc } from '../docs/api-schemas';
-import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
+import { ApiErrors, badRequestExamples, anyUserIdsBodyErrors } from '../docs/api-responses';
 import { CommunityUserInfoQuery, DirectUserInfoQuery, UserInfo } from './guild-states.dto';
 import { GuildStatesService } from './guild-states.service';
 
@@ -19,7 +19,7 @@ export class OriginalUserInfoController {
   @ApiErrors(
     {
       guildId: badRequestExamples.bodyGuildId,
-      ...userIdsBodyErrors,
+      ...anyUserIdsBodyErrors,
     },
     { body: true },
   )
@@ -33,7 +33,7 @@ export class OriginalUserInfoController {
   @ApiBody({ type: DirectUserInfoQuery, examples: { request: { summary: 'two users', value: { userIds: ['1', '2'] } } } })
   @ApiOkResponse({ type: UserInfoDoc, example: { connectionStates: { '1': 'online' } } })
   @ApiErrors(
-    userIdsBodyErrors,
+    anyUserIdsBodyErrors,
     { body: true },
   )
   direct(@Body() body: DirectUserInfoQuery): Promise<UserInfo> {

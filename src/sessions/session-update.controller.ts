@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, sessionBodyErrors } from '../docs/api-responses';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
 import { SessionUpdatesService } from './session-updates.service';
 
@@ -30,6 +31,13 @@ export class SessionUpdateController {
       offline: { summary: 'the user\'s last session ended', value: { code: 200, message: 'session ended; the user is offline', isSuccess: true, result: '123' } },
       stillOnline: { summary: 'another session of the user is live', value: { code: 200, message: 'session ended; the user is still online on another session', isSuccess: true, result: null } },
       unknown: { summary: 'no such session', value: { code: 200, message: 'unknown session', isSuccess: false, result: null } },
+    },
+  })
+  @ApiErrors(sessionBodyErrors, {
+    body: true,
+    unavailable: {
+      description: 'Kafka is unreachable: the event could not be appended to the session topic (it may have been applied to Redis); retry shortly',
+      examples: { kafkaDown: { summary: 'Kafka unreachable', value: { statusCode: 503, error: 'Service Unavailable', message: 'the session event could not be recorded (Kafka unreachable); retry shortly' } } },
     },
   })
   update(@Body() body: SessionUpdate): Promise<SessionUpdateAnswer> {

@@ -111,6 +111,7 @@ describe('access control (API_TOKEN set)', () => {
       'GET /metrics',
       'POST /api/state/community/user/info',
       'POST /api/state/direct/user/info',
+      'POST /api/state/update/session',
       'POST /guilds/{guildId}/states/query',
     ]);
     for (const op of ops.filter((o) => !/health|metrics/.test(o.route))) expect(op.statuses).toEqual(expect.arrayContaining(['200', '400', '401', '429', '503']));

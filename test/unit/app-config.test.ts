@@ -15,15 +15,19 @@ describe('configuration', () => {
       SESSION_EVENTS_TOPIC: 'sessionEvent',
       CHANNEL_EVENTS_TOPIC: 'channelEvent',
       DEAD_LETTER_TOPIC_SUFFIX: '.DLT',
-      MAX_QUERY_USER_IDS: 1000,
-      VOICE_ONE_CHANNEL_PER_USER: true,
+      MAX_QUERY_USER_IDS: 100000,
+      VOICE_SCOPE: 'guild',
+      VOICE_GRACE_SECONDS: 60,
+      STATE_PRIORITY: ['invisible', 'dnd', 'online', 'idle'],
+      INVISIBLE_SHOWN_AS: 'offline',
+      MAX_SESSIONS_PER_USER: 64,
       SESSION_TTL_SECONDS: 0,
     });
   });
 
   it('reads the environment', () => {
-    const config = loadConfig({ PORT: '8080', KAFKA_BROKERS: 'k1:9092, k2:9093', VOICE_ONE_CHANNEL_PER_USER: 'false', KAFKA_GROUP_ID: 'my-group' });
-    expect(config).toMatchObject({ PORT: 8080, KAFKA_BROKERS: ['k1:9092', 'k2:9093'], VOICE_ONE_CHANNEL_PER_USER: false, KAFKA_GROUP_ID: 'my-group' });
+    const config = loadConfig({ PORT: '8080', KAFKA_BROKERS: 'k1:9092, k2:9093', VOICE_SCOPE: 'user', STATE_PRIORITY: 'dnd, online', KAFKA_GROUP_ID: 'my-group' });
+    expect(config).toMatchObject({ PORT: 8080, KAFKA_BROKERS: ['k1:9092', 'k2:9093'], VOICE_SCOPE: 'user', STATE_PRIORITY: ['dnd', 'online'], KAFKA_GROUP_ID: 'my-group' });
   });
 
   it.each([
@@ -32,7 +36,9 @@ describe('configuration', () => {
     ['KAFKA_BROKERS', 'localhost', /KAFKA_BROKERS must be a comma-separated list of host:port/],
     ['REDIS_URL', 'localhost:6379', /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
     ['MAX_QUERY_USER_IDS', '0', /MAX_QUERY_USER_IDS/],
-    ['VOICE_ONE_CHANNEL_PER_USER', 'maybe', /VOICE_ONE_CHANNEL_PER_USER/],
+    ['VOICE_SCOPE', 'channel', /VOICE_SCOPE must be one of guild, user, none/],
+    ['VOICE_GRACE_SECONDS', '-1', /VOICE_GRACE_SECONDS/],
+    ['MAX_SESSIONS_PER_USER', '0', /MAX_SESSIONS_PER_USER/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['SESSION_EVENTS_TOPIC', 'bad topic', /SESSION_EVENTS_TOPIC must be a valid Kafka topic name/],
   ])('names the bad variable %s=%s', (name, value, message) => {

@@ -386,10 +386,13 @@ local function connect_session(userId, sessionId, state, ts, serverId, guildIds)
     local outcome = DUPLICATE
     local known = tonumber(record[3])
     if ts > known or (ts == known and state ~= record[2] and outranks(state, record[2])) then
+      -- Newer: its time is kept even when the state is the same, so that an older one applied later loses.
       redis.call('HSET', sessionKey, 'st', state, 'ts', ts)
-      redis.call('HSET', LAYOUT.userSessions .. userId, sessionId, state)
-      refresh_shown_state(userId)
-      outcome = APPLIED
+      if state ~= record[2] then
+        redis.call('HSET', LAYOUT.userSessions .. userId, sessionId, state)
+        refresh_shown_state(userId)
+        outcome = APPLIED
+      end
     elseif ts < known or state ~= record[2] then
       outcome = STALE
     end
