@@ -1,5 +1,6 @@
-import { MetricsService } from '../../src/metrics/metrics.service';
 import Redis from 'ioredis';
+import { BatchApplier, MAX_CHUNK } from '../../src/ingest/batch-applier';
+import { MetricsService } from '../../src/metrics/metrics.service';
 import { AppConfig } from '../../src/config/app-config';
 import { ConsumedEvent } from '../../src/ingest/event-patterns';
 import { decodeEvent } from '../../src/ingest/event-decoding';
@@ -10,8 +11,8 @@ import { ChannelEvent } from '../../src/voice/channel-event';
 import { VoiceService } from '../../src/voice/voice.service';
 import { BenchEvent } from './workload';
 
-/** Records applied per round trip by the ingest layer (MAX_CHUNK in src/ingest/kafka-events.server.ts). */
-export const CHUNK = 2000;
+/** Records applied per round trip by the ingest layer. */
+export const CHUNK = MAX_CHUNK;
 
 /** A partition's records as kafkajs hands them over: value buffers. */
 export interface RawStream {
@@ -33,7 +34,17 @@ export class ApplyPath {
   ) {
     this.sessions = new SessionsService(store, config, new MetricsService());
     this.voice = new VoiceService(store, config);
+    this.applier = new BatchApplier(
+      new Map([
+        ['session', { decodeAs: SessionEvent, apply: (events) => this.sessions.applyAll(events as ConsumedEvent<SessionEvent>[]) }],
+        ['channel', { decodeAs: ChannelEvent, apply: (events) => this.voice.applyAll(events as ConsumedEvent<ChannelEvent>[]) }],
+      ]),
+      config.MAX_EVENT_BYTES,
+    );
   }
+
+  /** The ingest layer's own path (src/ingest/batch-applier.ts): decode + rules + Redis for one chunk. */
+  readonly applier: BatchApplier;
 
   decode(stream: RawStream, from: number, to: number): ConsumedEvent<SessionEvent | ChannelEvent>[] {
     const type: new () => SessionEvent | ChannelEvent = stream.topic === 'session' ? SessionEvent : ChannelEvent;
@@ -59,10 +70,12 @@ export class ApplyPath {
     const worker = async () => {
       while (nextStream < streams.length) {
         const stream = streams[nextStream++];
-        for (let i = 0; i < stream.values.length; i += CHUNK) {
-          const end = Math.min(i + CHUNK, stream.values.length);
-          const outcomes = await this.applyDecoded(stream.topic, this.decode(stream, i, end));
-          rejected += outcomes.filter((o) => typeof o === 'object').length;
+        const now = String(Date.now());
+        const records = stream.values.map((value, offset) => ({ offset: String(offset), timestamp: now, value }));
+        for (let i = 0; i < records.length; i += CHUNK) {
+          const end = Math.min(i + CHUNK, records.length);
+          const results = await this.applier.applyChunk(stream.topic, records.slice(i, end));
+          rejected += results.filter((r) => r.outcome === 'dead_lettered').length;
           onChunk?.(end - i);
         }
       }

@@ -1,18 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { BaseRpcContext, CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
+import { BaseRpcContext, CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { ClassConstructor } from 'class-transformer';
-import { Consumer, EachBatchPayload, Kafka, KafkaMessage, Partitioners, Producer } from 'kafkajs';
+import { Consumer, EachBatchPayload, Kafka, Partitioners, Producer } from 'kafkajs';
 import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store.repository';
+import { BatchApplier, MAX_CHUNK, TopicRoute } from './batch-applier';
 import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
-import { CHANNEL_EVENTS, ConsumedEvent, DECODE_AS, SESSION_EVENTS } from './event-patterns';
-import { decodeEvent, InvalidEventError } from './event-decoding';
+import { CHANNEL_EVENTS, DECODE_AS, SESSION_EVENTS } from './event-patterns';
 import { createKafka } from './kafka-client';
-
-/** Records applied per Redis round trip; a fetched batch larger than this is applied in several. */
-const MAX_CHUNK = 2000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 
@@ -38,6 +35,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private consumer?: Consumer;
   private producer?: Producer;
   private deadLetters?: DeadLetterPublisher;
+  private applier?: BatchApplier;
   private readonly streamOfTopic: Map<string, string>;
   private inGroup = false;
   private stalled = 0;
@@ -85,6 +83,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
 
   private async start(): Promise<void> {
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.applier = new BatchApplier(this.routes(), this.config.MAX_EVENT_BYTES);
     this.deadLetters = new DeadLetterPublisher(this.producer, this.config.DEAD_LETTER_TOPIC_SUFFIX, this.config.KAFKA_GROUP_ID);
     this.consumer = this.kafka.consumer({
       groupId: this.config.KAFKA_GROUP_ID,
@@ -107,59 +106,56 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     });
   }
 
-  private handlerOf(topic: string): { handler: MessageHandler; decodeAs: ClassConstructor<object> } {
-    const stream = this.streamOfTopic.get(topic);
-    const handler = stream ? this.getHandlerByPattern(stream) : null;
-    const decodeAs = handler?.extras?.[DECODE_AS] as ClassConstructor<object> | undefined;
-    if (!handler || !decodeAs) throw new Error(`No @EventBatchHandler for topic ${topic}`);
-    return { handler, decodeAs };
+  /** The routes of the applier, from the @EventBatchHandler methods of the event controllers. */
+  private routes(): Map<string, TopicRoute> {
+    const routes = new Map<string, TopicRoute>();
+    for (const [topic, stream] of this.streamOfTopic) {
+      const handler = this.getHandlerByPattern(stream);
+      const decodeAs = handler?.extras?.[DECODE_AS] as ClassConstructor<object> | undefined;
+      if (!handler || !decodeAs) throw new Error(`No @EventBatchHandler for topic ${topic}`);
+      const context = new EventBatchContext([topic, -1]);
+      routes.set(topic, {
+        decodeAs,
+        apply: async (events) => (await lastValueFrom(this.transformToObservable(await handler(events, context)))) as ApplyOutcome[],
+      });
+    }
+    return routes;
   }
 
+  /**
+   * One fetched batch of one partition: applied chunk by chunk through the BatchApplier; dead
+   * letters published; offsets resolved (and so committed) only after Redis has the writes and the
+   * DLT has the dead letters. Transient failures are retried with backoff; nothing else stalls.
+   */
   private async consumeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
-    const { handler, decodeAs } = this.handlerOf(topic);
-    const context = new EventBatchContext([topic, partition]);
     for (let start = 0; start < batch.messages.length; start += MAX_CHUNK) {
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(start, start + MAX_CHUNK);
-      const events: ConsumedEvent<{ type?: string }>[] = [];
-      const eventMessages: KafkaMessage[] = [];
-      const letters: (DeadLetter & { type: string })[] = [];
-      for (const message of chunk) {
-        try {
-          events.push({ event: decodeEvent(message.value, decodeAs, this.config.MAX_EVENT_BYTES), timestampMs: Number(message.timestamp) });
-          eventMessages.push(message);
-        } catch (error) {
-          if (!(error instanceof InvalidEventError)) throw error;
-          letters.push({ message, reason: error.message, type: 'invalid' });
-        }
-      }
-
       const timer = this.metrics.applySeconds.startTimer({ topic });
-      const outcomes = await this.untilDone(`apply ${topic}[${partition}]`, heartbeat, isRunning, () =>
-        this.invoke(handler, events, context),
-      );
-      if (outcomes === undefined) return; // stopping: leave the rest uncommitted for the next owner
+      const results = await this.untilDone(`apply ${topic}[${partition}]`, heartbeat, isRunning, () => this.applier!.applyChunk(topic, chunk));
+      if (results === undefined) return; // stopping: leave the rest uncommitted for the next owner
       timer();
       this.metrics.batchSize.observe({ topic }, chunk.length);
 
-      outcomes.forEach((outcome, i) => {
-        const type = events[i].event.type ?? 'unknown';
-        if (typeof outcome === 'string') this.metrics.eventsTotal.inc({ topic, type, outcome, reason: '' });
-        else if ('ignored' in outcome) {
-          this.metrics.eventsTotal.inc({ topic, type, outcome: 'ignored', reason: outcome.ignored });
-          this.log.debug(`Ignored ${topic}[${partition}]@${eventMessages[i].offset}: ${outcome.ignored}`);
+      const letters: DeadLetter[] = [];
+      for (const { record, type, outcome, reason } of results) {
+        if (outcome === 'dead_lettered') {
+          letters.push({ message: record, reason: reason! });
+          continue;
         }
-        else letters.push({ message: eventMessages[i], reason: outcome.rejected, type });
-      });
+        this.metrics.eventsTotal.inc({ topic, type, outcome, reason: outcome === 'ignored' ? reason! : '' });
+        if (outcome === 'ignored') this.log.debug(`Ignored ${topic}[${partition}]@${record.offset}: ${reason}`);
+      }
       if (letters.length > 0) {
         const sent = await this.untilDone(`dead-letter ${topic}[${partition}]`, heartbeat, isRunning, () =>
           this.deadLetters!.publish(topic, partition, letters).then(() => true),
         );
         if (sent === undefined) return;
-        for (const { message, reason, type } of letters) {
-          this.metrics.eventsTotal.inc({ topic, type, outcome: 'dead_lettered', reason: '' });
-          this.log.warn(`Dead-lettered ${topic}[${partition}]@${message.offset} to ${this.deadLetters!.topicFor(topic)}: ${reason}`);
+        for (const { record, type, outcome, reason } of results) {
+          if (outcome !== 'dead_lettered') continue;
+          this.metrics.eventsTotal.inc({ topic, type, outcome, reason: '' });
+          this.log.warn(`Dead-lettered ${topic}[${partition}]@${record.offset} to ${this.deadLetters!.topicFor(topic)}: ${reason}`);
         }
       }
       const last = chunk[chunk.length - 1].offset;
@@ -167,15 +163,6 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
       await heartbeat();
     }
-  }
-
-  private async invoke(handler: MessageHandler, events: ConsumedEvent<object>[], context: EventBatchContext): Promise<ApplyOutcome[]> {
-    if (events.length === 0) return [];
-    const outcomes = (await lastValueFrom(this.transformToObservable(await handler(events, context)))) as ApplyOutcome[];
-    if (!Array.isArray(outcomes) || outcomes.length !== events.length) {
-      throw new Error(`Event handler returned ${outcomes?.length} outcomes for ${events.length} events`);
-    }
-    return outcomes;
   }
 
   /**

@@ -165,7 +165,7 @@ export class StateStore {
     const replies = await this.exec(pipeline);
     return replies.flatMap(([error, result]) => {
       if (error) {
-        if (error instanceof ReplyError) throw new Error(`apply-events.lua failed: ${error.message}`);
+        if (error instanceof ReplyError) throw error; // the applier tells a passing LOADING / READONLY from a script error
         throw new StateStoreUnavailableError(error.message);
       }
       return (result as unknown[]).map(decodeResult);

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import Redis from 'ioredis';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
-import { decodeEvent } from '../../src/ingest/event-decoding';
+import { BatchApplier, TopicRoute } from '../../src/ingest/batch-applier';
+import { ConsumedEvent } from '../../src/ingest/event-patterns';
 import { createRedisClient } from '../../src/redis/redis.module';
 import { SessionEvent } from '../../src/sessions/session-event';
 import { SessionsService } from '../../src/sessions/sessions.service';
@@ -19,6 +20,8 @@ export class StateHarness {
   readonly sessions: SessionsService;
   readonly voice: VoiceService;
   readonly queries: GuildStatesService;
+  /** The ingest layer's applier (decode -> rules -> Redis), the path every Kafka record takes. */
+  readonly applier: BatchApplier;
 
   constructor(redisUrl: string, env: Record<string, string> = {}) {
     this.config = loadConfig({ REDIS_URL: redisUrl, ...env });
@@ -28,6 +31,13 @@ export class StateHarness {
     this.sessions = new SessionsService(this.store, this.config, metrics);
     this.voice = new VoiceService(this.store, this.config);
     this.queries = new GuildStatesService(this.store, this.config, metrics);
+    this.applier = new BatchApplier(
+      new Map<string, TopicRoute>([
+        ['session', { decodeAs: SessionEvent, apply: (events) => this.sessions.applyAll(events as ConsumedEvent<SessionEvent>[]) }],
+        ['channel', { decodeAs: ChannelEvent, apply: (events) => this.voice.applyAll(events as ConsumedEvent<ChannelEvent>[]) }],
+      ]),
+      this.config.MAX_EVENT_BYTES,
+    );
   }
 
   async ready(): Promise<void> {
@@ -39,18 +49,29 @@ export class StateHarness {
     return this.sessionAt(Date.now(), ...events);
   }
 
-  /** Applies session events as one batch, each with record timestamp atMs (the producer's clock). */
+  /** Applies session events as one chunk through the ingest layer's applier, each with record timestamp atMs (the producer's clock). */
   sessionAt(atMs: number, ...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
-    return this.sessions.applyAll(events.map((e) => ({ event: decode(e, SessionEvent), timestampMs: atMs })));
+    return this.applyChunk('session', atMs, events);
   }
 
   channel(...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
     return this.channelAt(Date.now(), ...events);
   }
 
-  /** Applies channel events as one batch, each with record timestamp atMs (the signaling server's clock). */
+  /** Applies channel events as one chunk through the ingest layer's applier, each with record timestamp atMs (the signaling server's clock). */
   channelAt(atMs: number, ...events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
-    return this.voice.applyAll(events.map((e) => ({ event: decode(e, ChannelEvent), timestampMs: atMs })));
+    return this.applyChunk('channel', atMs, events);
+  }
+
+  /** Outcomes in the rules' own terms: dead letters as { rejected: reason }, ignored records as { ignored: reason }. */
+  private async applyChunk(topic: 'session' | 'channel', atMs: number, events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
+    const records = events.map((e, i) => ({ offset: String(i), timestamp: String(atMs), value: Buffer.from(typeof e === 'string' ? e : JSON.stringify(e)) }));
+    const results = await this.applier.applyChunk(topic, records);
+    return results.map(({ outcome, reason }): ApplyOutcome => {
+      if (outcome === 'dead_lettered') return { rejected: reason! };
+      if (outcome === 'ignored') return { ignored: reason! };
+      return outcome;
+    });
   }
 
   async userState(userId: string): Promise<string | null> {
@@ -65,8 +86,4 @@ export class StateHarness {
   close(): void {
     this.redis.disconnect();
   }
-}
-
-function decode<T extends object>(event: Record<string, unknown> | string, type: new () => T): T {
-  return decodeEvent(Buffer.from(typeof event === 'string' ? event : JSON.stringify(event)), type, 65536);
 }
