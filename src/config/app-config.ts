@@ -140,6 +140,14 @@ export class AppConfig {
   @Transform(toInt) @IsInt() @Min(0) @Max(31536000)
   SESSION_TTL_SECONDS = 0;
 
+  /**
+   * When Redis loses the state (restart without persistence, failover to an empty replica,
+   * FLUSHALL): `auto` rebuilds it from the topics through a fresh consumer group while answering
+   * queries; `off` reports not ready until an operator rebuilds it (docs/reliability.md).
+   */
+  @IsIn(['auto', 'off'], { message: 'STATE_REBUILD must be auto or off' })
+  STATE_REBUILD: 'auto' | 'off' = 'auto';
+
   /** When set, every route but health and metrics needs `Authorization: Bearer <API_TOKEN>`. */
   @IsOptional() @IsString() @IsNotEmpty()
   API_TOKEN?: string;

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, UseInterceptors, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { RebuildingHeaderInterceptor } from '../state-rebuild/rebuilding-header.interceptor';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { GuildStatesDoc } from '../docs/api-schemas';
 import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
@@ -11,6 +12,7 @@ const namedUsersExample = { guildId: '100', connectionStates: { '1': 'online', '
 
 /** The community server's view of a guild: who is online and who sits in which voice channel. */
 @ApiTags('guild states')
+@UseInterceptors(RebuildingHeaderInterceptor)
 @Controller('guilds/:guildId/states')
 export class GuildStatesController {
   constructor(private readonly guildStates: GuildStatesService) {}

@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
+import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { GuildStatesController } from './guild-states.controller';
 import { GuildStatesService } from './guild-states.service';
 import { OriginalUserInfoController } from './original-user-info.controller';
 
 @Module({
-  imports: [StateStoreModule],
+  imports: [StateStoreModule, StateRebuildModule],
   controllers: [GuildStatesController, OriginalUserInfoController],
   providers: [GuildStatesService],
 })

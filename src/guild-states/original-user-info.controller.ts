@@ -1,4 +1,5 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, UseInterceptors, HttpCode, Post } from '@nestjs/common';
+import { RebuildingHeaderInterceptor } from '../state-rebuild/rebuilding-header.interceptor';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UserInfoDoc } from '../docs/api-schemas';
 import { ApiErrors, badRequestExamples, anyUserIdsBodyErrors } from '../docs/api-responses';
@@ -7,6 +8,7 @@ import { GuildStatesService } from './guild-states.service';
 
 /** The original Java service's routes, same request and response shapes, for clients built against it. */
 @ApiTags('original routes')
+@UseInterceptors(RebuildingHeaderInterceptor)
 @Controller('api/state')
 export class OriginalUserInfoController {
   constructor(private readonly guildStates: GuildStatesService) {}

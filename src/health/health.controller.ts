@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } f
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
+import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { StateStore } from '../state-store/state-store.repository';
 
 /**
@@ -19,6 +20,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly store: StateStore,
     private readonly kafka: KafkaEventsServer,
+    private readonly rebuild: StateRebuild,
   ) {}
 
   @Get('live')
@@ -52,11 +54,12 @@ export class HealthController {
         } catch (error) {
           return redis.down({ message: (error as Error).message });
         }
-        const lostAt = this.store.stateLostAt;
+        const { lostAt, rebuilding, progress, groupId } = this.rebuild.status;
         if (lostAt) {
-          return redis.down({ message: `Redis lost the state at ${lostAt.toISOString()} (it came back empty): rebuild it by replaying the topics, then restart` });
+          return redis.down({ message: `Redis lost the state at ${lostAt.toISOString()} (it came back empty) and STATE_REBUILD=off: rebuild it by replaying the topics, then restart` });
         }
-        return redis.up();
+        // Rebuilding is ready: queries are answered (marked X-State-Rebuilding) while the replay catches up.
+        return rebuilding ? redis.up({ rebuilding: true, progress: Number(progress!.toFixed(3)), group: groupId }) : redis.up();
       },
       () => {
         const kafka = this.indicators.check('kafka');

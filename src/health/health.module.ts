@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { HealthController } from './health.controller';
 
-@Module({ imports: [TerminusModule.forRoot({ logger: false }), StateStoreModule], controllers: [HealthController] })
+@Module({ imports: [TerminusModule.forRoot({ logger: false }), StateStoreModule, StateRebuildModule], controllers: [HealthController] })
 export class HealthModule {}

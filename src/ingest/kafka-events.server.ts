@@ -9,6 +9,7 @@ import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-s
 import { BatchApplier, MAX_CHUNK, TopicRoute } from './batch-applier';
 import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
 import { CHANNEL_EVENTS, DECODE_AS, SESSION_EVENTS } from './event-patterns';
+import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { createKafka } from './kafka-client';
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
@@ -38,11 +39,13 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private applier?: BatchApplier;
   private readonly streamOfTopic: Map<string, string>;
   private inGroup = false;
+  private switching = false;
   private stalled = 0;
 
   constructor(
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly rebuild: StateRebuild,
   ) {
     super();
     this.kafka = createKafka(config);
@@ -52,9 +55,9 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     ]);
   }
 
-  /** True while the consumer is a member of its group (for readiness). */
+  /** True while the consumer is a member of its group, or switching to a rebuild's group (for readiness). */
   get isConsuming(): boolean {
-    return this.inGroup;
+    return this.inGroup || this.switching;
   }
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
@@ -84,26 +87,47 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private async start(): Promise<void> {
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
     this.applier = new BatchApplier(this.routes(), this.config.MAX_EVENT_BYTES);
-    this.deadLetters = new DeadLetterPublisher(this.producer, this.config.DEAD_LETTER_TOPIC_SUFFIX, this.config.KAFKA_GROUP_ID);
-    this.consumer = this.kafka.consumer({
-      groupId: this.config.KAFKA_GROUP_ID,
+    await this.producer.connect();
+    const groupId = await this.rebuild.start();
+    this.rebuild.onGroupChange((next) => this.switchGroup(next));
+    await this.startConsumer(groupId);
+  }
+
+  /**
+   * Joins `groupId` and consumes. A group with no committed offsets starts at the earliest retained
+   * offset (KAFKA_FROM_BEGINNING, always for a rebuild's group).
+   */
+  private async startConsumer(groupId: string): Promise<void> {
+    this.deadLetters = new DeadLetterPublisher(this.producer!, this.config.DEAD_LETTER_TOPIC_SUFFIX, groupId);
+    const consumer = this.kafka.consumer({
+      groupId,
       sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS,
       heartbeatInterval: this.config.KAFKA_HEARTBEAT_INTERVAL_MS,
       allowAutoTopicCreation: true,
     });
-    const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = this.consumer.events;
-    this.consumer.on(GROUP_JOIN, () => (this.inGroup = true));
-    for (const event of [CRASH, STOP, DISCONNECT]) this.consumer.on(event, () => (this.inGroup = false));
-
-    await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.streamOfTopic.keys()], fromBeginning: this.config.KAFKA_FROM_BEGINNING });
-    await this.consumer.run({
+    this.consumer = consumer;
+    const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = consumer.events;
+    consumer.on(GROUP_JOIN, () => (this.inGroup = true));
+    for (const event of [CRASH, STOP, DISCONNECT]) consumer.on(event, () => this.consumer === consumer && (this.inGroup = false));
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.streamOfTopic.keys()], fromBeginning: this.config.KAFKA_FROM_BEGINNING || groupId !== this.config.KAFKA_GROUP_ID });
+    await consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY,
       eachBatch: (payload) => this.consumeBatch(payload),
     });
+  }
+
+  /** Leaves the current group (finishing and committing the batches in flight) and joins `groupId`. */
+  private async switchGroup(groupId: string): Promise<void> {
+    this.switching = true;
+    try {
+      await this.consumer?.disconnect();
+      await this.startConsumer(groupId);
+    } finally {
+      this.switching = false;
+    }
   }
 
   /** The routes of the applier, from the @EventBatchHandler methods of the event controllers. */

@@ -55,6 +55,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly rebuildsStarted = new Counter({
+    name: 'state_server_rebuilds_total',
+    help: 'Rebuilds of the state from the topics this instance took part in (Redis lost the state)',
+    registers: [this.registry],
+  });
+
+  readonly rebuildProgress = new Gauge({
+    name: 'state_server_rebuild_progress_ratio',
+    help: 'Progress of the rebuild in course (0..1; 1 when none is running)',
+    registers: [this.registry],
+  });
+
   readonly redisErrors = new Counter({
     name: 'state_server_redis_errors_total',
     help: 'Redis round trips that failed (unreachable or timed out)',
@@ -78,6 +90,7 @@ export class MetricsService {
   });
 
   constructor() {
+    this.rebuildProgress.set(1);
     collectDefaultMetrics({ register: this.registry, prefix: 'state_server_' });
   }
 }

@@ -19,7 +19,9 @@
  *   VOICE_RESETS                hash    signaling serverId -> time of its last RESET (ms)
  *   SESSION_LEASES              zset    "<userId>:<sessionId>" -> lease expiry (ms), only with SESSION_TTL_SECONDS
  *   STATE_COUNTERS              hash    online_users, voice_seats: kept exact by the scripts, read by /metrics
- *   STATE_STORE:SINCE           string  when the state was started; if a reconnected Redis lacks it, the state was lost
+ *   STATE_STORE:SINCE           string  when the state was started; absent = the state was lost (or never built)
+ *   STATE_STORE:EPOCH           string  the state's epoch after a rebuild: consumers use group <KAFKA_GROUP_ID>.<epoch>
+ *   STATE_STORE:REBUILD:<epoch> string  the end offsets a rebuild must reach (JSON), set by the first instance to switch
  */
 export const redisKeys = {
   userStates: 'USER:STATE',
@@ -39,6 +41,8 @@ export const redisKeys = {
   sessionLeases: 'SESSION_LEASES',
   counters: 'STATE_COUNTERS',
   storeMarker: 'STATE_STORE:SINCE',
+  storeEpoch: 'STATE_STORE:EPOCH',
+  storeRebuildPrefix: 'STATE_STORE:REBUILD:',
 } as const;
 
 export const guildChannelsKey = (guildId: string) => redisKeys.guildChannelsPrefix + guildId;

@@ -93,9 +93,6 @@ function scriptSettings(config: AppConfig): string {
 export class StateStore {
   private readonly log = new Logger('StateStore');
   private readonly settings: string;
-  private connectedBefore = false;
-  /** When Redis was found to have lost the state (it came back without the marker), or undefined. */
-  private emptiedAt?: Date;
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
@@ -105,33 +102,50 @@ export class StateStore {
     for (const [name, file] of Object.entries(SCRIPTS)) {
       if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 0, lua: loadScript(file) });
     }
-    redis.on('ready', () => void this.onConnected());
-    if (redis.status === 'ready') void this.onConnected();
+    let cleared = false;
+    const clearOnce = () => {
+      if (cleared) return;
+      cleared = true;
+      this.clearInheritedExpiries().catch(() => (cleared = false)); // Redis went away: the next 'ready' tries again
+    };
+    redis.on('ready', clearOnce);
+    if (redis.status === 'ready') clearOnce();
   }
 
   /**
-   * Set when Redis, after a reconnection, no longer holds the marker this process found or wrote
-   * when it first connected: it restarted without persistence (or was flushed), so the state is
-   * gone. The service keeps applying new events, but reports itself not ready until the state is
-   * rebuilt by a replay and the service restarted (docs/reliability.md).
+   * The state's marker (STATE_STORE:SINCE: absent when Redis lost the state or never had it) and
+   * epoch (STATE_STORE:EPOCH: absent until the first rebuild). See src/state-rebuild.
    */
-  get stateLostAt(): Date | undefined {
-    return this.emptiedAt;
+  async readMarker(): Promise<{ since: string | null; epoch: string | null }> {
+    const [since, epoch] = await this.call(() => this.redis.mget(redisKeys.storeMarker, redisKeys.storeEpoch));
+    return { since, epoch };
   }
 
-  private async onConnected(): Promise<void> {
-    try {
-      if (!this.connectedBefore) {
-        await this.redis.set(redisKeys.storeMarker, new Date().toISOString(), 'NX');
-        this.connectedBefore = true;
-        await this.clearInheritedExpiries();
-      } else if (!this.emptiedAt && (await this.redis.exists(redisKeys.storeMarker)) === 0) {
-        this.emptiedAt = new Date();
-        this.log.error(`Redis came back without ${redisKeys.storeMarker}: its state was lost. Rebuild it by replaying the topics from the earliest offset, then restart the service (see docs/reliability.md).`);
-      }
-    } catch {
-      // Redis went away again: the next 'ready' checks again.
-    }
+  /** Marks the state as started now, unless it is marked already. */
+  async markStarted(): Promise<void> {
+    await this.call(() => this.redis.set(redisKeys.storeMarker, new Date().toISOString(), 'NX'));
+  }
+
+  /**
+   * Claims a new epoch after a loss: set-if-absent, so when several instances find the loss at once
+   * exactly one candidate wins; returns the winning epoch. Marks the state started too.
+   */
+  async claimEpoch(candidate: string): Promise<string> {
+    const replies = await this.exec(
+      this.redis.pipeline().set(redisKeys.storeEpoch, candidate, 'NX').set(redisKeys.storeMarker, new Date().toISOString(), 'NX').get(redisKeys.storeEpoch),
+    );
+    const failed = replies.find(([error]) => error);
+    if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
+    return replies[2][1] as string;
+  }
+
+  /** The rebuild's targets for an epoch (set-if-absent by the first instance to switch): what "caught up" means for everyone. */
+  async rebuildTargets(epoch: string, proposed: string): Promise<string> {
+    const key = `${redisKeys.storeRebuildPrefix}${epoch}`;
+    const replies = await this.exec(this.redis.pipeline().set(key, proposed, 'NX').get(key));
+    const failed = replies.find(([error]) => error);
+    if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
+    return replies[1][1] as string;
   }
 
   /**

@@ -1,0 +1,209 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Admin } from 'kafkajs';
+import { AppConfig } from '../config/app-config';
+import { createKafka } from '../ingest/kafka-client';
+import { MetricsService } from '../metrics/metrics.service';
+import { StateStore } from '../state-store/state-store.repository';
+
+const WATCH_MS = 1000;
+const PROGRESS_LOG_MS = 5000;
+
+/** Per partition ("topic:partition"): where the retained log starts and the end offset a rebuild must reach. */
+type Targets = Record<string, { low: number; high: number }>;
+
+export interface RebuildStatus {
+  /** The consumer group in use: KAFKA_GROUP_ID, or KAFKA_GROUP_ID.<epoch> after a rebuild. */
+  groupId: string;
+  rebuilding: boolean;
+  /** 0..1 while rebuilding. */
+  progress?: number;
+  /** STATE_REBUILD=off only: when the state was found lost (readiness is 503 until an operator rebuilds it). */
+  lostAt?: Date;
+}
+
+/**
+ * Rebuilds the state by itself when Redis loses it (a restart without persistence, a failover to
+ * an empty replica, a FLUSHALL), through a fresh consumer group rather than a seek
+ * (docs/reliability.md):
+ *
+ * - Redis holds a marker (STATE_STORE:SINCE). Every instance checks it each second; when it is
+ *   gone, the instance claims a new epoch with a set-if-absent (one winner, no lock, no leader).
+ * - Every instance that sees a new epoch switches its consumer to group `<KAFKA_GROUP_ID>.<epoch>`,
+ *   which starts at the earliest retained offset and replays onto whatever state is there: the
+ *   rules are idempotent and order-independent, so a replay onto a partial state converges.
+ * - Meanwhile queries are answered (with X-State-Rebuilding: true) and readiness stays 200 with the
+ *   progress, until the new group has reached the end offsets of the moment the loss was found.
+ * - An instance that starts with no marker but finds committed offsets of KAFKA_GROUP_ID knows the
+ *   deployment ran before: the state was lost while it was down, and it rebuilds too.
+ * STATE_REBUILD=off keeps the manual procedure: not ready until an operator rebuilds.
+ */
+@Injectable()
+export class StateRebuild implements OnApplicationShutdown {
+  private readonly log = new Logger('StateRebuild');
+  private readonly kafka;
+  private admin?: Admin;
+  /** The epoch consumed now: null = the first (group KAFKA_GROUP_ID). */
+  private epoch: string | null = null;
+  private rebuild?: { epoch: string; startedAt: number; targets: Targets; progress: number; loggedAt: number };
+  private lostAt?: Date;
+  private watcher?: NodeJS.Timeout;
+  private checking = false;
+  private settled = false;
+  private readonly listeners: ((groupId: string) => Promise<void>)[] = [];
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {
+    this.kafka = createKafka(config);
+  }
+
+  get status(): RebuildStatus {
+    return {
+      groupId: this.groupId,
+      rebuilding: this.rebuild !== undefined,
+      ...(this.rebuild ? { progress: this.rebuild.progress } : {}),
+      ...(this.lostAt ? { lostAt: this.lostAt } : {}),
+    };
+  }
+
+  get groupId(): string {
+    return this.epoch ? `${this.config.KAFKA_GROUP_ID}.${this.epoch}` : this.config.KAFKA_GROUP_ID;
+  }
+
+  /** Called with the new group id whenever the consumer must switch groups. */
+  onGroupChange(listener: (groupId: string) => Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Settles which group to consume with before the consumer starts, and starts watching the
+   * marker. With Redis unreachable it starts with the first group; the watch switches later if needed.
+   */
+  async start(): Promise<string> {
+    await this.settle().catch((error: Error) =>
+      this.log.warn(`Could not check the state marker at start-up (${error.message}); starting with group ${this.groupId}, checking again every second`),
+    );
+    this.watcher = setInterval(() => void this.check(), WATCH_MS);
+    this.watcher.unref();
+    return this.groupId;
+  }
+
+  /** The start-up decision (Redis and Kafka must both answer): a fresh state, a known epoch, or a loss that happened while no instance ran. */
+  private async settle(): Promise<void> {
+    const { since, epoch } = await this.store.readMarker();
+    if (since === null) {
+      if (await this.ranBefore()) await this.lost('at start-up, Redis has no state although this deployment consumed before');
+      else await this.store.markStarted();
+    } else if (epoch !== null && epoch !== this.epoch) {
+      await this.switchTo(epoch, this.watcher !== undefined);
+    }
+    this.settled = true;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.watcher);
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      if (!this.settled) return await this.settle();
+      const { since, epoch } = await this.store.readMarker();
+      if (since === null) await this.lost('Redis no longer holds the state marker (restarted empty, failed over or flushed)');
+      else if (epoch !== this.epoch && epoch !== null) await this.switchTo(epoch, true);
+      if (this.rebuild) await this.updateProgress();
+    } catch {
+      // Redis or Kafka unreachable: the next check tries again.
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** The state is gone: claim a new epoch (one winner among the instances) and switch to it, or, with STATE_REBUILD=off, report it. */
+  private async lost(why: string): Promise<void> {
+    if (this.config.STATE_REBUILD === 'off') {
+      if (!this.lostAt) this.log.error(`State lost: ${why}. STATE_REBUILD=off: rebuild it by hand (docs/reliability.md); not ready until then`);
+      this.lostAt ??= new Date();
+      return;
+    }
+    const epoch = await this.store.claimEpoch(String(Date.now()));
+    this.log.error(`State lost: ${why}. Rebuilding it from the topics as epoch ${epoch} (consumer group ${this.config.KAFKA_GROUP_ID}.${epoch})`);
+    if (epoch !== this.epoch) await this.switchTo(epoch, true);
+  }
+
+  private async switchTo(epoch: string, announce: boolean): Promise<void> {
+    const proposed = JSON.stringify(await this.endOffsets());
+    const targets = JSON.parse(await this.store.rebuildTargets(epoch, proposed)) as Targets;
+    this.epoch = epoch;
+    this.rebuild = { epoch, startedAt: Date.now(), targets, progress: 0, loggedAt: Date.now() };
+    this.metrics.rebuildsStarted.inc();
+    this.metrics.rebuildProgress.set(0);
+    this.log.warn(`Switching the consumer to group ${this.groupId}: replaying the topics from the earliest retained offset`);
+    await this.updateProgress();
+    if (announce) for (const listener of this.listeners) await listener(this.groupId);
+  }
+
+  private async updateProgress(): Promise<void> {
+    const rebuild = this.rebuild!;
+    const admin = await this.connectedAdmin();
+    const committed = new Map<string, number>();
+    for (const topic of this.topics()) {
+      const [offsets] = await admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
+      for (const p of offsets?.partitions ?? []) committed.set(`${topic}:${p.partition}`, Number(p.offset));
+    }
+    let total = 0;
+    let done = 0;
+    for (const [partition, { low, high }] of Object.entries(rebuild.targets)) {
+      const at = Math.max(committed.get(partition) ?? -1, low);
+      total += Math.max(0, high - low);
+      done += Math.max(0, Math.min(at, high) - low);
+    }
+    rebuild.progress = total === 0 ? 1 : done / total;
+    this.metrics.rebuildProgress.set(rebuild.progress);
+    if (done >= total) {
+      this.log.log(`Rebuild of epoch ${rebuild.epoch} done in ${((Date.now() - rebuild.startedAt) / 1000).toFixed(1)} s: group ${this.groupId} caught up with the offsets of the moment the loss was found`);
+      this.rebuild = undefined;
+      return;
+    }
+    if (Date.now() - rebuild.loggedAt >= PROGRESS_LOG_MS) {
+      rebuild.loggedAt = Date.now();
+      this.log.log(`Rebuilding epoch ${rebuild.epoch}: ${(rebuild.progress * 100).toFixed(0)} % (${done} of ${total} records)`);
+    }
+  }
+
+  /** Whether KAFKA_GROUP_ID has committed offsets on our topics: the deployment consumed before. */
+  private async ranBefore(): Promise<boolean> {
+    const admin = await this.connectedAdmin();
+    for (const topic of this.topics()) {
+      const [offsets] = await admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [topic] });
+      if (offsets?.partitions.some((p) => Number(p.offset) > 0)) return true;
+    }
+    return false;
+  }
+
+  private async endOffsets(): Promise<Targets> {
+    const admin = await this.connectedAdmin();
+    const targets: Targets = {};
+    for (const topic of this.topics()) {
+      for (const p of await admin.fetchTopicOffsets(topic)) targets[`${topic}:${p.partition}`] = { low: Number(p.low), high: Number(p.high) };
+    }
+    return targets;
+  }
+
+  private topics(): string[] {
+    return [this.config.SESSION_EVENTS_TOPIC, this.config.CHANNEL_EVENTS_TOPIC];
+  }
+
+  private async connectedAdmin(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+}
