@@ -11,35 +11,29 @@ export interface TimedEvent {
 
 /**
  * Realistic traffic for end-to-end fault tests and the soak: users who connect (one or two
- * devices), sit in voice, move, leave voice, disconnect; chat servers that restart (RESET).
+ * devices, each with its own state), change status, sit in voice (in one channel per guild, maybe
+ * in two guilds), move, leave voice, disconnect and come back; chat servers that restart (RESET).
  *
- * Through Kafka the service sees any interleaving of partitions and topics, plus replays after a
- * crash, so the final state is compared with the model only for traffic whose outcome does not
- * depend on that order ("confluent"). The stories are built so:
- * - a user's session events and channel events are keyed by userId (one partition per topic);
- * - a user who goes offline leaves voice first (LEAVE before the last DISCONNECT), as the
- *   signaling server does when the client goes away, and never comes back (a later visit gets a
- *   new userId), so the traffic does not depend on the record-time rules for its outcome;
- * - a user who stays online never drops to zero sessions (CONNECT the new device, then
- *   DISCONNECT the old one);
- * - a user's CONNECTs all carry the same state (online, or idle for some users) and DISCONNECTs
- *   carry "offline", the state a RESET records: which state value wins is decided by the order
- *   events are applied in, and a RESET may be applied before or after a user's CONNECTs (see
- *   docs/reliability.md);
- * - a RESET may come at any time: CONNECTs of its server from before it are ended whichever is
- *   applied first (SERVER_RESETS); all of a user's devices use the same chat server, because with
- *   devices on two servers a RESET applied early can end the user's presence before the session
- *   that spans it is applied, and a seat removed then is not restored (docs/reliability.md, case 5).
- * Channel member arrays are compared sorted: join order across users on different partitions is
- * not defined.
+ * The records are sent as the peers send them: unkeyed, so one user's records land on any
+ * partition and are applied in any order, and are replayed after a crash. The rules
+ * (docs/rules.md) make the end state independent of that order, so the service must end in the
+ * model's state once it has caught up. Every record is timestamped from one clock (distinct,
+ * increasing, in the order a story produces them), which is what the rules need: records whose
+ * order matters carry timestamps from one host's clock. What the stories avoid:
+ * - more live sessions per user than MAX_SESSIONS_PER_USER (eviction is order-dependent);
+ * - a seat left behind by a user with no live chat session: the service's grace period
+ *   (VOICE_GRACE_SECONDS, on its own clock) would end it, which a record-driven model cannot
+ *   follow. A user who goes offline leaves voice first; a user whose sessions a RESET ended
+ *   reconnects to another chat server (as the chat client does) when they sit in voice.
+ * Session ids are unique per run, so a DISCONNECT without userId (as the chat server's HTTP call
+ * sends it) is never ambiguous. Channel member arrays are compared sorted.
  */
 
 interface UserStory {
   userId: string;
-  /** Went offline: no more stories (a returning person gets a new userId). */
-  retired?: boolean;
   sessions: { id: string; serverId: string }[];
-  seat?: { guildId: string; channelId: string };
+  /** guildId -> the channel they sit in there (VOICE_SCOPE=guild). */
+  seats: Map<string, string>;
 }
 
 export interface WorkloadOptions {
@@ -52,13 +46,13 @@ export interface WorkloadOptions {
   runId?: string;
 }
 
+const STATES = ['online', 'online', 'online', 'idle', 'dnd', 'invisible', 'Out to lunch'];
+
 export class StoryWorkload {
   readonly model = new PresenceModel();
   readonly guildIds: string[];
   readonly servers: string[];
-  private users: UserStory[];
-  private nextUserId = 1000;
-  private readonly activeUsers: number;
+  private readonly users: UserStory[];
   private readonly channelsPerGuild: number;
   private readonly runId: string;
   private random: () => number;
@@ -68,24 +62,16 @@ export class StoryWorkload {
   produced = 0;
 
   constructor(options: WorkloadOptions = {}) {
-    const users = options.users ?? 200;
     this.guildIds = Array.from({ length: options.guilds ?? 5 }, (_, i) => String(100 + i));
     this.channelsPerGuild = options.channelsPerGuild ?? 3;
     this.servers = options.servers ?? ['chat-a', 'chat-b', 'chat-c'];
     this.runId = options.runId ?? Math.random().toString(36).slice(2, 8);
     this.random = seeded(options.seed ?? 1);
-    this.activeUsers = users;
-    this.users = [];
+    this.users = Array.from({ length: options.users ?? 200 }, (_, i) => ({ userId: String(1000 + i), sessions: [], seats: new Map() }));
   }
 
-  /**
-   * One round: a story for each of up to `count` distinct random users, interleaved; applied to
-   * the model. Users who went offline since the last settled() sit it out: their next JOIN could
-   * otherwise be applied before that last DISCONNECT (another topic) and be wiped by it.
-   */
+  /** One round: a story for each of up to `count` distinct random users, interleaved; applied to the model. */
   round(count: number): TimedEvent[] {
-    this.users = this.users.filter((u) => !u.retired);
-    while (this.users.length < this.activeUsers) this.users.push({ userId: String(this.nextUserId++), sessions: [] });
     const chosen = this.shuffle([...this.users]).slice(0, count);
     const stories = chosen.map((user) => this.story(user));
     const events: PresenceEvent[] = [];
@@ -94,20 +80,16 @@ export class StoryWorkload {
   }
 
   /**
-   * A chat server restarted: one RESET, ending every session it owned; users left without a
-   * session go offline (and retire).
+   * A chat server restarted: one RESET, ending every session it owned. A user left with no
+   * session who sits in voice reconnects to another chat server (their call never dropped).
    */
   reset(serverId = this.pick(this.servers)): TimedEvent[] {
+    const events: PresenceEvent[] = [{ type: 'RESET', serverId, timestamp: this.now() }];
     for (const user of this.users) {
-      const before = user.sessions.length;
       user.sessions = user.sessions.filter((s) => s.serverId !== serverId);
-      if (before > 0 && user.sessions.length === 0) {
-        user.seat = undefined;
-        user.retired = true;
-      }
+      if (user.sessions.length === 0 && user.seats.size > 0) events.push(this.connectEvent(user, this.servers.filter((s) => s !== serverId)));
     }
-    const at = this.now();
-    return this.record([{ type: 'RESET', serverId, timestamp: at }], at);
+    return this.record(events);
   }
 
   /** The state the service must reach: the model's, channel members sorted. */
@@ -116,39 +98,47 @@ export class StoryWorkload {
   }
 
   /** Gives each event its record time (CONNECT / RESET: their own timestamp) and applies it to the model. */
-  private record(events: PresenceEvent[], at?: number): TimedEvent[] {
-    const timed = events.map((event) => ({ event, atMs: 'timestamp' in event && event.timestamp !== undefined ? event.timestamp : at ?? this.now() }));
+  private record(events: PresenceEvent[]): TimedEvent[] {
+    const timed = events.map((event) => ({ event, atMs: 'timestamp' in event && event.timestamp !== undefined ? event.timestamp : this.now() }));
     for (const { event, atMs } of timed) this.model.apply(event, atMs);
     this.produced += events.length;
     return timed;
   }
 
+  private connectEvent(user: UserStory, servers = this.servers): PresenceEvent {
+    const session = { id: `${this.runId}-${++this.sessionCounter}`, serverId: this.pick(servers) };
+    user.sessions.push(session);
+    const guildIds = this.shuffle([...this.guildIds]).slice(0, 1 + Math.floor(this.random() * 2));
+    return { type: 'CONNECT', sessionId: session.id, userId: user.userId, state: this.pick(STATES), guildIds, serverId: session.serverId, timestamp: this.now() };
+  }
+
   private story(user: UserStory): PresenceEvent[] {
     const events: PresenceEvent[] = [];
     const userId = user.userId;
-    const connect = () => {
-      const session = { id: `${this.runId}-${++this.sessionCounter}`, serverId: this.servers[Number(userId) % this.servers.length] };
-      user.sessions.push(session);
-      const guildIds = this.shuffle([...this.guildIds]).slice(0, 1 + Math.floor(this.random() * 2));
-      events.push({ type: 'CONNECT', sessionId: session.id, userId, state: Number(userId) % 5 === 0 ? 'idle' : 'online', guildIds, serverId: session.serverId, timestamp: this.now() });
-    };
+    const connect = () => events.push(this.connectEvent(user));
     const disconnect = (session: { id: string }) => {
       user.sessions = user.sessions.filter((s) => s !== session);
-      events.push({ type: 'DISCONNECT', sessionId: session.id, userId, state: 'offline' });
+      // As the chat server's HTTP call sends it (no userId), or as a record naming the user.
+      events.push({ type: 'DISCONNECT', sessionId: session.id, userId: this.random() < 0.5 ? userId : undefined, state: 'offline' });
+    };
+    const statusChange = () => {
+      const session = this.pick(user.sessions);
+      events.push({ type: 'CONNECT', sessionId: session.id, userId, state: this.pick(STATES), serverId: session.serverId, timestamp: this.now() });
     };
     const join = () => {
-      const seat = { guildId: this.pick(this.guildIds), channelId: String(10 + Math.floor(this.random() * this.channelsPerGuild)) };
-      user.seat = seat;
-      events.push({ type: 'JOIN', userId, ...seat });
+      const guildId = this.pick(this.guildIds);
+      const channelId = String(10 + Math.floor(this.random() * this.channelsPerGuild));
+      user.seats.set(guildId, channelId); // a JOIN elsewhere in the guild moves them (the old socket's LEAVE may never come)
+      events.push({ type: 'JOIN', userId, guildId, channelId });
     };
     const leave = () => {
-      if (user.seat) events.push({ type: 'LEAVE', userId, ...user.seat });
-      user.seat = undefined;
+      const [guildId, channelId] = this.pick([...user.seats]);
+      user.seats.delete(guildId);
+      events.push({ type: 'LEAVE', userId, guildId, channelId });
     };
     const goOffline = () => {
-      leave();
+      while (user.seats.size > 0) leave();
       for (const session of [...user.sessions]) disconnect(session);
-      user.retired = true;
     };
 
     if (user.sessions.length === 0) {
@@ -156,14 +146,15 @@ export class StoryWorkload {
       if (this.random() < 0.3) connect();
       if (this.random() < 0.6) join();
       if (this.random() < 0.3) join();
-      if (this.random() < 0.4) goOffline();
+      if (this.random() < 0.3) goOffline();
       return events;
     }
     const roll = this.random();
-    if (roll < 0.3) goOffline();
-    else if (roll < 0.5) join();
-    else if (roll < 0.6) leave();
-    else if (roll < 0.8) {
+    if (roll < 0.25) goOffline();
+    else if (roll < 0.45) join();
+    else if (roll < 0.55 && user.seats.size > 0) leave();
+    else if (roll < 0.65) statusChange();
+    else if (roll < 0.8 || user.sessions.length >= 4) {
       const old = user.sessions[0];
       connect();
       disconnect(old); // a new device first, so the user never drops to zero sessions
@@ -192,19 +183,20 @@ export class StoryWorkload {
   }
 }
 
-/** The record a peer would send for the event: key (userId, or serverId for RESET) and JSON value with bare-number ids. */
-export function toRecord({ event, atMs }: TimedEvent): { topic: 'session' | 'channel'; key: string; value: string; timestamp: string } {
+/** The record a peer would send for the event: no key (the peers send unkeyed records), JSON value with bare-number ids, the record timestamp. */
+export function toRecord({ event, atMs }: TimedEvent): { topic: 'session' | 'channel'; key: null; value: string; timestamp: string } {
   const json: Record<string, unknown> = { ...event };
   for (const field of ['userId', 'guildId', 'channelId'] as const) if (typeof json[field] === 'string') json[field] = Number(json[field]);
   if (Array.isArray(json.guildIds)) json.guildIds = (json.guildIds as string[]).map(Number);
-  const topic = event.type === 'JOIN' || event.type === 'LEAVE' ? 'channel' : 'session';
-  const key = event.type === 'RESET' ? event.serverId : 'userId' in event && event.userId ? event.userId : (event as { sessionId: string }).sessionId;
-  return { topic, key, value: JSON.stringify(json), timestamp: String(atMs) };
+  for (const [k, v] of Object.entries(json)) if (v === undefined) delete json[k];
+  const topic = event.type === 'JOIN' || event.type === 'LEAVE' || event.type === 'VOICE_RESET' ? 'channel' : 'session';
+  if (event.type === 'VOICE_RESET') json.type = 'RESET';
+  return { topic, key: null, value: JSON.stringify(json), timestamp: String(atMs) };
 }
 
 /** Publishes events like the peers do, in order per topic, in batches. */
 export async function publish(peers: Peers, topics: { sessionEvents: string; channelEvents: string }, events: readonly TimedEvent[]): Promise<void> {
-  type Message = { key: string; value: string; timestamp: string };
+  type Message = { key: null; value: string; timestamp: string };
   const byTopic = { session: [] as Message[], channel: [] as Message[] };
   for (const timed of events) {
     const { topic, ...message } = toRecord(timed);

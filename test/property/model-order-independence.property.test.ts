@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { normalized } from '../model/observed-state';
 import { ModelOptions, PresenceModel } from '../model/presence-model';
+import { StoryWorkload } from '../faults/workload';
 import { DeliveredLog, scenarios } from './event-log';
 
 /**
@@ -53,6 +54,33 @@ describe.each(configurations)('the model ($name)', ({ options }) => {
         expect(applied(scenario.delivered, options)).toEqual(applied(scenario.produced, options));
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+/**
+ * The fault tests' and soak's traffic (test/faults/workload.ts) is sent unkeyed, so the service
+ * applies it in any order: its end state must be the same for any order, and must never leave a
+ * seat to a user with no live session (the service's grace period would end it, on its own clock).
+ */
+describe('the fault workload', () => {
+  it('reaches the same state in any order of its records, with no seat left to a user who is offline', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.array(fc.nat({ max: 1_000_000 }), { minLength: 1000, maxLength: 1000 }), (seed, keys) => {
+        const workload = new StoryWorkload({ users: 40, guilds: 3, seed, runId: 'w' });
+        const events = [...workload.round(30), ...workload.round(30), ...workload.reset('chat-a'), ...workload.round(30), ...workload.reset(), ...workload.round(30)];
+        const shuffledModel = new PresenceModel();
+        events
+          .map((e, i) => ({ e, key: keys[i % keys.length] + i / events.length }))
+          .sort((a, b) => a.key - b.key)
+          .forEach(({ e }) => shuffledModel.apply(e.event, e.atMs));
+        expect(normalized(shuffledModel.observable())).toEqual(workload.expected());
+        const expected = workload.expected();
+        const seated = new Set(Object.values(expected.guildChannels).flatMap((channels) => Object.values(channels).flat()));
+        const offline = [...seated].filter((userId) => workload.model.liveSessions(userId).length === 0);
+        expect(offline).toEqual([]);
+      }),
+      { numRuns: 40 },
     );
   });
 });

@@ -1,14 +1,11 @@
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
-import { decodeEvent } from '../../src/ingest/event-decoding';
-import { SessionEvent } from '../../src/sessions/session-event';
-import { ApplyOutcome } from '../../src/state-store/state-store.repository';
-import { ChannelEvent } from '../../src/voice/channel-event';
 import { invariantViolations, normalized, readObservableState } from '../model/observed-state';
-import { GuildStatesAnswer, ModelOptions, PresenceModel, topicOf, UserInfoAnswer } from '../model/presence-model';
+import { GuildStatesAnswer, ModelOptions, PresenceModel, UserInfoAnswer } from '../model/presence-model';
 import { startTestRedis, TestRedis } from '../support/redis-server';
 import { StateHarness } from '../support/state-harness';
-import { DeliveredLog, GUILDS, recordValue, scenarios, USERS } from './event-log';
+import { applyThroughService } from './apply-through-service';
+import { GUILDS, scenarios, USERS } from './event-log';
 
 /**
  * The service's apply path (decode -> services -> Lua, via StateHarness) on a real Redis, against
@@ -54,27 +51,6 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/**
- * Applies a delivered log through the service: each record's value as its peer writes it,
- * decoded as the consumer does, with its record timestamp; consecutive records of one topic as
- * one batch (as a partition's batch would come).
- */
-export async function applyThroughService(harness: StateHarness, log: DeliveredLog): Promise<void> {
-  const deliveries = log.deliveries;
-  for (let i = 0; i < deliveries.length; ) {
-    const topic = topicOf(deliveries[i].event);
-    if (topic === 'clock') throw new Error('the state server clock cannot be driven through the harness');
-    let end = i + 1;
-    while (end < deliveries.length && topicOf(deliveries[end].event) === topic) end++;
-    const batch = deliveries.slice(i, end).map((d) => ({ value: Buffer.from(recordValue(d.event)), timestampMs: d.atMs }));
-    let outcomes: ApplyOutcome[];
-    if (topic === 'sessionEvent') outcomes = await harness.sessions.applyAll(batch.map((r) => ({ event: decodeEvent(r.value, SessionEvent, 65536), timestampMs: r.timestampMs })));
-    else outcomes = await harness.voice.applyAll(batch.map((r) => ({ event: decodeEvent(r.value, ChannelEvent, 65536), timestampMs: r.timestampMs })));
-    for (const outcome of outcomes) if (typeof outcome === 'object' && 'rejected' in outcome) throw new Error(`Redis rejected an event: ${outcome.rejected}`);
-    i = end;
-  }
-}
-
 const NAMED = [...USERS, '9'];
 
 /** Channel member arrays sorted: the order users sat down in follows the order applied. */
@@ -116,7 +92,8 @@ describe.each(configurations)('the service matches the model ($name)', (configur
         expect(await serviceAnswers(harness)).toEqual(modelAnswers(model));
         expect(await invariantViolations(harness.redis, { voiceScope: configuration.model.voiceScope!, invisibleShownAs: configuration.model.invisibleShownAs })).toEqual([]);
       }),
-      { numRuns: 120 },
+      // A failure shrinks through many service runs: bounded, the best counterexample so far is reported.
+      { numRuns: 120, interruptAfterTimeLimit: 25_000, markInterruptAsFailure: false },
     );
-  });
+  }, 60_000);
 });
