@@ -1,0 +1,104 @@
+import autocannon from 'autocannon';
+import { StateHarness } from '../../test/support/state-harness';
+import { BenchChild, startChild } from '../lib/child';
+import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
+import { userId } from '../lib/workload';
+
+const CONNECTIONS = 32;
+const USER_BASE = 70_000_000;
+
+interface Run {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** autocannon POSTing the chat server's DISCONNECT of a new live session each time (bodies from `body(i)`). */
+async function post(url: string, seconds: number, body: ((i: number) => string) | undefined, label: string): Promise<Run> {
+  const latencies: number[] = [];
+  let next = 0;
+  let shown = { stop: () => undefined as void };
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      ({
+        url,
+        connections: CONNECTIONS,
+        duration: seconds,
+        timeout: 30,
+        ...(body
+          ? { method: 'POST' as const, headers: { 'content-type': 'application/json' }, requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body(next++) }) }] }
+          : {}),
+      }) as autocannon.Options,
+      (error, r) => (error ? reject(error) : resolve(r)),
+    );
+    instance.on('response', (_c: unknown, _s: number, _b: number, responseTime: number) => latencies.push(responseTime));
+    shown = progress(label, () => `${latencies.length.toLocaleString()} responses`);
+  }).finally(() => shown.stop());
+  latencies.sort((a, b) => a - b);
+  return {
+    requestsPerSecond: round(latencies.length / seconds, 1),
+    p50Ms: round(percentile(latencies, 50), 2),
+    p99Ms: round(percentile(latencies, 99), 2),
+    requests: latencies.length,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+/**
+ * The chat server's DISCONNECT over HTTP (POST /api/state/update/session, no userId), each request
+ * ending a different live session: it applies the event in Redis and appends it to Kafka (acks
+ * all) before answering. Baseline in the same run: GET /health/live of the same service (the HTTP
+ * stack alone).
+ */
+export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
+  const redis = await startBenchRedis();
+  const harness = new StateHarness(redis.url);
+  const children: BenchChild[] = [];
+  try {
+    await harness.ready();
+    const seconds = ctx.queryDurationSeconds;
+    const sessions = ctx.quick ? 40_000 : 120_000;
+    const seeding = progress(`seeding ${sessions.toLocaleString()} live sessions`, () => '');
+    for (let start = 0; start < sessions; start += 5000) {
+      const batch = Array.from({ length: Math.min(5000, sessions - start) }, (_, k) => `{"type":"CONNECT","sessionId":"h-${start + k}","userId":${userId(USER_BASE + start + k)},"state":"online"}`);
+      await harness.session(...batch);
+    }
+    seeding.stop();
+    const topics = await createBenchTopics(kafka.kafka, 'session-route');
+    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-session-route') }, { label: 'session-route-service', cpuProfileDir: ctx.profileDir });
+    children.push(service);
+    const { url } = await service.next<{ url: string }>('listening');
+    const first = (await (await fetch(`${url}/api/state/update/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sessionId":"h-0","type":"DISCONNECT","state":"offline"}' })).json()) as { result: string | null };
+    if (first.result !== userId(USER_BASE)) throw new Error(`unexpected answer ${JSON.stringify(first)}`);
+    await post(`${url}/health/live`, 1, undefined, 'warm-up');
+    const baseline = await post(`${url}/health/live`, seconds, undefined, 'GET /health/live');
+    log(`  GET /health/live: ${baseline.requestsPerSecond} req/s, p99 ${baseline.p99Ms} ms`);
+    const route = await post(`${url}/api/state/update/session`, seconds, (i) => `{"sessionId":"h-${(i + 1) % sessions}","type":"DISCONNECT","state":"offline"}`, 'POST /api/state/update/session');
+    log(`  POST /api/state/update/session: ${route.requestsPerSecond} req/s, p50 ${route.p50Ms} ms, p99 ${route.p99Ms} ms (${route.non2xx} non-2xx)`);
+    if (route.requests > sessions) log(`  note: more requests than seeded sessions (${sessions}); the rest ended sessions already ended`);
+    const figures: Figure[] = [
+      { name: 'HTTP DISCONNECT req/s', value: route.requestsPerSecond, unit: 'req/s', baselineName: 'GET /health/live, same service', baseline: baseline.requestsPerSecond, ratio: ratio(route.requestsPerSecond, baseline.requestsPerSecond) },
+      { name: 'HTTP DISCONNECT p50', value: route.p50Ms, unit: 'ms', baselineName: 'GET /health/live', baseline: baseline.p50Ms },
+      { name: 'HTTP DISCONNECT p99', value: route.p99Ms, unit: 'ms', baselineName: 'GET /health/live', baseline: baseline.p99Ms, target: '<= 5 ms', met: route.p99Ms <= 5 },
+    ];
+    return {
+      scenario: 'session-route',
+      description:
+        `POST /api/state/update/session as the chat server sends DISCONNECT (no userId), each request a different live session of ${sessions.toLocaleString()} seeded, ` +
+        `${CONNECTIONS} connections, ${seconds} s; each is applied in Redis and appended to the session topic (acks all, embedded broker) before the answer. ` +
+        'Baseline: GET /health/live of the same service in the same run.',
+      params: { connections: CONNECTIONS, seconds, sessions },
+      figures,
+      details: { baseline, route },
+    };
+  } finally {
+    for (const child of children) await child.stop();
+    harness.close();
+    await redis.stop();
+  }
+}
