@@ -7,5 +7,5 @@ it('stays equal to the model through 30 s of load and faults', async () => {
   // (the log is in the comparison so that a failure shows it)
   expect({ divergence: result.divergence, missingDeadLetters: result.deadLettersMissing, log: lines }).toEqual({ divergence: 0, missingDeadLetters: 0, log: lines });
   expect(result.deadLettersSent).toBeGreaterThan(0);
-  expect(result.faults).toEqual(expect.arrayContaining(['service SIGKILL', 'Redis kill + empty restart + rebuild', 'chat-server RESET']));
+  expect(result.faults).toEqual(expect.arrayContaining(['service SIGKILL', 'Redis kill + empty restart + self-healing rebuild', 'chat-server RESET']));
 }, 110000);

@@ -93,7 +93,7 @@ describe.each(configurations)('the service matches the model ($name)', (configur
         expect(await invariantViolations(harness.redis, { voiceScope: configuration.model.voiceScope!, invisibleShownAs: configuration.model.invisibleShownAs })).toEqual([]);
       }),
       // A failure shrinks through many service runs: bounded, the best counterexample so far is reported.
-      { numRuns: 120, interruptAfterTimeLimit: 25_000, markInterruptAsFailure: false },
+      { numRuns: 120, interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false },
     );
   }, 60_000);
 });
