@@ -143,6 +143,17 @@ describe('sessions', () => {
     expect(disconnectFirst).toEqual(['a', 'c']);
   });
 
+  it('is order-dependent for a DISCONNECT without user when two users had that session id', () => {
+    // Recorded as a limit of the rule: which session "the latest CONNECT with that id" names, and
+    // which CONNECT consumes a pending marker, depend on what was applied before. Records that the
+    // HTTP route appends name the user they resolved, so a replay is not affected.
+    const day = 86_400_000;
+    const records = [connect('s1', '7', 1), disconnect('s1'), connect('s1', '8', day)];
+    expect(run(records).observable().userStates).toEqual({ '7': 'offline', '8': 'online' });
+    expect(run([records[0], records[2], records[1]]).observable().userStates).toEqual({ '7': 'online', '8': 'offline' });
+    expect(run([records[1], records[2], records[0]]).observable().userStates).toEqual({ '7': 'online', '8': 'offline' });
+  });
+
   it('records in USER:STATE only users named in session events', () => {
     const model = run([join('5', '100', '10', 1), disconnect('x'), connect('s1', '6', 1), disconnect('s2', '7')]);
     expect(model.observable().userStates).toEqual({ '6': 'online', '7': 'offline' });
