@@ -10,7 +10,7 @@ export class GuildStatesDoc {
   guildId: string;
 
   @ApiProperty({
-    description: 'userId -> state carried by the user\'s last event ("online", "idle", …); "offline" for users never seen or gone',
+    description: 'userId -> shown state: the highest-ranked state of the user\'s live sessions ("online", "idle", "dnd", …; invisible shows as "offline"); "offline" for users never seen or gone',
     type: 'object',
     additionalProperties: { type: 'string' },
     example: { '1': 'online', '2': 'offline' },
@@ -24,6 +24,9 @@ export class GuildStatesDoc {
     example: { '10': ['1'] },
   })
   channelStates: Record<string, string[]>;
+
+  @ApiPropertyOptional({ description: 'Whole-guild answers only: present while there are more online members; pass it as ?cursor= for the next page', example: '1234' })
+  nextCursor?: string;
 }
 
 export class UserInfoDoc {

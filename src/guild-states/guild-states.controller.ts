@@ -5,7 +5,7 @@ import { GuildStatesDoc } from '../docs/api-schemas';
 import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
 import { GuildStates, UserIdsQuery } from './guild-states.dto';
 import { GuildStatesService } from './guild-states.service';
-import { SnowflakeIdPipe, UserIdListPipe } from './id-pipes';
+import { MAX_PAGE, PageCursorPipe, PageLimitPipe, SnowflakeIdPipe, UserIdListPipe } from './id-pipes';
 
 const guildIdParam = ApiParam({ name: 'guildId', description: 'The guild (snowflake id)', example: '100' });
 const namedUsersExample = { guildId: '100', connectionStates: { '1': 'online', '2': 'offline' }, channelStates: { '10': ['1'] } };
@@ -22,10 +22,13 @@ export class GuildStatesController {
     summary: 'States of a guild\'s users and its voice channels',
     description:
       'With `userIds`: each named user\'s state ("offline" if never seen) and the guild\'s voice channels. ' +
-      'Without: every user online in the guild or in one of its voice channels.',
+      'Without: the users online in the guild, a page at a time (`limit`, default 1000, and `cursor`: the answer has `nextCursor` while there are more), ' +
+      'and on the first page everyone in its voice channels.',
   })
   @guildIdParam
-  @ApiQuery({ name: 'userIds', required: false, description: 'Comma-separated user ids, at most MAX_QUERY_USER_IDS (1000 by default)', example: '1,2' })
+  @ApiQuery({ name: 'userIds', required: false, description: 'Comma-separated user ids (for long lists use POST …/states/query)', example: '1,2' })
+  @ApiQuery({ name: 'limit', required: false, description: `Without userIds: online members per page, about this many (1 to ${MAX_PAGE}, default 1000)`, example: '1000' })
+  @ApiQuery({ name: 'cursor', required: false, description: 'Without userIds: the nextCursor of the previous page' })
   @ApiOkResponse({
     type: GuildStatesDoc,
     examples: {
@@ -37,8 +40,10 @@ export class GuildStatesController {
   get(
     @Param('guildId', new SnowflakeIdPipe('guildId')) guildId: string,
     @Query('userIds', UserIdListPipe) userIds?: string[],
+    @Query('limit', PageLimitPipe) limit?: number,
+    @Query('cursor', PageCursorPipe) cursor?: string,
   ): Promise<GuildStates> {
-    return this.guildStates.guildStates(guildId, userIds);
+    return userIds === undefined ? this.guildStates.guildPresence(guildId, { cursor, limit }) : this.guildStates.guildStates(guildId, userIds);
   }
 
   /** Same answer as GET, for lists of userIds too long for a URL. */

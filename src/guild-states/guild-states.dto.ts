@@ -44,6 +44,8 @@ export interface GuildStates {
   guildId: string;
   connectionStates: Record<string, string>;
   channelStates: Record<string, string[]>;
+  /** Whole-guild answers only: present when there are more online members; pass it as ?cursor= for the next page. */
+  nextCursor?: string;
 }
 
 export interface UserInfo {

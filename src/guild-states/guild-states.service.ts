@@ -5,6 +5,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { StateStore, StateStoreUnavailableError, UnreadableValue } from '../state-store/state-store.repository';
 import { GuildStates, UserInfo } from './guild-states.dto';
 
+/** Online members per page of a whole-guild answer when the request names no limit. */
+export const DEFAULT_PAGE = 1000;
 /** Distinct unreadable values logged (each once); past this, they are only counted. */
 const MAX_LOGGED_UNREADABLE = 1000;
 
@@ -24,24 +26,30 @@ export class GuildStatesService {
     private readonly metrics: MetricsService,
   ) {}
 
-  /** Named users: each gets a state, "offline" if never seen. No users named: the guild's online members and voice occupants. */
+  /** Named users: each gets a state, "offline" if never seen, and the guild's voice channels. No users named: guildPresence's first page. */
   async guildStates(guildId: string, userIds: readonly string[] | undefined): Promise<GuildStates> {
-    if (userIds === undefined) {
-      const snapshot = await this.read(() => this.store.readGuildSnapshot(guildId));
-      this.report(snapshot.unreadable);
-      const inVoice = new Set(Object.values(snapshot.channels).flat());
-      // A user shown offline (invisible) is listed only where they are visible anyway: in a voice channel.
-      const connectionStates: Record<string, string> = {};
-      snapshot.userIds.forEach((id, i) => {
-        const state = snapshot.states[i] ?? 'offline';
-        if (state !== 'offline' || inVoice.has(id)) connectionStates[id] = state;
-      });
-      return { guildId, connectionStates, channelStates: snapshot.channels };
-    }
+    if (userIds === undefined) return this.guildPresence(guildId);
     const ids = this.checkedIds(userIds);
     const { states, channels, unreadable } = await this.read(() => this.store.readGuild(guildId, ids));
     this.report(unreadable);
     return { guildId, connectionStates: zipStates(ids, states, 'offline'), channelStates: channels };
+  }
+
+  /**
+   * No users named: a page of the guild's online members (about `limit`, from `cursor`), the users
+   * in its voice channels (first page) and its channels; `nextCursor` when there is more.
+   */
+  async guildPresence(guildId: string, page: { cursor?: string; limit?: number } = {}): Promise<GuildStates> {
+    const snapshot = await this.read(() => this.store.readGuildPage(guildId, page.cursor ?? '0', page.limit ?? DEFAULT_PAGE));
+    this.report(snapshot.unreadable);
+    const inVoice = new Set(Object.values(snapshot.channels).flat());
+    // A user shown offline (invisible) is listed only where they are visible anyway: in a voice channel.
+    const connectionStates: Record<string, string> = {};
+    snapshot.userIds.forEach((id, i) => {
+      const state = snapshot.states[i] ?? 'offline';
+      if (state !== 'offline' || inVoice.has(id)) connectionStates[id] = state;
+    });
+    return { guildId, connectionStates, channelStates: snapshot.channels, ...(snapshot.nextCursor ? { nextCursor: snapshot.nextCursor } : {}) };
   }
 
   /** The original's community route: users never seen are left out; any number of ids up to MAX_QUERY_USER_IDS, none included. */

@@ -27,3 +27,30 @@ export class UserIdListPipe implements PipeTransform<unknown, string[] | undefin
     });
   }
 }
+
+/** ?limit= of a whole-guild page: an integer 1 to MAX_PAGE; absent -> undefined. */
+export const MAX_PAGE = 10000;
+@Injectable()
+export class PageLimitPipe implements PipeTransform<unknown, number | undefined> {
+  transform(value: unknown): number | undefined {
+    if (value === undefined) return undefined;
+    // The global ValidationPipe may have turned the text into a number already (the parameter is typed number).
+    const text = typeof value === 'number' ? String(value) : value;
+    if (typeof text !== 'string' || !/^[1-9][0-9]{0,4}$/.test(text) || Number(text) > MAX_PAGE) {
+      throw badRequest('limit', `limit must be an integer from 1 to ${MAX_PAGE} (got ${abbreviate(text)})`);
+    }
+    return Number(text);
+  }
+}
+
+/** ?cursor= of a whole-guild page: the nextCursor of the page before. */
+@Injectable()
+export class PageCursorPipe implements PipeTransform<unknown, string | undefined> {
+  transform(value: unknown): string | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || !/^[0-9]{1,20}$/.test(value)) {
+      throw badRequest('cursor', `cursor must be the nextCursor of a previous answer, a decimal number (got ${abbreviate(value)})`);
+    }
+    return value;
+  }
+}

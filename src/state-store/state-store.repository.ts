@@ -233,23 +233,29 @@ export class StateStore {
   }
 
   /**
-   * The guild's channels and every user online in it or sitting in its channels, with their states.
-   * Read in bounded commands (SSCAN of the online set, HMGET of at most READ_CHUNK states), so a
-   * guild of any size never blocks Redis; not one atomic view, which a presence list does not need.
+   * One page of a guild's presence: about `limit` of its online members from SSCAN position
+   * `cursor` (start: "0"), with their states, and the guild's voice channels. The first page also
+   * holds the users sitting in its channels. Read in bounded commands (SSCAN, HMGET of at most
+   * READ_CHUNK fields), so a guild of any size never blocks Redis; pages are not one atomic view,
+   * which a presence list does not need. `nextCursor` is undefined on the last page.
    */
-  async readGuildSnapshot(guildId: string): Promise<{ userIds: string[]; states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[] }> {
+  async readGuildPage(
+    guildId: string,
+    cursor: string,
+    limit: number,
+  ): Promise<{ userIds: string[]; states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[]; nextCursor?: string }> {
     const key = guildChannelsKey(guildId);
     const users = new Set<string>();
-    let cursor = '0';
+    let position = cursor;
     do {
-      const [next, members] = await this.call(() => this.redis.sscan(guildOnlineKey(guildId), cursor, 'COUNT', READ_CHUNK));
-      cursor = next;
+      const [next, members] = await this.call(() => this.redis.sscan(guildOnlineKey(guildId), position, 'COUNT', Math.min(limit, READ_CHUNK)));
+      position = next;
       for (const m of members) users.add(m);
-    } while (cursor !== '0');
+    } while (position !== '0' && users.size < limit);
     const { channels, unreadable } = parseChannels(key, await this.call(() => this.redis.hgetall(key)));
-    for (const members of Object.values(channels)) for (const m of members) users.add(m);
+    if (cursor === '0') for (const members of Object.values(channels)) for (const m of members) users.add(m);
     const userIds = [...users];
-    return { userIds, states: await this.readStates(userIds), channels, unreadable };
+    return { userIds, states: await this.readStates(userIds), channels, unreadable, ...(position !== '0' ? { nextCursor: position } : {}) };
   }
 
   /**

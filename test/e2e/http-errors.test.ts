@@ -21,6 +21,18 @@ describe('GET /guilds/:guildId/states', () => {
   it('rejects an empty userIds list', async () => expect400(await get('/guilds/1/states?userIds='), 'userIds', /userIds\[0\]/));
   it('rejects userIds given twice', async () => expect400(await get('/guilds/1/states?userIds=1&userIds=2'), 'userIds', /given once/));
   it('rejects more userIds than MAX_QUERY_USER_IDS', async () => expect400(await get('/guilds/1/states?userIds=1,2,3,4,5,6'), 'userIds', /at most 5 users \(got 6\)/));
+  it('rejects a page limit that is not 1 to 10000', async () => expect400(await get('/guilds/1/states?limit=0'), 'limit', /limit must be an integer from 1 to 10000 \(got "0"\)/));
+  it('rejects a cursor that no answer gave', async () => expect400(await get('/guilds/1/states?cursor=abc'), 'cursor', /cursor must be the nextCursor of a previous answer/));
+});
+
+describe('POST /api/state/update/session', () => {
+  const post = (body: unknown) => postJson(`${stack.app.url}/api/state/update/session`, body);
+
+  it('rejects an unknown type', async () => expect400(await post({ type: 'LEAVE', sessionId: 's' }), 'type', /type must be one of CONNECT, DISCONNECT/));
+  it('rejects a missing sessionId', async () => expect400(await post({ type: 'DISCONNECT', state: 'offline' }), 'sessionId', /sessionId is required/));
+  it('rejects a CONNECT without a userId', async () => expect400(await post({ type: 'CONNECT', sessionId: 's' }), 'userId', /userId is required/));
+  it('rejects a state longer than 32 characters', async () => expect400(await post({ type: 'DISCONNECT', sessionId: 's', state: 'x'.repeat(33) }), 'state', /state must be 1 to 32 printable characters/));
+  it('rejects malformed JSON', async () => expect400(await post('{"type":"DISCONNECT",'), 'body', /not valid JSON/));
 });
 
 describe('POST bodies', () => {

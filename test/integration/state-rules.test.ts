@@ -328,6 +328,25 @@ describe('queries', () => {
     expect(answer.channelStates).toEqual({ '10': ['3'] });
   });
 
+  it('pages a big guild\'s online members: every member exactly once across the pages, channels on each page', async () => {
+    const members = Array.from({ length: 5000 }, (_, i) => i + 1);
+    for (let i = 0; i < members.length; i += 1000) await state.session(...members.slice(i, i + 1000).map((id) => connect(`p${id}`, id, { guildIds: [100] })));
+    await state.channel(join(9999, 100, 10));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await state.queries.guildPresence('100', { cursor, limit: 1000 });
+      expect(page.channelStates).toEqual({ '10': ['9999'] });
+      seen.push(...Object.keys(page.connectionStates));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBeGreaterThanOrEqual(4);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.sort()).toEqual([...members.map(String), '9999'].sort());
+  });
+
   it('leaves users never seen out of the original routes, and answers an empty list with empty states', async () => {
     await state.session(connect('s1', 1));
     expect(await state.queries.directUserInfo(['1', '2'])).toEqual({ connectionStates: { '1': 'online' } });
