@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
-import { ID_RULE } from '../ingest/snowflake-id';
+import { ID_RULE } from '../common/snowflake-id';
 import { ErrorDoc } from './api-schemas';
 
 type Examples = Record<string, { summary: string; value: unknown }>;

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMinSize, IsArray } from 'class-validator';
-import { IsSnowflakeId } from '../ingest/snowflake-id';
+import { IsSnowflakeId } from '../common/snowflake-id';
 
 /** POST /guilds/:guildId/states/query. (The most ids one query may name is MAX_QUERY_USER_IDS, checked by the service.) */
 export class UserIdsQuery {

@@ -1,6 +1,6 @@
 import { Injectable, PipeTransform } from '@nestjs/common';
 import { badRequest } from '../http/bad-request';
-import { abbreviate, canonicalId, ID_RULE } from '../ingest/snowflake-id';
+import { abbreviate, canonicalId, ID_RULE } from '../common/snowflake-id';
 
 /** A path parameter that must be a snowflake id, e.g. :guildId. */
 @Injectable()

@@ -1,5 +1,5 @@
 import { BadRequestException, ValidationError } from '@nestjs/common';
-import { describeValidationErrors } from '../ingest/event-decoding';
+import { describeValidationErrors } from '../common/validation-messages';
 
 /** The one shape of every 400: {"statusCode":400,"error":"Bad Request","message":"…","field":"userIds"}. */
 export function badRequest(field: string, message: string): BadRequestException {

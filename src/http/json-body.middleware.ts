@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { text } from 'express';
-import { parseJsonKeepingNumbersAsText } from '../ingest/lossless-json';
+import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
 
 /**
  * Parses JSON request bodies losslessly (64-bit ids sent as JSON numbers keep every digit), in

@@ -1,19 +1,11 @@
 import type { ClassConstructor } from 'class-transformer';
-import { validateSync, ValidationError } from 'class-validator';
-import { parseJsonKeepingNumbersAsText } from './lossless-json';
+import { validateSync } from 'class-validator';
+import { describeValidationErrors } from '../common/validation-messages';
+import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
 
 /** Why an event cannot be applied; travels to the dead-letter topic as its reason. */
 export class InvalidEventError extends Error {
   override readonly name = 'InvalidEventError';
-}
-
-/** The first failed rule of each bad field, e.g. "userId must be a decimal integer id …". */
-export function describeValidationErrors(errors: ValidationError[], path = ''): string[] {
-  return errors.flatMap((e) => {
-    const field = path ? `${path}.${e.property}` : e.property;
-    const own = Object.values(e.constraints ?? {}).slice(0, 1).map((m) => m.replace(e.property, field));
-    return [...own, ...describeValidationErrors(e.children ?? [], field)];
-  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, Matches, ValidateIf } from 'class-validator';
-import { IsSnowflakeId } from '../ingest/snowflake-id';
-import { IsToken } from '../ingest/token';
+import { IsSnowflakeId } from '../common/snowflake-id';
+import { IsToken } from '../common/token';
 
 export const SESSION_EVENT_TYPES = ['CONNECT', 'DISCONNECT', 'HEARTBEAT', 'RESET'] as const;
 export type SessionEventType = (typeof SESSION_EVENT_TYPES)[number];

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches, ValidateIf } from 'class-validator';
-import { IsSnowflakeId } from '../ingest/snowflake-id';
-import { IsToken } from '../ingest/token';
+import { IsSnowflakeId } from '../common/snowflake-id';
+import { IsToken } from '../common/token';
 import { STATE_RULE, STATE_TEXT } from './session-event';
 
 /** POST /api/state/update/session: the original service's SessionDto, as the chat server sends it. */

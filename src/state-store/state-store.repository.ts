@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis, { ChainableCommander, ReplyError } from 'ioredis';
-import { parseJsonKeepingNumbersAsText } from '../ingest/lossless-json';
+import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { AppConfig } from '../config/app-config';
 import { guildChannelsKey, guildOnlineKey, redisKeys, scriptLayout } from './redis-keys';

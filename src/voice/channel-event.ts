@@ -1,6 +1,6 @@
 import { IsIn, Matches, ValidateIf } from 'class-validator';
-import { IsSnowflakeId } from '../ingest/snowflake-id';
-import { IsToken } from '../ingest/token';
+import { IsSnowflakeId } from '../common/snowflake-id';
+import { IsToken } from '../common/token';
 
 export const CHANNEL_EVENT_TYPES = ['JOIN', 'LEAVE', 'RESET'] as const;
 export type ChannelEventType = (typeof CHANNEL_EVENT_TYPES)[number];
