@@ -217,15 +217,15 @@ describe('the state server\'s clock', () => {
   });
 
   it('ends a session whose lease ran out as a DISCONNECT would: a redelivered CONNECT does not revive it', async () => {
-    const h = await harness({ SESSION_TTL_SECONDS: '1' });
+    const h = await harness({ SESSION_TTL_SECONDS: '2' });
     await redis.flush();
     const model = new PresenceModel({ leases: true });
     const records: Timed[] = [connect('s1', '1', 1, { guildIds: ['100'] }), connect('s2', '2', 2), join('1', '100', '5', 10)];
     await applyThroughService(h, logOf(records));
     for (const [event, at] of records) model.apply(event, at);
-    await sleep(700);
-    await applyThroughService(h, logOf([[{ type: 'HEARTBEAT', sessionId: 's2' }, t(3)]]));
-    await sleep(600);
+    await sleep(1200);
+    await applyThroughService(h, logOf([[{ type: 'HEARTBEAT', sessionId: 's2' }, t(3)]])); // s2's lease runs 2 s from here
+    await sleep(1000);
     await h.sessions.expireLeases();
     model.apply({ type: 'LEASE_EXPIRED', userId: '1', sessionId: 's1' }, 0);
     expect(model.observable()).toMatchObject({ userStates: { '1': 'offline', '2': 'online' }, guildChannels: { '100': { '5': ['1'] } }, guildOnline: {} });
