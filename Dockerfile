@@ -8,7 +8,7 @@ FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # Compile (the Lua scripts are copied beside the JS), then drop the dev dependencies.
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund

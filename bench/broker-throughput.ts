@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { Kafka, logLevel } from 'kafkajs';
-import { startEmbeddedKafka } from '../tools/embedded-kafka';
+import { startEmbeddedKafka } from '@state-server/embedded-kafka';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 

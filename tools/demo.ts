@@ -10,7 +10,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { startEmbeddedKafka } from './embedded-kafka';
+import { startEmbeddedKafka } from '@state-server/embedded-kafka';
 import { freePort, startTestRedis } from '../test/support/redis-server';
 
 function flag(name: string, fallback: number): number {

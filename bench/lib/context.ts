@@ -1,5 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { startEmbeddedKafka } from '../../tools/embedded-kafka';
+import { startEmbeddedKafka } from '@state-server/embedded-kafka';
 import { freePort, startTestRedis, TestRedis } from '../../test/support/redis-server';
 import { BenchEvent, Workload } from './workload';
 

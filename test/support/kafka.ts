@@ -1,5 +1,5 @@
 import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
-import { startEmbeddedKafka } from '../../tools/embedded-kafka';
+import { startEmbeddedKafka } from '@state-server/embedded-kafka';
 
 /** The Kafka of a test file: KAFKA_BROKERS when set (a real cluster), else the embedded broker. */
 export interface TestKafka {

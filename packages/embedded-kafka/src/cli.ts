@@ -1,5 +1,6 @@
+#!/usr/bin/env node
 /**
- * npm run kafka:embedded -- [--port 9092] [--partitions 3]
+ * embedded-kafka [--port 9092] [--partitions 3]   (from the repository root: npm run kafka:embedded -- …)
  * Listens on 127.0.0.1 only; prints one line once it accepts connections.
  */
 import { startEmbeddedKafka } from './index';
@@ -12,7 +13,7 @@ function parseArgs(argv: string[]): { port: number; partitions?: number } {
     if (flag === '--port') args.port = Number(value());
     else if (flag === '--partitions') args.partitions = Number(value());
     else if (flag === '--help' || flag === '-h') {
-      console.log('usage: kafka:embedded [--port 9092] [--partitions 3]');
+      console.log('usage: embedded-kafka [--port 9092] [--partitions 3]');
       process.exit(0);
     } else {
       console.error(`unknown argument: ${argv[i]}`);

@@ -3,7 +3,7 @@
  * never sends): produce/consume, admin, retention, long-poll, error handling.
  */
 import { Admin, CompressionTypes, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
-import { startEmbeddedKafka, EmbeddedKafka } from '../../tools/embedded-kafka';
+import { startEmbeddedKafka, EmbeddedKafka } from '../src';
 import { RawClient, fastGroup, int32, kafkaClient, str, uniqueName, waitFor } from './helpers';
 
 type Received = { partition: number; offset: number; key: string | null; value: string | null; headers: Record<string, string> };

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { Admin, Kafka } from 'kafkajs';
-import { startEmbeddedKafka, EmbeddedKafka } from '../../tools/embedded-kafka';
+import { startEmbeddedKafka, EmbeddedKafka } from '../src';
 import { kafkaClient, fastGroup, uniqueName, waitFor } from './helpers';
 
 const probe = spawnSync('kcat', ['-V'], { encoding: 'utf8' });

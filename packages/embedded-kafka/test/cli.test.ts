@@ -3,11 +3,11 @@ import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { kafkaClient } from './helpers';
 
-const root = path.resolve(__dirname, '../..');
+const packageRoot = path.resolve(__dirname, '..');
 
 function startCli(args: string[]): { child: ChildProcess; line: Promise<string>; output: () => string } {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'tools/embedded-kafka/cli.ts', ...args], {
-    cwd: root,
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/cli.ts', ...args], {
+    cwd: packageRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

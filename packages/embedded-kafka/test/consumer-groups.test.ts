@@ -5,7 +5,7 @@
  */
 import { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { ServerKafka } from '@nestjs/microservices';
-import { startEmbeddedKafka, EmbeddedKafka } from '../../tools/embedded-kafka';
+import { startEmbeddedKafka, EmbeddedKafka } from '../src';
 import { RawClient, fastGroup, int32, kafkaClient, sleep, str, uniqueName, waitFor } from './helpers';
 
 type Assignment = Record<string, number[]>;
