@@ -144,18 +144,32 @@ local function parse_join(raw)
   return { ts = tonumber(ts), g = g, c = c, server = server }
 end
 
-local function join_newer(ts, g, c, old)
+-- Newest JOIN wins; a tie goes to the larger guild id, channel id, then serverId (none smallest).
+local function join_newer(ts, g, c, server, old)
   if ts ~= old.ts then return ts > old.ts end
   if g ~= old.g then return id_greater(g, old.g) end
-  return id_greater(c, old.c)
+  if c ~= old.c then return id_greater(c, old.c) end
+  return server > old.server
 end
 
 local function leave_time(voiceKey, g, c)
   return tonumber(redis.call('HGET', voiceKey, 'L|' .. g .. ':' .. c) or '-1')
 end
 
+-- The latest RESET of a signaling server (ms), cached for this script call.
+local voiceResets = {}
+local function voice_reset(serverId)
+  if voiceResets[serverId] == nil then
+    voiceResets[serverId] = tonumber(redis.call('HGET', LAYOUT.voiceResets, serverId) or '-1')
+  end
+  return voiceResets[serverId]
+end
+
+-- A JOIN seats its user unless a LEAVE of its channel is at or after it, or its signaling server
+-- announced a RESET after it (both compared on that server's clock).
 local function seated(voiceKey, join)
-  return join ~= nil and leave_time(voiceKey, join.g, join.c) < join.ts
+  if join == nil or leave_time(voiceKey, join.g, join.c) >= join.ts then return false end
+  return join.server == '' or join.ts >= voice_reset(join.server)
 end
 
 -- The user's seat count moved by delta: keeps STATE_COUNTERS.voice_seats exact and the register's
@@ -176,7 +190,7 @@ local function unsit(userId, join)
   if join.server ~= '' then redis.call('SREM', LAYOUT.voiceServerSeats .. join.server, userId .. '|' .. scope_of(join.g, join.c)) end
 end
 
--- Ends a seat as a LEAVE of its channel at its JOIN's own time would (grace period, RESET): a
+-- Ends a seat as a LEAVE of its channel at its JOIN's own time would (the grace period): a
 -- redelivered JOIN cannot bring it back, a newer one can. Returns 1 if the user sat there.
 local function end_seat(userId, voiceKey, join)
   if not seated(voiceKey, join) then return 0 end
@@ -198,30 +212,28 @@ local function apply_join(userId, guildId, channelId, ts, serverId)
   local voiceKey = LAYOUT.userVoice .. userId
   local field = 'J|' .. scope_of(guildId, channelId)
   local old = parse_join(redis.call('HGET', voiceKey, field))
-  if old and not join_newer(ts, guildId, channelId, old) then
-    if old.ts == ts and old.g == guildId and old.c == channelId then return DUPLICATE end
+  if old and not join_newer(ts, guildId, channelId, serverId, old) then
+    if old.ts == ts and old.g == guildId and old.c == channelId and old.server == serverId then return DUPLICATE end
     return STALE
   end
   local join = { ts = ts, g = guildId, c = channelId, server = serverId }
   local wasSeated = old ~= nil and seated(voiceKey, old)
   redis.call('HSET', voiceKey, field, ts .. '|' .. guildId .. '|' .. channelId .. '|' .. serverId)
-  if serverId ~= '' then
-    -- Its signaling server announced a RESET after this JOIN: the seat ended at the reset.
-    local resetAt = tonumber(redis.call('HGET', LAYOUT.voiceResets, serverId) or '-1')
-    if ts < resetAt and leave_time(voiceKey, guildId, channelId) < ts then
-      redis.call('HSET', voiceKey, 'L|' .. guildId .. ':' .. channelId, ts)
-    end
-  end
   local nowSeated = seated(voiceKey, join)
   local sameSeat = old ~= nil and old.g == guildId and old.c == channelId
   local delta = 0
   if wasSeated and not (sameSeat and nowSeated) then
     unsit(userId, old)
     delta = delta - 1
+  elseif wasSeated and old.server ~= serverId and old.server ~= '' then
+    -- Same seat, now owed to another signaling server's JOIN: its RESET no longer concerns the old one.
+    redis.call('SREM', LAYOUT.voiceServerSeats .. old.server, userId .. '|' .. field:sub(3))
   end
   if nowSeated and not (sameSeat and wasSeated) then
     sit(userId, join)
     delta = delta + 1
+  elseif nowSeated and serverId ~= '' then
+    redis.call('SADD', LAYOUT.voiceServerSeats .. serverId, userId .. '|' .. field:sub(3))
   end
   count_seats(userId, voiceKey, delta)
   if nowSeated and not has_live_session(userId) then start_grace(userId) end
@@ -269,6 +281,22 @@ end
 ]]
 local function session_key(userId, sessionId)
   return LAYOUT.session .. userId .. ':' .. sessionId
+end
+
+-- SESSION_OWNER:<sessionId> = "<ts>|<userId>" of the newest CONNECT with that id (a tie: the larger userId).
+local function claim_owner(sessionId, userId, ts)
+  local key = LAYOUT.sessionOwner .. sessionId
+  local known = redis.call('GET', key)
+  if known then
+    local knownTs, knownUser = string.match(known, '^(%d+)|(%d+)$')
+    if knownTs and (tonumber(knownTs) > ts or (tonumber(knownTs) == ts and not id_greater(userId, knownUser) and userId ~= knownUser)) then return end
+  end
+  redis.call('SET', key, ts .. '|' .. userId)
+end
+
+local function owner_of(sessionId)
+  local known = redis.call('GET', LAYOUT.sessionOwner .. sessionId)
+  return known and string.match(known, '|(%d+)$') or nil
 end
 
 local function rank(state)
@@ -336,8 +364,7 @@ local function end_session(userId, sessionId)
   local member = userId .. ':' .. sessionId
   if record[2] and record[2] ~= '' then redis.call('SREM', LAYOUT.serverSessions .. record[2], member) end
   redis.call('ZREM', LAYOUT.sessionLeases, member)
-  local owner = LAYOUT.sessionOwner .. sessionId
-  if redis.call('GET', owner) == userId then redis.call('EXPIRE', owner, SETTINGS.ttl) end
+  if owner_of(sessionId) == userId then redis.call('EXPIRE', LAYOUT.sessionOwner .. sessionId, SETTINGS.ttl) end
   local last = false
   if redis.call('HDEL', LAYOUT.userSessions .. userId, sessionId) == 1 then
     drop_session_guilds(userId, split_list(record[3]))
@@ -374,9 +401,12 @@ end
 ]]
 local function connect_session(userId, sessionId, state, ts, serverId, guildIds)
   local sessionKey = session_key(userId, sessionId)
-  local record = redis.call('HMGET', sessionKey, 'state', 'st', 'ts', 'guilds')
+  local record = redis.call('HMGET', sessionKey, 'state', 'st', 'ts', 'guilds', 'since')
   local member = userId .. ':' .. sessionId
-  if record[1] == 'ended' then return STALE, 0 end
+  if record[1] == 'ended' then
+    redis.call('DEL', LAYOUT.pendingDisconnect .. sessionId)
+    return STALE, 0
+  end
   if record[1] == 'live' then
     if serverId ~= '' and ts < tonumber(redis.call('HGET', LAYOUT.serverResets, serverId) or '-1') then
       -- A CONNECT of it from before its server's RESET, applied after a newer one: it ended at the reset.
@@ -385,6 +415,8 @@ local function connect_session(userId, sessionId, state, ts, serverId, guildIds)
     end
     local outcome = DUPLICATE
     local known = tonumber(record[3])
+    -- A session started at its earliest CONNECT (what its server's RESET is compared with).
+    if ts < tonumber(record[5] or ts) then redis.call('HSET', sessionKey, 'since', ts) end
     if ts > known or (ts == known and state ~= record[2] and outranks(state, record[2])) then
       -- Newer: its time is kept even when the state is the same, so that an older one applied later loses.
       redis.call('HSET', sessionKey, 'st', state, 'ts', ts)
@@ -409,7 +441,7 @@ local function connect_session(userId, sessionId, state, ts, serverId, guildIds)
     if SETTINGS.lease > 0 then redis.call('ZADD', LAYOUT.sessionLeases, 'XX', now_ms() + SETTINGS.lease * 1000, member) end
     return outcome, 0
   end
-  redis.call('SET', LAYOUT.sessionOwner .. sessionId, userId)
+  claim_owner(sessionId, userId, ts)
   local endedAlready = redis.call('DEL', LAYOUT.pendingDisconnect .. sessionId) == 1
   if not endedAlready and serverId ~= '' then
     endedAlready = ts < tonumber(redis.call('HGET', LAYOUT.serverResets, serverId) or '-1')
@@ -451,7 +483,7 @@ end
 ]]
 local function disconnect_session(sessionId, userId)
   if userId == '' then
-    userId = redis.call('GET', LAYOUT.sessionOwner .. sessionId)
+    userId = owner_of(sessionId)
     if not userId then
       local marked = redis.call('SET', LAYOUT.pendingDisconnect .. sessionId, '1', 'EX', SETTINGS.ttl, 'NX')
       return marked and APPLIED or DUPLICATE, '', false
@@ -464,7 +496,7 @@ end
 -- HEARTBEAT: renews a live session's lease. Returns APPLIED when renewed.
 local function renew_lease(userId, sessionId)
   if SETTINGS.lease <= 0 then return DUPLICATE end
-  if userId == '' then userId = redis.call('GET', LAYOUT.sessionOwner .. sessionId) or '' end
+  if userId == '' then userId = owner_of(sessionId) or '' end
   if userId == '' then return DUPLICATE end
   local renewed = redis.call('ZADD', LAYOUT.sessionLeases, 'XX', 'CH', now_ms() + SETTINGS.lease * 1000, userId .. ':' .. sessionId)
   return renewed == 1 and APPLIED or DUPLICATE

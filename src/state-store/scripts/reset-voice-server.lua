@@ -1,29 +1,31 @@
 --[[
   RESET of a signaling server (optional: only servers that send serverId with their JOINs), one
-  bounded step: every seat taken by a JOIN of that server before the reset ends, as a LEAVE of that
-  channel at the JOIN's own time would. Both times come from that server's clock.
+  bounded step: the server restarted, so no seat its JOINs took before the reset is real any more.
+  The reset time is remembered (VOICE_RESETS); a seat is real only while its JOIN is at or after its
+  server's latest RESET (see seated() in lib.lua), whatever order the records come in. This step
+  takes the seats that stopped being real out of the channel views. Both times are that server's clock.
   ARGV (after the layout and settings, see lib.lua): 1 serverId, 2 resetAtMs, 3 SSCAN cursor, 4 step.
   Returns { next cursor, seats ended in this step }.
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
-if resetAt > tonumber(redis.call('HGET', LAYOUT.voiceResets, serverId) or '-1') then
+if resetAt > voice_reset(serverId) then
   redis.call('HSET', LAYOUT.voiceResets, serverId, resetAt)
+  voiceResets[serverId] = resetAt
 end
 local seatsKey = LAYOUT.voiceServerSeats .. serverId
 local scan = redis.call('SSCAN', seatsKey, arg(3), 'COUNT', arg(4))
 local ended = 0
 for _, member in ipairs(scan[2]) do
   local userId, scope = string.match(member, '^(%d+)|(.+)$')
-  if userId then
-    local voiceKey = LAYOUT.userVoice .. userId
-    local join = parse_join(redis.call('HGET', voiceKey, 'J|' .. scope))
-    if join and join.server == serverId and join.ts < resetAt then
-      local n = end_seat(userId, voiceKey, join)
-      if n > 0 then count_seats(userId, voiceKey, -n) end
-      ended = ended + n
-      redis.call('SREM', seatsKey, member)
-    elseif not join or join.server ~= serverId then
-      redis.call('SREM', seatsKey, member)
+  local voiceKey = userId and (LAYOUT.userVoice .. userId)
+  local join = userId and parse_join(redis.call('HGET', voiceKey, 'J|' .. scope))
+  if not join or join.server ~= serverId then
+    redis.call('SREM', seatsKey, member) -- the seat moved on to another JOIN
+  elseif not seated(voiceKey, join) then
+    redis.call('SREM', seatsKey, member)
+    if remove_from_channel(join.g, join.c, userId) then
+      count_seats(userId, voiceKey, -1)
+      ended = ended + 1
     end
   end
 end
