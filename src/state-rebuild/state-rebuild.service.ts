@@ -7,6 +7,8 @@ import { StateStore } from '../state-store/state-store.repository';
 
 const WATCH_MS = 1000;
 const PROGRESS_LOG_MS = 5000;
+/** How long start-up waits for Redis before consuming, so that the marker is checked first in the usual case. */
+const SETTLE_WAIT_MS = 3000;
 
 /** Per partition ("topic:partition"): where the retained log starts and the end offset a rebuild must reach. */
 type Targets = Record<string, { low: number; high: number }>;
@@ -49,6 +51,7 @@ export class StateRebuild implements OnApplicationShutdown {
   private watcher?: NodeJS.Timeout;
   private checking = false;
   private settled = false;
+  private ranBeforeStart = false;
   private readonly listeners: ((groupId: string) => Promise<void>)[] = [];
 
   constructor(
@@ -82,6 +85,13 @@ export class StateRebuild implements OnApplicationShutdown {
    * marker. With Redis unreachable it starts with the first group; the watch switches later if needed.
    */
   async start(): Promise<string> {
+    // Read before this process consumes anything: whether the deployment consumed before decides
+    // what a missing marker means, and our own commits would answer "yes" a moment later.
+    this.ranBeforeStart = await this.ranBefore().catch((error: Error) => {
+      this.log.warn(`Could not read the committed offsets of ${this.config.KAFKA_GROUP_ID} (${error.message}): a missing state marker will be taken for a new deployment`);
+      return false;
+    });
+    await this.store.whenConnected(SETTLE_WAIT_MS);
     await this.settle().catch((error: Error) =>
       this.log.warn(`Could not check the state marker at start-up (${error.message}); starting with group ${this.groupId}, checking again every second`),
     );
@@ -90,11 +100,11 @@ export class StateRebuild implements OnApplicationShutdown {
     return this.groupId;
   }
 
-  /** The start-up decision (Redis and Kafka must both answer): a fresh state, a known epoch, or a loss that happened while no instance ran. */
+  /** The start-up decision, once Redis answers: a fresh state, a known epoch, or a loss that happened while no instance ran. */
   private async settle(): Promise<void> {
     const { since, epoch } = await this.store.readMarker();
     if (since === null) {
-      if (await this.ranBefore()) await this.lost('at start-up, Redis has no state although this deployment consumed before');
+      if (this.ranBeforeStart) await this.lost('at start-up, Redis has no state although this deployment consumed before');
       else await this.store.markStarted();
     } else if (epoch !== null && epoch !== this.epoch) {
       await this.switchTo(epoch, this.watcher !== undefined);

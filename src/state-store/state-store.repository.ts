@@ -112,6 +112,21 @@ export class StateStore {
     if (redis.status === 'ready') clearOnce();
   }
 
+  /** Resolves once the Redis connection is ready, or after `timeoutMs` (whichever comes first). */
+  async whenConnected(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const redis = this.redis;
+      function done() {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      }
+      redis.once('ready', done);
+    });
+  }
+
   /**
    * The state's marker (STATE_STORE:SINCE: absent when Redis lost the state or never had it) and
    * epoch (STATE_STORE:EPOCH: absent until the first rebuild). See src/state-rebuild.

@@ -56,8 +56,8 @@ export async function converged(env: FaultEnv, workload: StoryWorkload, timeoutM
   await eventually(async () => expect(normalized(await readObservableState(env.redis.client))).toEqual(workload.expected()), timeoutMs, 200);
 }
 
-/** Events this instance applied, or found already applied ("duplicate"), from its /metrics. */
-export async function eventsSeen(service: { url: string }, outcome: 'applied' | 'duplicate'): Promise<number> {
+/** Events this instance counted with that outcome, from its /metrics. */
+export async function eventsSeen(service: { url: string }, outcome: 'applied' | 'duplicate' | 'stale' | 'ignored'): Promise<number> {
   const text = await (await fetch(`${service.url}/metrics`)).text();
   return text
     .split('\n')
