@@ -3,6 +3,9 @@ import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
 import { ApplyOutcome, StateChange, StateStore } from '../state-store/state-store.repository';
 import { ChannelEvent, isNullLeave } from './channel-event';
+import { coalesceVoiceChanges } from './coalesce-voice-changes';
+
+type VoiceChange = Extract<StateChange, { kind: 'join' | 'leave' }>;
 
 /** Seats a RESET or the grace sweeper ends per Redis script call: bounds how long Redis is busy. */
 const STEP = 500;
@@ -27,10 +30,13 @@ export class VoiceService implements OnModuleInit, OnApplicationShutdown {
   /** Applies one partition's events in order; returns one outcome per event. */
   async applyAll(events: readonly ConsumedEvent<ChannelEvent>[]): Promise<ApplyOutcome[]> {
     const outcomes: ApplyOutcome[] = [];
-    let pending: StateChange[] = [];
+    let pending: VoiceChange[] = [];
     let ignoredAt: number[] = [];
     const flush = async () => {
-      const results = (await this.store.apply(pending)).map((r): ApplyOutcome => r.outcome);
+      // Only the newest JOIN per user and scope and the newest LEAVE per user and channel can change anything.
+      const { kept, dropped } = coalesceVoiceChanges(pending, this.config.VOICE_SCOPE);
+      const applied = (await this.store.apply(kept)).map((r): ApplyOutcome => r.outcome);
+      const results = pending.map((_, i): ApplyOutcome => dropped.get(i) ?? applied.shift()!);
       for (const i of ignoredAt) results.splice(i, 0, { ignored: 'leave_without_ids' });
       outcomes.push(...results);
       pending = [];
