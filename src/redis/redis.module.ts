@@ -4,6 +4,17 @@ import { AppConfig } from '../config/app-config';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
+/** The last connection error of each client while it is not connected. */
+const connectionErrors = new WeakMap<Redis, string>();
+
+/**
+ * Why the client cannot talk to Redis, e.g. `connect ECONNREFUSED 127.0.0.1:6379`, or undefined
+ * while connected. Commands refused meanwhile only say ioredis's "Stream isn't writeable…".
+ */
+export function redisConnectionProblem(client: Redis): string | undefined {
+  return client.status === 'ready' ? undefined : connectionErrors.get(client) ?? `not connected (${client.status})`;
+}
+
 /**
  * The one ioredis connection of the process. No offline queue: while Redis is unreachable every
  * command fails at once, so HTTP answers 503 quickly and the consumer backs off instead of piling
@@ -21,10 +32,12 @@ export function createRedisClient(config: AppConfig): Redis {
   });
   let down = false;
   client.on('error', (error: Error) => {
+    if (client.status !== 'ready') connectionErrors.set(client, error.message);
     if (!down) logger.warn(`Redis unreachable: ${error.message}`);
     down = true;
   });
   client.on('ready', () => {
+    connectionErrors.delete(client);
     if (down) logger.log('Redis reachable again');
     down = false;
   });
