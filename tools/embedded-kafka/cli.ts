@@ -1,6 +1,8 @@
 /**
  * npm run kafka:embedded -- [--port 9092] [--partitions 3]
  * Listens on 127.0.0.1 only; prints one line once it accepts connections.
+ * Exits 0 on SIGTERM / SIGINT, and with its launcher: when the process that started it (npm, a
+ * shell, a test runner) goes away, even by SIGKILL, the broker stops instead of living on orphaned.
  */
 import { startEmbeddedKafka } from './index';
 
@@ -38,6 +40,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  // Orphaned: the launcher died without passing a signal on (we were re-parented).
+  const launcher = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== launcher) shutdown();
+  }, 500).unref();
 }
 
 main().catch((err) => {
