@@ -34,9 +34,10 @@ export interface TestRedis {
  * persistent: keep an append-only file (fsync always) in a temp dir, so a killed and restarted
  * server comes back with its data, as a production Redis with AOF would. By default nothing is kept,
  * like this machine's Redis. killable: a test that kills Redis always gets a server of its own,
- * even when REDIS_URL is set.
+ * even when REDIS_URL is set. ownProcessGroup: the terminal's Ctrl-C does not reach the server; its
+ * starter stops it (the demo, which stops everything in order).
  */
-export async function startTestRedis(options: { persistent?: boolean; killable?: boolean } = {}): Promise<TestRedis> {
+export async function startTestRedis(options: { persistent?: boolean; killable?: boolean; ownProcessGroup?: boolean } = {}): Promise<TestRedis> {
   if (process.env.REDIS_URL && !options.persistent && !options.killable) {
     const client = new Redis(process.env.REDIS_URL);
     const refuse = async () => {
@@ -49,7 +50,7 @@ export async function startTestRedis(options: { persistent?: boolean; killable?:
   const persistence = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore', detached: options.ownProcessGroup === true });
     const missing = new Promise<never>((_, reject) =>
       proc!.once('error', (error: NodeJS.ErrnoException) =>
         reject(
