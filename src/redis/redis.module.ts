@@ -1,6 +1,6 @@
 import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
-import { AppConfig } from '../config/app-config';
+import { AppConfig, usesDefault } from '../config/app-config';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
@@ -22,6 +22,8 @@ export function redisConnectionProblem(client: Redis): string | undefined {
  */
 export function createRedisClient(config: AppConfig): Redis {
   const logger = new Logger('Redis');
+  // Easy to miss on a new machine: the service quietly talks to a local Redis.
+  if (usesDefault(config, 'REDIS_URL')) logger.warn(`REDIS_URL is not set: using ${config.REDIS_URL}`);
   const client = new Redis(config.REDIS_URL, {
     enableOfflineQueue: false,
     commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
