@@ -3,7 +3,8 @@ import { StateStoreModule } from '../state-store/state-store.module';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 import { PresenceGauges } from './presence-gauges';
+import { ReadinessGauge } from './readiness-gauge';
 
 @Global()
-@Module({ imports: [StateStoreModule], controllers: [MetricsController], providers: [MetricsService, PresenceGauges], exports: [MetricsService] })
+@Module({ imports: [StateStoreModule], controllers: [MetricsController], providers: [MetricsService, PresenceGauges, ReadinessGauge], exports: [MetricsService] })
 export class MetricsModule {}
