@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { givenRedisUrl } from './backends';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,7 +18,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given (then stop/start are refused). */
+/** A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given (yours, or the run's container: backends.ts; then stop/start are refused). */
 export interface TestRedis {
   url: string;
   /** A plain client for assertions and clean-up. */
@@ -38,12 +39,13 @@ export interface TestRedis {
  * starter stops it (the demo, which stops everything in order).
  */
 export async function startTestRedis(options: { persistent?: boolean; killable?: boolean; ownProcessGroup?: boolean } = {}): Promise<TestRedis> {
-  if (process.env.REDIS_URL && !options.persistent && !options.killable) {
-    const client = new Redis(process.env.REDIS_URL);
+  const given = givenRedisUrl();
+  if (given && !options.persistent && !options.killable) {
+    const client = new Redis(given);
     const refuse = async () => {
       throw new Error('this test stops Redis: start it with { killable: true }');
     };
-    return { url: process.env.REDIS_URL, client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
+    return { url: given, client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
   }
   const port = await freePort();
   const dir = options.persistent ? mkdtempSync(join(tmpdir(), 'state-server-redis-')) : undefined;
