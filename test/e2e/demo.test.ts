@@ -52,7 +52,9 @@ afterEach(() => {
   demo = undefined;
 });
 
-it('stops everything on one Ctrl-C, exit 0, ending with "Stopped."', async () => {
+// SIGINT: a terminal's Ctrl-C; SIGTERM: what `timeout` sends. Either reaches every process of the
+// foreground group (npm and the demo); the demo's children must get exactly one signal, from it.
+it.each(['SIGINT', 'SIGTERM'] as const)('stops everything on one %s to its process group, exit 0, ending with "Stopped."', async (signal) => {
   demo = startDemo(['--port', '0', '--kafka-port', '0', '--users', '50']);
   const d = demo;
   await eventually(() => expect(d.output()).toMatch(/events produced\n(\s+guild 1: \d+ online.*\n)/), 90000, 200);
@@ -61,7 +63,7 @@ it('stops everything on one Ctrl-C, exit 0, ending with "Stopped."', async () =>
   expect(out).toMatch(/http:\/\/127\.0\.0\.1:\d+\/docs/);
   const [kafkaPort, redisPort, httpPort] = [portOf(out, 'Kafka'), portOf(out, 'Redis'), portOf(out, 'HTTP')];
 
-  process.kill(-d.child.pid!, 'SIGINT'); // the terminal's Ctrl-C: every process of the foreground group
+  process.kill(-d.child.pid!, signal);
   expect(await d.exit).toBe(0);
   const lines = d.output().trim().split('\n');
   expect(lines[lines.length - 1]).toBe('Stopped.');
