@@ -109,10 +109,10 @@ export class AppConfig {
   @Transform(toInt) @IntegerIn(50, 60000)
   REDIS_COMMAND_TIMEOUT_MS = 2000;
 
-  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'SESSION_EVENTS_TOPIC must be a valid Kafka topic name' })
+  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'SESSION_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens' })
   SESSION_EVENTS_TOPIC = 'sessionEvent';
 
-  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'CHANNEL_EVENTS_TOPIC must be a valid Kafka topic name' })
+  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'CHANNEL_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens' })
   CHANNEL_EVENTS_TOPIC = 'channelEvent';
 
   /** Dead letters of topic T go to T + this suffix (Spring Kafka's convention). */
