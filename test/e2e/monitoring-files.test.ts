@@ -107,12 +107,20 @@ it('exports readiness per component for the not-ready alert', async () => {
 });
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
-if (promtool.error) process.stderr.write(`monitoring-files: promtool not installed (apt-get install prometheus): skipping its check of alerts.yml (the structural check still runs)\n`);
+if (promtool.error) process.stderr.write(`monitoring-files.test.ts: promtool not installed (apt-get install prometheus): skipping promtool check rules / test rules on alerts.yml (the structural check still runs)\n`);
 
 (promtool.error ? it.skip : it)('the alert rules pass promtool check rules', () => {
   const check = spawnSync('promtool', ['check', 'rules', ALERTS], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`promtool check rules ${ALERTS} failed:\n${check.stdout}${check.stderr}`);
   expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
+});
+
+// deploy/prometheus/alerts.test.yml: each alert fires on its series with its labels and text, and
+// not on a near miss (a steady lag, dead letters older than the window, a route with no 5xx).
+(promtool.error ? it.skip : it)('each alert fires when it should and not otherwise (promtool test rules)', () => {
+  const run = spawnSync('promtool', ['test', 'rules', ALERTS.replace(/\.yml$/, '.test.yml')], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`promtool test rules failed:\n${run.stdout}${run.stderr}`);
+  expect(run.stdout).toMatch(/SUCCESS/);
 });
 
 it('the alert rules have the shape Prometheus loads', () => {
