@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   const logger = new Logger('Main');
   exitWithin(config.SHUTDOWN_TIMEOUT_MS, logger);
   await startApp(config);
-  logger.log(`State server listening on port ${config.PORT}; consuming ${config.SESSION_EVENTS_TOPIC} and ${config.CHANNEL_EVENTS_TOPIC} from ${config.KAFKA_BROKERS.join(',')} as group ${config.KAFKA_GROUP_ID}`);
+  logger.log(
+    `State server listening on port ${config.PORT}; consuming ${config.SESSION_EVENTS_TOPIC} and ${config.CHANNEL_EVENTS_TOPIC} from ${config.KAFKA_BROKERS.join(',')} as group ${config.KAFKA_GROUP_ID} (GET /health/ready says when it is ready, or why not)`,
+  );
 }
 
 /**
@@ -52,6 +54,9 @@ function exitWithin(timeoutMs: number, logger: Logger): void {
 }
 
 main().catch((error) => {
-  process.stderr.write(`State server failed to start: ${(error as Error).stack ?? error}\n`);
+  const { code, port } = error as NodeJS.ErrnoException & { port?: number };
+  // A taken port is an operator's everyday mistake: one line that says what to change, no stack.
+  const reason = code === 'EADDRINUSE' ? `port ${port} is already in use by another process (set PORT to a free one)` : ((error as Error).stack ?? error);
+  process.stderr.write(`State server failed to start: ${reason}\n`);
   process.exit(1);
 });

@@ -2,12 +2,14 @@
  * npm run demo — the state server on a laptop, nothing installed but Node and redis-server:
  *   the embedded Kafka broker, Redis (REDIS_URL, or a redis-server started here), the built service
  *   (node dist/main.js), and simulated chat-server and signaling-server traffic, with progress and a
- *   live view of a few guilds. Ctrl-C stops everything.
+ *   live view of a few guilds. Ctrl-C stops everything, exit 0, ending with "Stopped.". A start-up
+ *   step that fails (a port taken, no redis-server) stops what had started and says what to change.
  *
  * Flags: --port 3000 (HTTP), --kafka-port 9092 (0 = any free port), --rate 200 (events/s),
  *        --users 500, --guilds 5, --duration 0 (seconds; 0 = until Ctrl-C)
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { startEmbeddedKafka } from '@state-server/embedded-kafka';
@@ -33,27 +35,92 @@ const duration = flag('duration', 0);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
+/** A start-up step that failed for a reason the user can fix; printed as one line, no stack. */
+class DemoError extends Error {}
+
+/** What was started, stopped in reverse order on Ctrl-C, at the end of --duration, or when a start-up step fails. */
+const running: { name: string; stop: () => Promise<void> }[] = [];
+let stopping = false;
+let stopRun: Promise<never> | undefined;
+
+/** Stops everything once, however many signals arrive; resources registered meanwhile are stopped too. */
+function stopAll(code: number): Promise<never> {
+  stopping = true;
+  stopRun ??= (async () => {
+    const anything = running.length > 0;
+    if (anything) say('\nStopping…');
+    for (let next = running.pop(); next; next = running.pop()) {
+      const { name, stop } = next;
+      await stop().catch((error: Error) => say(`  could not stop ${name}: ${error.message}`));
+    }
+    if (anything || code === 0) say('Stopped.');
+    process.exit(code);
+  })();
+  return stopRun;
+}
+
+/** Registers something started (stopAll picks it up even if a stop is under way). */
+async function started(name: string, stop: () => Promise<void>): Promise<void> {
+  running.push({ name, stop });
+}
+
+// One Ctrl-C reaches this process (and npm, which passes it on: the second is ignored); the broker
+// runs in this process and the service and redis-server in process groups of their own, so each is
+// stopped exactly once, in order, by stopAll.
+process.on('SIGINT', () => void stopAll(0));
+process.on('SIGTERM', () => void stopAll(0));
+
+/** Fails with the flag to use when `port` is taken (the service would otherwise die on EADDRINUSE). */
+async function ensureFree(port: number, host: string, flagName: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? portTaken(port, flagName) : error),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+const portTaken = (port: number, flagName: string) =>
+  new DemoError(`port ${port} is taken by another process: pick another with --${flagName} <port> (--${flagName} 0 = any free port)`);
+
 async function main(): Promise<void> {
   say('Starting the embedded Kafka broker…');
-  const broker = await startEmbeddedKafka({ port: kafkaPort });
+  const broker = await startEmbeddedKafka({ port: kafkaPort }).catch((error: NodeJS.ErrnoException) => {
+    throw error.code === 'EADDRINUSE' ? portTaken(kafkaPort, 'kafka-port') : error;
+  });
+  await started('the Kafka broker', () => broker.stop());
   say(`  Kafka  ${broker.brokers[0]}`);
 
   let redisUrl = process.env.REDIS_URL;
-  let stopRedis = async () => undefined as void;
   if (redisUrl) {
     say(`  Redis  ${redisUrl} (from REDIS_URL; the demo writes its keys there)`);
   } else {
-    const redis = await startTestRedis({ killable: true });
+    const redis = await startTestRedis({ killable: true, ownProcessGroup: true });
+    await started('redis-server', () => redis.stop());
     redisUrl = redis.url;
-    stopRedis = redis.stop;
     say(`  Redis  ${redisUrl} (a redis-server started for the demo, in memory)`);
   }
 
   const port = httpPort === 0 ? await freePort() : httpPort;
+  await ensureFree(port, '0.0.0.0', 'port');
   say('Starting the state server (node dist/main.js)…');
   const service: ChildProcess = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
     env: { ...process.env, PORT: String(port), KAFKA_BROKERS: broker.brokers.join(','), REDIS_URL: redisUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true, // its own process group: the terminal's Ctrl-C reaches only us, and we send one SIGTERM
+  });
+  const exited = new Promise<number | null>((resolve) => service.once('exit', (code) => resolve(code)));
+  await started('the state server', async () => {
+    if (service.exitCode === null && service.signalCode === null) service.kill('SIGTERM');
+    const code = await exited;
+    if (code !== 0) say(`  the state server exited with code ${code}`);
+  });
+  service.once('exit', (code) => {
+    if (!stopping) {
+      say(`The state server exited (code ${code}); its output is above.`);
+      void stopAll(1);
+    }
   });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/health/ready`, service);
@@ -62,37 +129,20 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'demo-peers', brokers: broker.brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  await started('the simulated peers', () => producer.disconnect());
 
   const traffic = new Traffic(userCount, guildCount);
   let sent = 0;
-  let stopping = false;
-  const started = Date.now();
-
-  const stop = async (code = 0) => {
-    if (stopping) return;
-    stopping = true;
-    say('\nStopping…');
-    await producer.disconnect().catch(() => undefined);
-    service.kill('SIGTERM');
-    await new Promise((r) => service.once('exit', r));
-    await broker.stop();
-    await stopRedis();
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
-  service.once('exit', (code) => {
-    if (!stopping) {
-      say(`The state server exited (code ${code}).`);
-      void stop(1);
-    }
-  });
+  const begun = Date.now();
 
   say(`\nSimulating ${userCount} users in ${guildCount} guilds at ~${rate} events/s. Try:`);
   say(`  curl '${base}/guilds/1/states'`);
   say(`  curl '${base}/guilds/1/states?userIds=1,2,3'`);
   say(`  curl '${base}/metrics'     (and ${base}/health/ready)`);
+  say(`  ${base}/docs           (every route, with examples)`);
   say('Ctrl-C stops.\n');
+  const shown = Math.min(guildCount, 3);
+  say(`Every 2 s, read back over HTTP (GET /guilds/:id/states): events produced; per guild, users online and #channel:users in voice.`);
 
   const tick = 100;
   const sender = setInterval(() => {
@@ -105,12 +155,14 @@ async function main(): Promise<void> {
           { topic: 'channelEvent', messages: channelEvents },
         ].filter((t) => t.messages.length > 0),
       })
-      .catch((error: Error) => say(`produce failed: ${error.message}`));
+      .catch((error: Error) => {
+        if (!stopping) say(`produce failed: ${error.message}`);
+      });
   }, tick);
 
   const view = setInterval(async () => {
-    const lines = [`[${Math.round((Date.now() - started) / 1000)}s] ${sent} events produced`];
-    for (let g = 1; g <= Math.min(guildCount, 3); g++) {
+    const lines = [`[${Math.round((Date.now() - begun) / 1000)}s] ${sent} events produced`];
+    for (let g = 1; g <= shown; g++) {
       try {
         const res = await fetch(`${base}/guilds/${g}/states`);
         const body = (await res.json()) as { connectionStates: Record<string, string>; channelStates: Record<string, string[]> };
@@ -121,16 +173,14 @@ async function main(): Promise<void> {
         lines.push(`  guild ${g}: ${(error as Error).message}`);
       }
     }
-    say(lines.join('\n'));
+    if (!stopping) say(lines.join('\n'));
   }, 2000);
+  await started('the traffic', async () => {
+    clearInterval(sender);
+    clearInterval(view);
+  });
 
-  if (duration > 0) {
-    setTimeout(() => {
-      clearInterval(sender);
-      clearInterval(view);
-      void stop();
-    }, duration * 1000);
-  }
+  if (duration > 0) setTimeout(() => void stopAll(0), duration * 1000);
 }
 
 /** Chat and signaling servers in miniature: users connect (sometimes on two devices), hop between voice channels, leave. */
@@ -178,7 +228,8 @@ class Traffic {
 
 async function waitFor(url: string, service: ChildProcess): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    if (service.exitCode !== null) throw new Error(`the state server exited with code ${service.exitCode}`);
+    if (stopping) return;
+    if (service.exitCode !== null) throw new DemoError(`the state server exited with code ${service.exitCode} while starting (its output is above)`);
     try {
       if ((await fetch(url)).ok) return;
     } catch {
@@ -186,11 +237,13 @@ async function waitFor(url: string, service: ChildProcess): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url} did not become ready in 60 s`);
+  throw new DemoError(`${url} did not become ready in 60 s`);
 }
 
-main().catch((error) => {
-  const hint = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? ' (another process uses that port: pick one with --kafka-port / --port, 0 = any free port)' : '';
-  console.error(`demo failed: ${(error as Error).message}${hint}`);
-  process.exit(1);
+main().catch(async (error: Error) => {
+  if (stopping) return; // a step cut short by Ctrl-C: stopAll is on it
+  // Whatever failed, stop what was already started (no orphaned redis-server), then say why.
+  const reason = error instanceof DemoError || /redis-server/.test(error.message) ? error.message : (error.stack ?? error.message);
+  console.error(`demo failed: ${reason}`);
+  await stopAll(1);
 });

@@ -1,18 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import {
-  ArrayMinSize,
-  IsArray,
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNotEmpty,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  Min,
-  validateSync,
-} from 'class-validator';
+import { ArrayMinSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, Matches, ValidateBy, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
@@ -27,15 +14,60 @@ const toList = ({ value }: { value: unknown }) =>
   typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
 
 /**
+ * One check and one message per setting, right whatever the value: `PORT=abc` and `PORT=70000`
+ * both read "PORT must be an integer from 0 to 65535" (class-validator's stacked IsInt/Min/Max
+ * reported the Max for "abc").
+ */
+function IntegerIn(min: number, max?: number) {
+  const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+  const unitOf = (name: string) => (name.endsWith('_MS') ? ' (milliseconds)' : name.endsWith('_SECONDS') ? ' (seconds)' : '');
+  return ValidateBy({
+    name: 'integerIn',
+    validator: {
+      validate: (value) => Number.isSafeInteger(value) && (value as number) >= min && (max === undefined || (value as number) <= max),
+      defaultMessage: (args) => `${args?.property} must be an integer ${range}${unitOf(args?.property ?? '')}`,
+    },
+  });
+}
+
+function Flag() {
+  return ValidateBy({
+    name: 'flag',
+    validator: {
+      validate: (value) => typeof value === 'boolean',
+      defaultMessage: (args) => `${args?.property} must be true or false (or 1/0, yes/no)`,
+    },
+  });
+}
+
+const HOST_PORT = /^[^\s:,]+:(\d{1,5})$/;
+
+function BrokerList() {
+  return ValidateBy({
+    name: 'brokerList',
+    validator: {
+      validate: (value) =>
+        Array.isArray(value) &&
+        value.length > 0 &&
+        value.every((b) => {
+          const port = typeof b === 'string' ? HOST_PORT.exec(b)?.[1] : undefined;
+          return port !== undefined && Number(port) >= 1 && Number(port) <= 65535;
+        }),
+      defaultMessage: (args) => `${args?.property} must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092`,
+    },
+  });
+}
+
+/**
  * Every setting of the service, read once from the environment at start-up.
  * Property names are the environment variable names so a validation error names the variable.
  * Nothing else in the code reads process.env.
  */
 export class AppConfig {
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt) @IntegerIn(0, 65535)
   PORT = 3000;
 
-  @Transform(toList) @Matches(/^[^\s:,]+:\d{1,5}$/, { each: true, message: 'KAFKA_BROKERS must be a comma-separated list of host:port' })
+  @Transform(toList) @BrokerList()
   KAFKA_BROKERS: string[] = ['localhost:9092'];
 
   @IsString() @IsNotEmpty()
@@ -45,17 +77,17 @@ export class AppConfig {
   KAFKA_CLIENT_ID = 'state-server';
 
   /** Where a consumer group with no committed offset starts: true replays the retained history (safe: apply is idempotent). */
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool) @Flag()
   KAFKA_FROM_BEGINNING = true;
 
   /** How many partitions are applied at the same time (per-partition order is always kept). */
-  @Transform(toInt) @IsInt() @Min(1) @Max(256)
+  @Transform(toInt) @IntegerIn(1, 256)
   KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 
-  @Transform(toInt) @IsInt() @Min(3000) @Max(300000)
+  @Transform(toInt) @IntegerIn(3000, 300000)
   KAFKA_SESSION_TIMEOUT_MS = 30000;
 
-  @Transform(toInt) @IsInt() @Min(100) @Max(60000)
+  @Transform(toInt) @IntegerIn(100, 60000)
   KAFKA_HEARTBEAT_INTERVAL_MS = 3000;
 
   @IsOptional() @IsIn(['plain', 'scram-sha-256', 'scram-sha-512'])
@@ -67,20 +99,20 @@ export class AppConfig {
   @IsOptional() @IsString()
   KAFKA_SASL_PASSWORD?: string;
 
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool) @Flag()
   KAFKA_SSL = false;
 
   @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://localhost:6379';
 
   /** A Redis command (or pipeline) that takes longer than this fails, so HTTP answers 503 instead of hanging. */
-  @Transform(toInt) @IsInt() @Min(50) @Max(60000)
+  @Transform(toInt) @IntegerIn(50, 60000)
   REDIS_COMMAND_TIMEOUT_MS = 2000;
 
-  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'SESSION_EVENTS_TOPIC must be a valid Kafka topic name' })
+  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'SESSION_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens' })
   SESSION_EVENTS_TOPIC = 'sessionEvent';
 
-  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'CHANNEL_EVENTS_TOPIC must be a valid Kafka topic name' })
+  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'CHANNEL_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens' })
   CHANNEL_EVENTS_TOPIC = 'channelEvent';
 
   /** Dead letters of topic T go to T + this suffix (Spring Kafka's convention). */
@@ -88,14 +120,14 @@ export class AppConfig {
   DEAD_LETTER_TOPIC_SUFFIX = '.DLT';
 
   /** Events larger than this are dead-lettered unread. */
-  @Transform(toInt) @IsInt() @Min(256) @Max(10485760)
+  @Transform(toInt) @IntegerIn(256, 10485760)
   MAX_EVENT_BYTES = 65536;
 
   /**
    * Most userIds one HTTP query may ask about. The community server sends every member of a guild,
    * so this is sized for whole guilds; Redis is read in commands of at most 1,000 fields whatever it is.
    */
-  @Transform(toInt) @IsInt() @Min(1) @Max(1000000)
+  @Transform(toInt) @IntegerIn(1, 1000000)
   MAX_QUERY_USER_IDS = 100000;
 
   /**
@@ -110,7 +142,7 @@ export class AppConfig {
    * A user's voice seats end once they have had no live chat session for this long (the signaling
    * server sends no LEAVE when it crashes); restarted by a JOIN. 0 turns it off.
    */
-  @Transform(toInt) @IsInt() @Min(0) @Max(86400)
+  @Transform(toInt) @IntegerIn(0, 86400)
   VOICE_GRACE_SECONDS = 60;
 
   /**
@@ -125,7 +157,7 @@ export class AppConfig {
   INVISIBLE_SHOWN_AS = 'offline';
 
   /** Live sessions one user may hold; a CONNECT over the bound ends their oldest session. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(10000)
+  @Transform(toInt) @IntegerIn(1, 10000)
   MAX_SESSIONS_PER_USER = 64;
 
   /**
@@ -133,11 +165,11 @@ export class AppConfig {
    * voice registers of a user who sits nowhere) is remembered, so that a redelivered or late record
    * cannot revive it. Size it to the longest consumer lag you tolerate (a deploy, a Redis outage).
    */
-  @Transform(toInt) @IsInt() @Min(60) @Max(31536000)
+  @Transform(toInt) @IntegerIn(60, 31536000)
   ENDED_SESSION_TTL_SECONDS = 86400;
 
   /** Session leases: when > 0, a session not renewed (HEARTBEAT or any event of it) within this time ends. 0 = off. */
-  @Transform(toInt) @IsInt() @Min(0) @Max(31536000)
+  @Transform(toInt) @IntegerIn(0, 31536000)
   SESSION_TTL_SECONDS = 0;
 
   /**
@@ -153,7 +185,7 @@ export class AppConfig {
   API_TOKEN?: string;
 
   /** Requests per minute one client (IP) may make to the query routes, per instance; health and metrics are exempt. */
-  @Transform(toInt) @IsInt() @Min(1)
+  @Transform(toInt) @IntegerIn(1)
   RATE_LIMIT_PER_MINUTE = 6000;
 
   /**
@@ -165,7 +197,7 @@ export class AppConfig {
   TRUST_PROXY?: string;
 
   /** On SIGTERM/SIGINT: longest wait for in-flight batches to finish and commit and for connections to close; past it the process exits 1. */
-  @Transform(toInt) @IsInt() @Min(100) @Max(600000)
+  @Transform(toInt) @IntegerIn(100, 600000)
   SHUTDOWN_TIMEOUT_MS = 10000;
 
   /** pino level of the JSON logs on stdout: one line per HTTP request at info; nothing per event above debug. */
@@ -174,6 +206,14 @@ export class AppConfig {
 }
 
 export class InvalidConfigError extends Error {}
+
+/** The settings the environment left unset, per loaded config (so a default can be logged where it matters). */
+const unsetSettings = new WeakMap<AppConfig, Set<string>>();
+
+/** True when `name` was not in the environment and its default is in use (e.g. REDIS_URL, logged at warn). */
+export function usesDefault(config: AppConfig, name: keyof AppConfig): boolean {
+  return unsetSettings.get(config)?.has(name) ?? false;
+}
 
 /** "redis://user:secret@host" -> "redis://user:<hidden>@host": a bad URL is quoted in the error, its password never. */
 function withoutCredentials(value: string | undefined): string | undefined {
@@ -199,5 +239,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SASL_MECHANISM is set');
   }
   if (problems.length > 0) throw new InvalidConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  unsetSettings.set(config, new Set(known.filter((key) => !(key in given))));
   return config;
 }

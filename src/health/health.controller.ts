@@ -1,14 +1,18 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
+import Redis from 'ioredis';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
+import { REDIS_CLIENT, redisConnectionProblem } from '../redis/redis.module';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { StateStore } from '../state-store/state-store.repository';
 
 /**
  * live: the process answers. ready: Redis answers a PING and the Kafka consumer is a member of its
  * group; 503 otherwise (e.g. while Redis is unreachable), so a load balancer stops sending queries.
+ * A 503 names the cause of each side that is down, e.g. `kafka: cannot reach 127.0.0.1:9092
+ * (connect ECONNREFUSED 127.0.0.1:9092)`, `redis: connect ECONNREFUSED 127.0.0.1:6379`.
  * Open without the API token and not rate limited: the platform probes them.
  */
 @ApiTags('operations')
@@ -21,6 +25,7 @@ export class HealthController {
     private readonly store: StateStore,
     private readonly kafka: KafkaEventsServer,
     private readonly rebuild: StateRebuild,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
   ) {}
 
   @Get('live')
@@ -41,8 +46,8 @@ export class HealthController {
     example: {
       status: 'error',
       info: { kafka: { status: 'up' } },
-      error: { redis: { status: 'down', message: 'Connection is closed.' } },
-      details: { redis: { status: 'down', message: 'Connection is closed.' }, kafka: { status: 'up' } },
+      error: { redis: { status: 'down', message: 'connect ECONNREFUSED 127.0.0.1:6379' } },
+      details: { redis: { status: 'down', message: 'connect ECONNREFUSED 127.0.0.1:6379' }, kafka: { status: 'up' } },
     },
   })
   ready() {
@@ -52,7 +57,8 @@ export class HealthController {
         try {
           await this.store.ping();
         } catch (error) {
-          return redis.down({ message: (error as Error).message });
+          // The real cause (`connect ECONNREFUSED …`), not the refused command's "Stream isn't writeable".
+          return redis.down({ message: redisConnectionProblem(this.redis) ?? (error as Error).message });
         }
         const { lostAt, rebuilding, progress, groupId } = this.rebuild.status;
         if (lostAt) {
@@ -63,7 +69,7 @@ export class HealthController {
       },
       () => {
         const kafka = this.indicators.check('kafka');
-        return this.kafka.isConsuming ? kafka.up() : kafka.down({ message: 'consumer is not a member of its group' });
+        return this.kafka.isConsuming ? kafka.up() : kafka.down({ message: this.kafka.notConsumingReason });
       },
     ]);
   }

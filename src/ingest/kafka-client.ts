@@ -18,14 +18,19 @@ function logCreator() {
   };
 }
 
-/** A kafkajs client from the validated config, SASL/SSL included when configured. */
-export function createKafka(config: AppConfig): Kafka {
+/**
+ * A kafkajs client from the validated config, SASL/SSL included when configured. `probe`: a client
+ * that logs nothing and retries only `retries` times, quickly, for one attempt to reach Kafka whose
+ * caller reports the outcome itself.
+ */
+export function createKafka(config: AppConfig, probe?: { retries: number }): Kafka {
   const options: KafkaConfig = {
     clientId: config.KAFKA_CLIENT_ID,
     brokers: config.KAFKA_BROKERS,
-    logLevel: logLevel.WARN,
+    logLevel: probe ? logLevel.NOTHING : logLevel.WARN,
     logCreator,
     ssl: config.KAFKA_SSL,
+    ...(probe ? { retry: { retries: probe.retries, initialRetryTime: 100, maxRetryTime: 500 } } : {}),
   };
   if (config.KAFKA_SASL_MECHANISM) {
     options.sasl = {

@@ -13,6 +13,16 @@ import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { createKafka } from './kafka-client';
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
+/** Back-off between attempts to reach Kafka at start-up. */
+const CONNECT_RETRY_MIN_MS = 500;
+const CONNECT_RETRY_MAX_MS = 5000;
+
+/** The consumed topics that do not exist while the broker does not create topics on demand. */
+class MissingTopicsError extends Error {
+  constructor(readonly topics: string[]) {
+    super(`missing topics ${topics.join(', ')}`);
+  }
+}
 
 export class EventBatchContext extends BaseRpcContext<[topic: string, partition: number]> {}
 
@@ -27,7 +37,9 @@ export class EventBatchContext extends BaseRpcContext<[topic: string, partition:
  *   letters are in the DLT: at-least-once, made exact by the idempotent scripts;
  * - a bad record never blocks its partition: it goes to `<topic>.DLT` with the reason;
  * - while Redis (or the DLT) is unreachable, the partition waits and retries with backoff, still
- *   heart-beating, instead of skipping or crashing.
+ *   heart-beating, instead of skipping or crashing;
+ * - while Kafka is unreachable at start-up (or a consumed topic is missing), HTTP still comes up and
+ *   /health/ready names the cause; it consumes as soon as Kafka answers.
  */
 @Injectable()
 export class KafkaEventsServer extends Server implements CustomTransportStrategy {
@@ -40,7 +52,14 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private readonly streamOfTopic: Map<string, string>;
   private inGroup = false;
   private switching = false;
+  private rebuildStarted = false;
   private stalled = 0;
+  private reason = 'connecting to Kafka';
+  private stopping = false;
+  /** The connect loop in progress (awaited by close). */
+  private starting?: Promise<void>;
+  /** Cuts the connect loop's back-off short when stopping. */
+  private wakeUp?: () => void;
 
   constructor(
     private readonly config: AppConfig,
@@ -55,21 +74,33 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     ]);
   }
 
+  private get topics(): string[] {
+    return [...this.streamOfTopic.keys()];
+  }
+
   /** True while the consumer is a member of its group, or switching to a rebuild's group (for readiness). */
   get isConsuming(): boolean {
     return this.inGroup || this.switching;
   }
 
+  /** Why the consumer is not (yet) consuming, for /health/ready; the real cause, e.g. `cannot reach 127.0.0.1:9092 (connect ECONNREFUSED 127.0.0.1:9092)`. */
+  get notConsumingReason(): string {
+    return this.inGroup ? '' : this.reason;
+  }
+
+  /**
+   * Returns at once and connects in the background, so HTTP (health, metrics) comes up whether or
+   * not Kafka answers; /health/ready says why it is not ready meanwhile.
+   */
   async listen(callback: (error?: unknown) => void): Promise<void> {
-    try {
-      await this.start();
-      callback();
-    } catch (error) {
-      callback(error);
-    }
+    this.starting = this.connectUntilDone();
+    callback();
   }
 
   async close(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.starting;
     // kafkajs waits for the batches in flight, then commits what they resolved.
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
@@ -84,13 +115,103 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     return this.consumer as T;
   }
 
+  /**
+   * Tries to reach Kafka until it answers and the topics exist, then starts consuming. One log line
+   * per attempt, with the cause; the attempts back off from 0.5 s to 5 s. Each attempt first probes
+   * with a client that does not retry by itself (kafkajs's own retries would take 8-15 s and log a
+   * line each), then starts the real producer and consumer.
+   */
+  private async connectUntilDone(): Promise<void> {
+    let delay = CONNECT_RETRY_MIN_MS;
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.probe();
+        if (this.stopping) return;
+        await this.start();
+        if (attempt > 1) this.log.log(`Kafka answers (attempt ${attempt}): consuming ${this.topics.join(', ')}`);
+        return;
+      } catch (error) {
+        this.reason = this.describe(error);
+        await this.stopClients();
+        if (this.stopping) return;
+        this.log.warn(`Kafka not available (attempt ${attempt}): ${this.reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = undefined;
+      delay = Math.min(delay * 2, CONNECT_RETRY_MAX_MS);
+    }
+  }
+
+  /** Connects and fetches the topics' metadata as the consumer will, without kafkajs's retries or logs. */
+  private async probe(): Promise<void> {
+    const probe = createKafka(this.config, { retries: this.config.KAFKA_BROKERS.length - 1 });
+    const consumer = probe.consumer({ groupId: this.config.KAFKA_GROUP_ID, allowAutoTopicCreation: true, retry: { retries: 0 } });
+    try {
+      await consumer.connect();
+      try {
+        await consumer.subscribe({ topics: this.topics });
+      } catch (error) {
+        if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+        throw new MissingTopicsError(await this.missingTopics(probe));
+      }
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async missingTopics(probe: Kafka): Promise<string[]> {
+    const admin = probe.admin({ retry: { retries: 0 } });
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      return this.topics.filter((topic) => !existing.has(topic));
+    } catch {
+      return this.topics;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** The cause of a failed attempt, in words an operator can act on. */
+  private describe(error: unknown): string {
+    if (error instanceof MissingTopicsError) {
+      const [what, verb] = error.topics.length === 1 ? ['topic', 'does'] : ['topics', 'do'];
+      return `${what} ${error.topics.join(', ')} ${verb} not exist and the broker does not create topics automatically: create ${error.topics.length === 1 ? 'it' : 'them'}`;
+    }
+    let cause = error as Error & { cause?: Error };
+    while (cause.cause instanceof Error) cause = cause.cause as Error & { cause?: Error };
+    const brokers = this.config.KAFKA_BROKERS.join(', ');
+    if (/^(KafkaJSConnectionError|KafkaJSConnectionClosedError|KafkaJSRequestTimeoutError)$/.test(cause.name)) {
+      return `cannot reach ${brokers} (${cause.message.replace(/^Connection error: /, '')})`;
+    }
+    return `${brokers}: ${cause.message}`;
+  }
+
+  private async stopClients(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    this.consumer = undefined;
+    this.producer = undefined;
+  }
+
   private async start(): Promise<void> {
+    this.reason = `joining consumer group ${this.config.KAFKA_GROUP_ID}`;
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
-    this.applier = new BatchApplier(this.routes(), this.config.MAX_EVENT_BYTES);
+    this.applier ??= new BatchApplier(this.routes(), this.config.MAX_EVENT_BYTES);
     await this.producer.connect();
-    const groupId = await this.rebuild.start();
-    this.rebuild.onGroupChange((next) => this.switchGroup(next));
-    await this.startConsumer(groupId);
+    if (!this.rebuildStarted) {
+      // Once: which group to consume with (a rebuild's epoch group after a loss), and switch when it changes.
+      this.rebuildStarted = true;
+      await this.rebuild.start();
+      this.rebuild.onGroupChange((next) => this.switchGroup(next));
+    }
+    await this.startConsumer(this.rebuild.groupId);
   }
 
   /**
@@ -98,6 +219,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
    * offset (KAFKA_FROM_BEGINNING, always for a rebuild's group).
    */
   private async startConsumer(groupId: string): Promise<void> {
+    this.reason = `joining consumer group ${groupId}`;
     this.deadLetters = new DeadLetterPublisher(this.producer!, this.config.DEAD_LETTER_TOPIC_SUFFIX, groupId);
     const consumer = this.kafka.consumer({
       groupId,
@@ -108,9 +230,19 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     this.consumer = consumer;
     const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = consumer.events;
     consumer.on(GROUP_JOIN, () => (this.inGroup = true));
-    for (const event of [CRASH, STOP, DISCONNECT]) consumer.on(event, () => this.consumer === consumer && (this.inGroup = false));
+    for (const event of [STOP, DISCONNECT]) consumer.on(event, () => this.consumer === consumer && (this.inGroup = false));
+    consumer.on(CRASH, ({ payload }) => {
+      if (this.consumer !== consumer) return;
+      this.inGroup = false;
+      this.reason = this.describe(payload.error);
+      // kafkajs restarts the consumer itself after a retriable error; after any other, start over.
+      if (!payload.restart && !this.stopping) {
+        this.log.error(`Consumer stopped: ${this.reason}; reconnecting`);
+        this.starting = this.stopClients().then(() => this.connectUntilDone());
+      }
+    });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...this.streamOfTopic.keys()], fromBeginning: this.config.KAFKA_FROM_BEGINNING || groupId !== this.config.KAFKA_GROUP_ID });
+    await consumer.subscribe({ topics: this.topics, fromBeginning: this.config.KAFKA_FROM_BEGINNING || groupId !== this.config.KAFKA_GROUP_ID });
     await consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,

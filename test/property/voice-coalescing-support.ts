@@ -1,6 +1,7 @@
 import { byId, ChannelEventModel, PresenceModel } from '../model/presence-model';
 
-export { ChannelEventModel, PresenceModel };
+export { PresenceModel };
+export type { ChannelEventModel };
 
 /** The model's channels with members sorted (the order of sitting down is not part of the registers). */
 export function normalizedChannels(model: PresenceModel): Record<string, Record<string, string[]>> {

@@ -1,7 +1,8 @@
 import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
 import { startEmbeddedKafka } from '@state-server/embedded-kafka';
+import { givenKafkaBrokers } from './backends';
 
-/** The Kafka of a test file: KAFKA_BROKERS when set (a real cluster), else the embedded broker. */
+/** The Kafka of a test file: KAFKA_BROKERS when set (yours, or the run's container), else the embedded broker (backends.ts). */
 export interface TestKafka {
   brokers: string[];
   kafka: Kafka;
@@ -9,7 +10,7 @@ export interface TestKafka {
 }
 
 export async function startTestKafka(): Promise<TestKafka> {
-  const external = process.env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
+  const external = givenKafkaBrokers();
   const embedded = external ? undefined : await startEmbeddedKafka({ port: 0 });
   const brokers = external ?? embedded!.brokers;
   const kafka = new Kafka({ clientId: 'test', brokers, logLevel: logLevel.NOTHING });

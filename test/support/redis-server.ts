@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { givenRedisUrl } from './backends';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,7 +18,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given (then stop/start are refused). */
+/** A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given (yours, or the run's container: backends.ts; then stop/start are refused). */
 export interface TestRedis {
   url: string;
   /** A plain client for assertions and clean-up. */
@@ -34,22 +35,24 @@ export interface TestRedis {
  * persistent: keep an append-only file (fsync always) in a temp dir, so a killed and restarted
  * server comes back with its data, as a production Redis with AOF would. By default nothing is kept,
  * like this machine's Redis. killable: a test that kills Redis always gets a server of its own,
- * even when REDIS_URL is set.
+ * even when REDIS_URL is set. ownProcessGroup: the terminal's Ctrl-C does not reach the server; its
+ * starter stops it (the demo, which stops everything in order).
  */
-export async function startTestRedis(options: { persistent?: boolean; killable?: boolean } = {}): Promise<TestRedis> {
-  if (process.env.REDIS_URL && !options.persistent && !options.killable) {
-    const client = new Redis(process.env.REDIS_URL);
+export async function startTestRedis(options: { persistent?: boolean; killable?: boolean; ownProcessGroup?: boolean } = {}): Promise<TestRedis> {
+  const given = givenRedisUrl();
+  if (given && !options.persistent && !options.killable) {
+    const client = new Redis(given);
     const refuse = async () => {
       throw new Error('this test stops Redis: start it with { killable: true }');
     };
-    return { url: process.env.REDIS_URL, client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
+    return { url: given, client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
   }
   const port = await freePort();
   const dir = options.persistent ? mkdtempSync(join(tmpdir(), 'state-server-redis-')) : undefined;
   const persistence = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore', detached: options.ownProcessGroup === true });
     const missing = new Promise<never>((_, reject) =>
       proc!.once('error', (error: NodeJS.ErrnoException) =>
         reject(

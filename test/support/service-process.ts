@@ -45,8 +45,8 @@ export class ServiceProcess {
     readonly name: string,
   ) {}
 
-  /** Starts the service with `env` (PORT is chosen here) and waits until /health/ready answers 200. */
-  static async start(env: Record<string, string>, name = 'service'): Promise<ServiceProcess> {
+  /** Starts the service with `env` (PORT is chosen here) and waits until /health/ready answers 200 (unless told not to). */
+  static async start(env: Record<string, string>, name = 'service', options: { waitUntilReady?: boolean } = {}): Promise<ServiceProcess> {
     ensureBuilt();
     const port = await freePort();
     const service = new ServiceProcess(`http://127.0.0.1:${port}`, {
@@ -57,7 +57,7 @@ export class ServiceProcess {
       ...env,
       PORT: String(port),
     }, name);
-    await service.restart();
+    await service.restart(options);
     return service;
   }
 

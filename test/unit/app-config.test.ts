@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidConfigError, loadConfig } from '../../src/config/app-config';
+import { InvalidConfigError, loadConfig, usesDefault } from '../../src/config/app-config';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -40,10 +40,33 @@ describe('configuration', () => {
     ['VOICE_GRACE_SECONDS', '-1', /VOICE_GRACE_SECONDS/],
     ['MAX_SESSIONS_PER_USER', '0', /MAX_SESSIONS_PER_USER/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
-    ['SESSION_EVENTS_TOPIC', 'bad topic', /SESSION_EVENTS_TOPIC must be a valid Kafka topic name/],
+    ['SESSION_EVENTS_TOPIC', 'bad topic', /SESSION_EVENTS_TOPIC must be a Kafka topic name/],
   ])('names the bad variable %s=%s', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(InvalidConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  // The whole message, so that each says what is wrong with that value (PORT=abc used to read "must
+  // not be greater than 65535").
+  it.each([
+    ['PORT', 'abc', 'PORT must be an integer from 0 to 65535 (got "abc")'],
+    ['PORT', '70000', 'PORT must be an integer from 0 to 65535 (got "70000")'],
+    ['PORT', '-1', 'PORT must be an integer from 0 to 65535 (got "-1")'],
+    ['PORT', '80.5', 'PORT must be an integer from 0 to 65535 (got "80.5")'],
+    ['KAFKA_SESSION_TIMEOUT_MS', '10', 'KAFKA_SESSION_TIMEOUT_MS must be an integer from 3000 to 300000 (milliseconds) (got "10")'],
+    ['SESSION_TTL_SECONDS', 'soon', 'SESSION_TTL_SECONDS must be an integer from 0 to 31536000 (seconds) (got "soon")'],
+    ['RATE_LIMIT_PER_MINUTE', '0', 'RATE_LIMIT_PER_MINUTE must be an integer of at least 1 (got "0")'],
+    ['RATE_LIMIT_PER_MINUTE', 'lots', 'RATE_LIMIT_PER_MINUTE must be an integer of at least 1 (got "lots")'],
+    ['VOICE_ONE_CHANNEL_PER_USER', 'maybe', 'VOICE_ONE_CHANNEL_PER_USER must be true or false (or 1/0, yes/no) (got "maybe")'],
+    ['KAFKA_BROKERS', 'localhost', 'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got "localhost")'],
+    ['KAFKA_BROKERS', 'k1:9092,k2:99999', 'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got "k1:9092,k2:99999")'],
+    ['KAFKA_BROKERS', ' , ', 'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got " , ")'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of the following values: fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    ['KAFKA_SASL_MECHANISM', 'kerberos', 'KAFKA_SASL_MECHANISM must be one of the following values: plain, scram-sha-256, scram-sha-512 (got "kerberos")'],
+    ['CHANNEL_EVENTS_TOPIC', 'voice/events', 'CHANNEL_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens (got "voice/events")'],
+    ['REDIS_URL', 'redis.internal:6379', 'REDIS_URL must be a redis:// or rediss:// URL (got "redis.internal:6379")'],
+  ])('says what is wrong with %s=%j', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(`Invalid configuration: ${message}`);
   });
 
   it('lists every bad variable at once and never shows a secret', () => {
@@ -65,5 +88,34 @@ describe('configuration', () => {
     const run = spawnSync(process.execPath, [main], { env: { PATH: process.env.PATH, REDIS_URL: 'nope' }, encoding: 'utf8', timeout: 20000 });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/Invalid configuration: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "nope"\)/);
+  });
+
+  it('logs at warn which Redis it uses when REDIS_URL is not set', async () => {
+    expect(existsSync(main)).toBe(true);
+    // Kafka at a closed port: the service stays up (not ready) until stopped.
+    const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH, PORT: '0', KAFKA_BROKERS: '127.0.0.1:1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    try {
+      const line = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no REDIS_URL warning in 20 s:\n${out}`)), 20000);
+        child.stdout.on('data', (chunk) => {
+          out += chunk;
+          const found = out.split('\n').find((l) => l.includes('REDIS_URL'));
+          if (found) {
+            clearTimeout(timer);
+            resolve(JSON.parse(found));
+          }
+        });
+      });
+      expect(line).toMatchObject({ level: 'warn', context: 'Redis', msg: 'REDIS_URL is not set: using redis://localhost:6379' });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('says nothing about REDIS_URL when it is set', () => {
+    const config = loadConfig({ REDIS_URL: 'redis://cache:6379' });
+    expect(usesDefault(config, 'REDIS_URL')).toBe(false);
+    expect(usesDefault(loadConfig({}), 'REDIS_URL')).toBe(true);
   });
 });

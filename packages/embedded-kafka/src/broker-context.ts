@@ -18,6 +18,8 @@ export interface BrokerContext {
   readonly topics: TopicStore;
   readonly groups: GroupCoordinator;
   readonly logger: EmbeddedKafkaLogger;
+  /** Kafka's auto.create.topics.enable: Metadata and Produce create unknown topics only when true. */
+  readonly autoCreateTopics: boolean;
   nextProducerId(): number;
   /** Parked long-poll fetches register here so stop() can release them. */
   readonly parked: Set<() => void>;

@@ -2,6 +2,8 @@
 /**
  * embedded-kafka [--port 9092] [--partitions 3]   (from the repository root: npm run kafka:embedded -- …)
  * Listens on 127.0.0.1 only; prints one line once it accepts connections.
+ * Exits 0 on SIGTERM / SIGINT, and with its launcher: when the process that started it (npm, a
+ * shell, a test runner) goes away, even by SIGKILL, the broker stops instead of living on orphaned.
  */
 import { startEmbeddedKafka } from './index';
 
@@ -39,6 +41,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  // Orphaned: the launcher died without passing a signal on (we were re-parented).
+  const launcher = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== launcher) shutdown();
+  }, 500).unref();
 }
 
 main().catch((err) => {

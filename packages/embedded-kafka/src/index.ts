@@ -21,6 +21,8 @@ export interface EmbeddedKafkaOptions {
   maxRecordsPerPartition?: number;
   /** Per-partition retention bound in bytes; default 128 MiB. */
   maxBytesPerPartition?: number;
+  /** Create unknown topics on Metadata (when the client allows it) and Produce, as Kafka's auto.create.topics.enable; default true. */
+  autoCreateTopics?: boolean;
   /** Receives warnings (default: console.warn) and, if it has them, debug/info lines. */
   logger?: EmbeddedKafkaLogger;
 }
@@ -70,6 +72,7 @@ export async function startEmbeddedKafka(options: EmbeddedKafkaOptions = {}): Pr
     topics,
     groups,
     logger,
+    autoCreateTopics: options.autoCreateTopics ?? true,
     nextProducerId: () => producerIds++,
     parked: new Set(),
     get stopped() {

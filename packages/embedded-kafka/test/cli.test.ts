@@ -1,20 +1,26 @@
-/** The CLI: one address line once listening, usable by clients, exit 0 on SIGTERM/SIGINT. */
+/** The CLI: one address line once listening, usable by clients, exit 0 on SIGTERM/SIGINT, never outliving its launcher. */
 import { ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { kafkaClient } from './helpers';
 
 const packageRoot = path.resolve(__dirname, '..');
 
-function startCli(args: string[]): { child: ChildProcess; line: Promise<string>; output: () => string } {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/cli.ts', ...args], {
-    cwd: packageRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+const repoRoot = path.resolve(packageRoot, '../..');
+
+function startCli(args: string[], viaNpm = false): { child: ChildProcess; line: Promise<string>; output: () => string } {
+  const child = viaNpm
+    ? spawn('npm', ['run', '--silent', 'kafka:embedded', '--', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/cli.ts', ...args], {
+        cwd: packageRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
   let out = '';
   const line = new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       out += d;
-      if (out.includes('\n')) resolve(out.split('\n')[0]);
+      const first = out.split('\n').find((l) => l.startsWith('embedded kafka'));
+      if (first && out.includes(`${first}\n`)) resolve(first);
     });
     child.on('exit', (code) => reject(new Error(`cli exited early with ${code}: ${out}`)));
   });
@@ -43,6 +49,40 @@ describe('embedded kafka CLI', () => {
         child.kill(signal);
         expect(await exit).toBe(0);
         expect(output().trim().split('\n')).toHaveLength(1);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+  }
+
+  /** True once nothing accepts connections on the address any more. */
+  const refuses = (address: string) =>
+    new Promise<boolean>((resolve) => {
+      const [host, port] = address.split(':');
+      const socket = connect(Number(port), host);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(true));
+    });
+
+  async function stopsWithin(address: string, timeoutMs: number): Promise<boolean> {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+      if (await refuses(address)) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return refuses(address);
+  }
+
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`stops the broker when its npm launcher gets ${signal}`, async () => {
+      const { child, line } = startCli(['--port', '0'], true);
+      try {
+        const address = /listening on (\S+)$/.exec(await line)![1];
+        expect(await refuses(address)).toBe(false);
+        child.kill(signal);
+        expect(await stopsWithin(address, 10000)).toBe(true);
       } finally {
         if (child.exitCode === null) child.kill('SIGKILL');
       }

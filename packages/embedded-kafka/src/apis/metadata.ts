@@ -1,6 +1,7 @@
 /**
  * Metadata (key 3), v0-4. One broker (node 0) leads every partition.
- * Unknown topics are auto-created when the client allows it (always below v4).
+ * Unknown topics are auto-created when the client allows it (always below v4) and the broker does
+ * (autoCreateTopics, Kafka's auto.create.topics.enable).
  */
 import { ApiDefinition } from '../broker-context';
 import { ErrorCode } from '../error-codes';
@@ -24,7 +25,7 @@ export const metadataApi: ApiDefinition = {
       let errorCode: number = ErrorCode.NONE;
       if (!topic) {
         if (!isValidTopicName(name)) errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
-        else if (allowAutoCreate) topic = broker.topics.create(name);
+        else if (allowAutoCreate && broker.autoCreateTopics) topic = broker.topics.create(name);
         else errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
       }
       return { name, errorCode, partitions: topic?.partitions.length ?? 0 };

@@ -26,12 +26,12 @@ export const produceApi: ApiDefinition = {
     out.array(topics, (w, topic) => {
       w.string(topic.name);
       let stored = broker.topics.get(topic.name);
-      if (!stored && isValidTopicName(topic.name)) stored = broker.topics.create(topic.name);
+      if (!stored && broker.autoCreateTopics && isValidTopicName(topic.name)) stored = broker.topics.create(topic.name);
       w.array(topic.partitions, (pw, { index, records }) => {
         let errorCode: number = ErrorCode.NONE;
         let baseOffset = -1;
         const log = stored?.partitions[index];
-        if (!stored) errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
+        if (!stored) errorCode = isValidTopicName(topic.name) ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.INVALID_TOPIC_EXCEPTION;
         else if (!log) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else if (acks !== 0 && acks !== 1 && acks !== -1) errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
         else {

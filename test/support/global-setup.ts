@@ -1,0 +1,25 @@
+import { chooseBackends, KAFKA_IMAGE, REDIS_IMAGE } from './backends';
+
+/** Containers started for the run, stopped by global-teardown.ts. */
+interface Started {
+  stop(): Promise<unknown>;
+}
+const RUN_CONTAINERS = Symbol.for('state-server.test-containers');
+
+/**
+ * Once per `jest` run: picks the backends (backends.ts), prints that choice in one line, and on the
+ * containers path starts Kafka (KRaft) and Redis and hands them to every test file as KAFKA_BROKERS
+ * and REDIS_URL.
+ */
+export default async function globalSetup(): Promise<void> {
+  const choice = await chooseBackends();
+  process.stderr.write(`\n${choice.notice}\n`);
+  if (choice.kind !== 'containers') return;
+  // Loaded only here: the local path never needs testcontainers.
+  const [{ KafkaContainer }, { RedisContainer }] = await Promise.all([import('@testcontainers/kafka'), import('@testcontainers/redis')]);
+  const [kafka, redis] = await Promise.all([new KafkaContainer(KAFKA_IMAGE).withKraft().start(), new RedisContainer(REDIS_IMAGE).start()]);
+  (globalThis as Record<symbol, Started[]>)[RUN_CONTAINERS] = [kafka, redis];
+  process.env.KAFKA_BROKERS = `${kafka.getHost()}:${kafka.getMappedPort(9093)}`;
+  process.env.REDIS_URL = redis.getConnectionUrl();
+  process.stderr.write(`Test backends: Kafka ${process.env.KAFKA_BROKERS}, Redis ${process.env.REDIS_URL}\n`);
+}
