@@ -28,7 +28,11 @@ afterAll(async () => {
 
 const BAD_ID = fc.constantFrom<unknown>(-1, 0, 1.5, 'abc', '12a', '', true, null, {}, [], '99999999999999999999', '1e5', ' 7');
 const BAD_TOKEN = fc.constantFrom<unknown>('', 'has space', 'x'.repeat(200), 'semi;colon', true, null, {}, ['s1']);
-const BAD_STATE = fc.constantFrom<unknown>('ONLINE', 'a'.repeat(20), 5, '', 'on-line', {}, true);
+/**
+ * A state is any 1-32 printable characters (docs/contracts.md): longer, empty, control characters,
+ * an object or a boolean are bad. (A bare number is read as its text, like ids, so 5 is the state "5".)
+ */
+const BAD_STATE = fc.constantFrom<unknown>('a'.repeat(33), '', 'tab\there', '\u0007bell', {}, true);
 const BAD_GUILD_IDS = fc.constantFrom<unknown>('1,2', [0], [-1], ['x'], 7, {}, [[1]], Array.from({ length: 1001 }, (_, i) => i + 1));
 const BAD_TIMESTAMP = fc.constantFrom<unknown>('abc', -5, 1.5, 1e20, '', true, {});
 
@@ -111,7 +115,7 @@ const request = fc.oneof(
   fc.record({ method: fc.constant('GET'), path: fc.tuple(text, fc.option(text)).map(([g, q]) => `/guilds/${encodeURIComponent(g)}/states${q === null ? '' : `?userIds=${encodeURIComponent(q)}`}`), body: fc.constant(undefined), type: fc.constant(undefined) }),
   fc.record({
     method: fc.constant('POST'),
-    path: fc.oneof(text.map((g) => `/guilds/${encodeURIComponent(g)}/states/query`), fc.constantFrom('/guilds/100/states/query', '/api/state/community/user/info', '/api/state/direct/user/info')),
+    path: fc.oneof(text.map((g) => `/guilds/${encodeURIComponent(g)}/states/query`), fc.constantFrom('/guilds/100/states/query', '/api/state/community/user/info', '/api/state/direct/user/info', '/api/state/update/session')),
     body,
     type: fc.constantFrom<string | undefined>('application/json', 'text/plain', 'application/x-www-form-urlencoded', undefined, 'application/json; charset=latin1'),
   }),
