@@ -62,7 +62,7 @@ export class BatchApplier {
   async applyChunk<R extends RawRecord>(topic: string, records: readonly R[]): Promise<RecordOutcome<R>[]> {
     const route = this.routes.get(topic);
     if (!route) throw new Error(`No route for topic ${topic}`);
-    const results: RecordOutcome<R>[] = new Array(records.length);
+    const results = new Array<RecordOutcome<R>>(records.length);
     const events: ConsumedEvent<{ type?: string }>[] = [];
     const positions: number[] = [];
     records.forEach((record, i) => {

@@ -28,7 +28,7 @@ export function decodeEvent<T extends object>(value: Buffer | null, type: ClassC
   }
   // An instance of T without class-transformer (nothing to transform: ids stay as parsed) - it
   // costs as much as the validation itself, on the hot path.
-  const event = Object.assign(Object.create(type.prototype) as T, parsed);
+  const event = Object.assign(Object.create(type.prototype as object) as T, parsed);
   const errors = validateSync(event, { forbidUnknownValues: false, stopAtFirstError: true });
   if (errors.length > 0) throw new InvalidEventError(describeValidationErrors(errors).join('; '));
   return event;

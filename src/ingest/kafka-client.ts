@@ -11,7 +11,7 @@ function logCreator() {
     const { message, timestamp: _t, logger: _l, ...extra } = log;
     const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
     // A rebalance is routine (an instance joined or left): kafkajs reports it as an ERROR response.
-    if (REBALANCE.test(String(extra.error ?? ''))) logger.debug(line);
+    if (typeof extra.error === 'string' && REBALANCE.test(extra.error)) logger.debug(line);
     else if (level <= logLevel.ERROR) logger.error(line);
     else if (level === logLevel.WARN) logger.warn(line);
     else logger.debug(line);

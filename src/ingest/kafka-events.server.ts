@@ -92,7 +92,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
    * Returns at once and connects in the background, so HTTP (health, metrics) comes up whether or
    * not Kafka answers; /health/ready says why it is not ready meanwhile.
    */
-  async listen(callback: (error?: unknown) => void): Promise<void> {
+  listen(callback: (error?: unknown) => void): void {
     this.starting = this.connectUntilDone();
     callback();
   }
@@ -283,8 +283,13 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
    * letters published; offsets resolved (and so committed) only after Redis has the writes and the
    * DLT has the dead letters. Transient failures are retried with backoff; nothing else stalls.
    */
-  private async consumeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async consumeBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const { topic, partition } = batch;
+    const heartbeat = () => payload.heartbeat();
+    const isRunning = () => payload.isRunning();
+    const isStale = () => payload.isStale();
+    const resolveOffset = (offset: string) => payload.resolveOffset(offset);
     for (let start = 0; start < batch.messages.length; start += MAX_CHUNK) {
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(start, start + MAX_CHUNK);
