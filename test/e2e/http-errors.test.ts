@@ -21,6 +21,14 @@ describe('GET /guilds/:guildId/states', () => {
   it('rejects an empty userIds list', async () => expect400(await get('/guilds/1/states?userIds='), 'userIds', /userIds\[0\]/));
   it('rejects userIds given twice', async () => expect400(await get('/guilds/1/states?userIds=1&userIds=2'), 'userIds', /given once/));
   it('rejects more userIds than MAX_QUERY_USER_IDS', async () => expect400(await get('/guilds/1/states?userIds=1,2,3,4,5,6'), 'userIds', /at most 5 users \(got 6\)/));
+  it('answers a URL too long to read (5,000 ids) with a JSON error naming the limit and the POST route', async () => {
+    const ids = Array.from({ length: 5000 }, (_, i) => String(100_000_000_000_000_000n + BigInt(i)));
+    const res = await get(`/guilds/1/states?userIds=${ids.join(',')}`);
+    expect([414, 431]).toContain(res.status);
+    expect(res.body).toMatchObject({ statusCode: res.status });
+    expect(res.body.message).toMatch(/at most \d+ bytes/);
+    expect(res.body.message).toMatch(/POST \/guilds\/\{guildId\}\/states\/query/);
+  });
 });
 
 describe('POST bodies', () => {
