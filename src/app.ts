@@ -10,7 +10,7 @@ import { validationBadRequest } from './http/bad-request';
 import { clientErrorHandler, MAX_PARAM_LENGTH, maxHeaderBytesFor, routingErrorHandler } from './http/client-errors';
 import { FrameworkErrorsFilter } from './http/framework-errors.filter';
 import { registerLosslessJsonBody } from './http/json-body';
-import { recordRoute } from './http/route-pattern';
+import { recordRoutePatterns } from './http/route-pattern';
 import { KafkaEventsServer } from './ingest/kafka-events.server';
 import { AppLogger } from './logging/app-logger';
 import { REQUEST_ID_HEADER, requestId, requestLogging } from './logging/request-logging';
@@ -65,7 +65,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     done();
   });
   if (config.API_TOKEN) fastify.addHook('onRequest', apiTokenAuth(config.API_TOKEN));
-  fastify.addHook('preHandler', recordRoute);
+  fastify.addHook('onRoute', recordRoutePatterns);
   fastify.addHook('onResponse', httpMetrics(app.get(MetricsService)));
   registerLosslessJsonBody(fastify, bodyLimit);
   app.useGlobalFilters(new FrameworkErrorsFilter(app.getHttpAdapter(), bodyLimit));

@@ -16,7 +16,9 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 export function apiTokenAuth(token: string): onRequestHookHandler {
   const expected = digest(token);
   return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    if (!request.is404 && isProbeOrScrape(request.routeOptions.url ?? '')) return done();
+    const url = request.url;
+    const query = url.indexOf('?');
+    if (isProbeOrScrape(query === -1 ? url : url.slice(0, query))) return done();
     const header = request.headers.authorization;
     const given = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
     if (given !== undefined && timingSafeEqual(digest(given), expected)) return done();

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 
 /**
  * Health probes and metric scrapes: called by the platform every few seconds, not by API clients.
@@ -15,15 +15,21 @@ const ROUTE = Symbol('route');
 type Routed = FastifyRequest & { [ROUTE]?: string };
 
 /**
- * Fastify preHandler hook: records the pattern of the route about to run, e.g.
- * `/guilds/:guildId/states` (never the raw URL, so metrics and logs group by endpoint, not by
- * guild). Requests answered before this point (401 from the token check, bodies that could not be
- * read) and those no route matched (404) have none.
+ * Fastify onRoute hook: gives every route a preHandler that records its pattern on the request,
+ * e.g. `/guilds/:guildId/states` (never the raw URL, so metrics and logs group by endpoint, not by
+ * guild). Known when the route is registered, so nothing is looked up per request. Requests
+ * answered before their handler (401 from the token check, bodies that could not be read) and those
+ * no route matched (404) have none.
  */
-export function recordRoute(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  if (!request.is404) (request as Routed)[ROUTE] = request.routeOptions.url;
-  done();
+export function recordRoutePatterns(route: RouteOptions): void {
+  const pattern = route.url;
+  const record = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    (request as Routed)[ROUTE] = pattern;
+    done();
+  };
+  const existing = route.preHandler;
+  route.preHandler = existing === undefined ? record : [...(Array.isArray(existing) ? existing : [existing]), record];
 }
 
-/** The route pattern that served a request, or undefined (see recordRoute). */
+/** The route pattern that served a request, or undefined (see recordRoutePatterns). */
 export const routeOf = (request: FastifyRequest): string | undefined => (request as Routed)[ROUTE];
