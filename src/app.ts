@@ -1,10 +1,11 @@
-import { INestApplication, ValidationPipe } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyBaseLogger } from 'fastify';
 import { apiTokenAuth } from './auth/api-token.hook';
 import { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
+import { QueryValidationPipe } from './guild-states/query-validation.pipe';
 import { setupApiDocs } from './docs/api-docs';
 import { validationBadRequest } from './http/bad-request';
 import { clientErrorHandler, MAX_PARAM_LENGTH, maxHeaderBytesFor, routingErrorHandler } from './http/client-errors';
@@ -70,7 +71,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   registerLosslessJsonBody(fastify, bodyLimit);
   app.useGlobalFilters(new FrameworkErrorsFilter(app.getHttpAdapter(), bodyLimit));
   app.useGlobalPipes(
-    new ValidationPipe({ transform: true, forbidUnknownValues: false, stopAtFirstError: true, exceptionFactory: validationBadRequest }),
+    new QueryValidationPipe({ transform: true, forbidUnknownValues: false, stopAtFirstError: true, exceptionFactory: validationBadRequest }),
   );
   setupApiDocs(app, config);
   app.connectMicroservice({ strategy: app.get(KafkaEventsServer) });
