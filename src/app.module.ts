@@ -4,7 +4,6 @@ import { ConfigModule } from './config/config.module';
 import { GuildStatesModule } from './guild-states/guild-states.module';
 import { HealthModule } from './health/health.module';
 import { IngestModule } from './ingest/ingest.module';
-import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
@@ -18,7 +17,6 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggingModule.forRoot(config),
         RateLimitModule.forRoot(config),
         RedisModule,
         MetricsModule,

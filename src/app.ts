@@ -1,43 +1,77 @@
-import { INestApplication, ValidationPipe } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
-import { apiTokenAuth } from './auth/api-token.middleware';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyBaseLogger } from 'fastify';
+import { apiTokenAuth } from './auth/api-token.hook';
 import { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
+import { QueryValidationPipe } from './guild-states/query-validation.pipe';
 import { setupApiDocs } from './docs/api-docs';
 import { validationBadRequest } from './http/bad-request';
-import { losslessJsonBody } from './http/json-body.middleware';
+import { clientErrorHandler, MAX_PARAM_LENGTH, maxHeaderBytesFor, routingErrorHandler } from './http/client-errors';
+import { FrameworkErrorsFilter } from './http/framework-errors.filter';
+import { registerLosslessJsonBody } from './http/json-body';
+import { recordRoutePatterns } from './http/route-pattern';
 import { KafkaEventsServer } from './ingest/kafka-events.server';
 import { AppLogger } from './logging/app-logger';
-import { REQUEST_LOGGING } from './logging/logging.module';
-import { httpMetrics } from './metrics/http-metrics.middleware';
+import { REQUEST_ID_HEADER, requestId, requestLogging } from './logging/request-logging';
+import { httpMetrics } from './metrics/http-metrics.hook';
 import { MetricsService } from './metrics/metrics.service';
 
 /** Largest HTTP body accepted: room for MAX_QUERY_USER_IDS ids of 20 digits with quotes and commas. */
 const bodyLimitFor = (config: AppConfig) => Math.max(64 * 1024, config.MAX_QUERY_USER_IDS * 32);
 
-/** TRUST_PROXY as Express wants it: a boolean, a hop count, or the proxies' addresses. */
+/** TRUST_PROXY as Fastify's trustProxy wants it: a boolean, a hop count, or the proxies' addresses. */
 const trustProxySetting = (value: string): boolean | number | string =>
   value === 'true' ? true : value === 'false' ? false : /^\d+$/.test(value) ? Number(value) : value;
 
 /**
- * Builds the hybrid app: HTTP (guild states, health, metrics, API docs) and the Kafka consumer
- * (KafkaEventsServer -> sessions / voice controllers). Not yet listening.
+ * Builds the hybrid app: HTTP on Fastify (guild states, health, metrics, API docs) and the Kafka
+ * consumer (KafkaEventsServer -> sessions / voice controllers). Not yet listening.
  *
- * Every HTTP request passes, in order: request log + id, HTTP metrics, the API token check (when
- * API_TOKEN is set), the lossless JSON body parser, then the route (rate limit guard, validation).
+ * Every HTTP request passes, in order: Fastify's routing and request id; the x-request-id response
+ * header and the API token check (onRequest, when API_TOKEN is set); the lossless JSON body parser;
+ * then Nest: the rate limit guard (when on), validation, the handler. When the response is finished
+ * it is counted in the HTTP metrics (onResponse) and, if HTTP_LOG picks it, logged (logController).
  */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false, bufferLogs: true });
-  app.useLogger(app.get(AppLogger));
-  app.disable('x-powered-by');
-  if (config.TRUST_PROXY !== undefined) app.set('trust proxy', trustProxySetting(config.TRUST_PROXY));
-  app.use(app.get(REQUEST_LOGGING));
-  app.use(httpMetrics(app.get(MetricsService)));
-  if (config.API_TOKEN) app.use(apiTokenAuth(config.API_TOKEN));
-  app.use(losslessJsonBody(bodyLimitFor(config)));
+  const logging = requestLogging(config);
+  const bodyLimit = bodyLimitFor(config);
+  const maxHeaderBytes = maxHeaderBytesFor(config);
+  const adapter = new FastifyAdapter({
+    // Fastify logs through the one pino logger, its per-request lines as HTTP_LOG says, and makes
+    // no child logger per request.
+    loggerInstance: logging.logger,
+    logController: logging.logController,
+    childLoggerFactory: (logger: FastifyBaseLogger) => logger,
+    genReqId: requestId,
+    ...(config.TRUST_PROXY !== undefined && { trustProxy: trustProxySetting(config.TRUST_PROXY) }),
+    bodyLimit,
+    http: { maxHeaderSize: maxHeaderBytes },
+    clientErrorHandler: clientErrorHandler(maxHeaderBytes, logging.logger),
+    frameworkErrors: routingErrorHandler,
+    // As Express routed: /guilds/1/states/ and /GUILDS/1/states are the same route, and an
+    // over-long path parameter reaches its pipe (which names what is wrong with it).
+    routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, maxParamLength: MAX_PARAM_LENGTH },
+    // No Nest middleware is used (everything per request is a Fastify hook): no @fastify/middie pass per request.
+    skipMiddie: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    bodyParser: false,
+    logger: new AppLogger(logging.logger),
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    done();
+  });
+  if (config.API_TOKEN) fastify.addHook('onRequest', apiTokenAuth(config.API_TOKEN));
+  fastify.addHook('onRoute', recordRoutePatterns);
+  fastify.addHook('onResponse', httpMetrics(app.get(MetricsService)));
+  registerLosslessJsonBody(fastify, bodyLimit);
+  app.useGlobalFilters(new FrameworkErrorsFilter(app.getHttpAdapter(), bodyLimit));
   app.useGlobalPipes(
-    new ValidationPipe({ transform: true, forbidUnknownValues: false, stopAtFirstError: true, exceptionFactory: validationBadRequest }),
+    new QueryValidationPipe({ transform: true, forbidUnknownValues: false, stopAtFirstError: true, exceptionFactory: validationBadRequest }),
   );
   setupApiDocs(app, config);
   app.connectMicroservice({ strategy: app.get(KafkaEventsServer) });

@@ -47,7 +47,6 @@ childMain<Init>(async ({ mode, env }, send) => {
     return consumer;
   };
   const app = await startApp(config);
-  app.useLogger(['error', 'warn']);
   send({ type: 'listening', url: `http://127.0.0.1:${config.PORT}` });
   return () => app.close();
 });

@@ -11,6 +11,8 @@ export interface BenchChild {
   /** Peak resident set size seen by sampleRss() so far, in bytes. */
   peakRss(): number;
   rss(): number;
+  /** CPU time (user + system) the child has used so far, in ms (10 ms resolution). */
+  cpuMs(): number;
   /** Samples RSS every 200 ms until stop(). */
   sampleRss(): { stop(): void };
   /** Asks the child to close cleanly (so a --cpu-prof profile gets written); kills it after 15 s. */
@@ -33,6 +35,16 @@ const readRss = (pid: number): number => {
     return kb ? Number(kb) * 1024 : 0;
   } catch {
     return 0;
+  }
+};
+
+/** utime + stime of a process from /proc/<pid>/stat, in ms (clock ticks of 10 ms, Linux's USER_HZ). */
+const readCpuMs = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
   }
 };
 
@@ -91,6 +103,7 @@ export function startChild(script: string, init: Record<string, unknown>, option
     },
     peakRss: () => peak,
     rss: () => readRss(proc.pid!),
+    cpuMs: () => readCpuMs(proc.pid!),
     sampleRss() {
       const timer = setInterval(() => (peak = Math.max(peak, readRss(proc.pid!))), 200);
       peak = Math.max(peak, readRss(proc.pid!));

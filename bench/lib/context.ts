@@ -53,7 +53,7 @@ export async function createBenchTopics(kafka: Kafka, prefix: string, partitions
 export const topicOf = (topics: { sessionEvents: string; channelEvents: string }, e: BenchEvent) =>
   e.topic === 'session' ? topics.sessionEvents : topics.channelEvents;
 
-/** The service's environment for a bench run: production defaults, but no rate limit and quiet logs. */
+/** The service's environment for a bench run: production defaults (rate limit off; LOG_LEVEL info with request lines only for errors and slow requests). */
 export async function serviceEnv(kafka: BenchKafka, redisUrl: string, topics: { sessionEvents: string; channelEvents: string }, groupId: string) {
   return {
     PORT: String(await freePort()),
@@ -63,7 +63,5 @@ export async function serviceEnv(kafka: BenchKafka, redisUrl: string, topics: { 
     KAFKA_CLIENT_ID: groupId,
     SESSION_EVENTS_TOPIC: topics.sessionEvents,
     CHANNEL_EVENTS_TOPIC: topics.channelEvents,
-    RATE_LIMIT_PER_MINUTE: String(1_000_000_000),
-    LOG_LEVEL: 'warn',
   };
 }

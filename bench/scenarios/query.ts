@@ -88,22 +88,37 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
     const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-query') }, { label: 'query-service', cpuProfileDir: ctx.profileDir });
     children.push(service);
     const { url } = await service.next<{ url: string }>('listening');
-    const check = (await (await fetch(url + path)).json()) as { connectionStates: object; channelStates: object };
+    const answer = await (await fetch(url + path)).text();
+    const check = JSON.parse(answer) as { connectionStates: object; channelStates: object };
     if (Object.keys(check.connectionStates).length !== QUERY_USERS || Object.keys(check.channelStates).length !== 10) {
       throw new Error(`unexpected answer: ${JSON.stringify(check).slice(0, 300)}`);
     }
+    // The ceiling: a bare node:http server answering the same bytes, under the same autocannon settings.
+    const bare = startChild('bare-json-server', { port: await freePort(), body: answer }, { label: 'query-bare-node' });
+    children.push(bare);
+    const { url: bareUrl } = await bare.next<{ url: string }>('listening');
     const rss = service.sampleRss();
     const seconds = ctx.queryDurationSeconds;
     const warmup = ctx.quick ? 1 : 2;
-    const runs: Record<string, { ours: CannonRun; original: CannonRun; users: number; originalSequentialMs?: number[] }> = {};
+    const runs: Record<string, { ours: CannonRun; bareNode: CannonRun; original: CannonRun; users: number; oursCpuUsPerRequest: number; bareNodeCpuUsPerRequest: number; originalSequentialMs?: number[] }> = {};
+    /** CPU time the child spent per answered request during the run: steadier than req/s on a shared machine. */
+    const cpuPerRequest = async (child: BenchChild, run: () => Promise<CannonRun>) => {
+      const before = child.cpuMs();
+      const result = await run();
+      return { result, cpuUsPerRequest: round(((child.cpuMs() - before) * 1000) / Math.max(1, result.requests), 0) };
+    };
     for (const users of ctx.queryUserCounts) {
       await fillUsers(harness, users);
       const original = startChild('original-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-original' });
       children.push(original);
       const { url: originalUrl } = await original.next<{ url: string }>('listening');
       await cannon(url + path, warmup, CONNECTIONS, `warm-up ours`);
-      const ours = await cannon(url + path, seconds, CONNECTIONS, `ours @ ${users.toLocaleString()} users`);
-      log(`  ours @ ${users.toLocaleString()} users: ${ours.requestsPerSecond} req/s, p50 ${ours.p50Ms} ms, p99 ${ours.p99Ms} ms`);
+      const { result: ours, cpuUsPerRequest: oursCpuUsPerRequest } = await cpuPerRequest(service, () => cannon(url + path, seconds, CONNECTIONS, `ours @ ${users.toLocaleString()} users`));
+      log(`  ours @ ${users.toLocaleString()} users: ${ours.requestsPerSecond} req/s, p50 ${ours.p50Ms} ms, p99 ${ours.p99Ms} ms, ${oursCpuUsPerRequest} µs CPU per request`);
+      if (ours.non2xx > 0 || ours.errors > 0) log(`  ours @ ${users.toLocaleString()} users: ${ours.non2xx} non-2xx answers, ${ours.errors} errors (not a clean run)`);
+      await cannon(bareUrl + path, warmup, CONNECTIONS, `warm-up bare node`);
+      const { result: bareNode, cpuUsPerRequest: bareNodeCpuUsPerRequest } = await cpuPerRequest(bare, () => cannon(bareUrl + path, seconds, CONNECTIONS, `bare node @ ${users.toLocaleString()} users`));
+      log(`  bare node: ${bareNode.requestsPerSecond} req/s, p50 ${bareNode.p50Ms} ms, p99 ${bareNode.p99Ms} ms, ${bareNodeCpuUsPerRequest} µs CPU per request`);
       const orig = await cannon(originalUrl + path, seconds, CONNECTIONS, `original @ ${users.toLocaleString()} users`);
       log(`  original @ ${users.toLocaleString()} users: ${orig.requestsPerSecond} req/s, p50 ${orig.p50Ms} ms, p99 ${orig.p99Ms} ms`);
       await original.stop();
@@ -122,7 +137,7 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
         log(`  original @ ${users.toLocaleString()} users, one request at a time: ${originalSequentialMs.join(', ')} ms`);
         await alone.stop();
       }
-      runs[String(users)] = { ours, original: orig, users, originalSequentialMs };
+      runs[String(users)] = { ours, bareNode, original: orig, users, oursCpuUsPerRequest, bareNodeCpuUsPerRequest, originalSequentialMs };
     }
     rss.stop();
     const figures: Figure[] = [];
@@ -139,6 +154,32 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
           baseline: run.originalSequentialMs ? [...run.originalSequentialMs].sort((a, b) => a - b)[1] : run.original.p50Ms,
         },
         { name: `query p99 @ ${n}`, value: run.ours.p99Ms, unit: 'ms', baselineName: 'original', baseline: run.original.p99Ms, target: '<= 10 ms', met: run.ours.p99Ms <= 10 },
+        {
+          name: `query req/s vs bare node @ ${n}`,
+          value: run.ours.requestsPerSecond,
+          unit: 'req/s',
+          baselineName: 'bare node:http, fixed JSON of the same size',
+          baseline: run.bareNode.requestsPerSecond,
+          ratio: ratio(run.ours.requestsPerSecond, run.bareNode.requestsPerSecond),
+          target: '>= 4,000 req/s and ratio >= 0.15',
+          met: run.ours.requestsPerSecond >= 4000 && ratio(run.ours.requestsPerSecond, run.bareNode.requestsPerSecond) >= 0.15,
+        },
+        {
+          name: `query p99 vs bare node @ ${n}`,
+          value: run.ours.p99Ms,
+          unit: 'ms',
+          baselineName: 'bare node:http, fixed JSON of the same size',
+          baseline: run.bareNode.p99Ms,
+          ratio: ratio(run.ours.p99Ms, run.bareNode.p99Ms),
+        },
+        {
+          name: `query CPU per request vs bare node @ ${n}`,
+          value: run.oursCpuUsPerRequest,
+          unit: 'µs',
+          baselineName: 'bare node:http, fixed JSON of the same size',
+          baseline: run.bareNodeCpuUsPerRequest,
+          ratio: ratio(run.oursCpuUsPerRequest, run.bareNodeCpuUsPerRequest),
+        },
       );
     }
     // "Unchanged within noise": throughput within 15 % and p99 within 15 % or 1 ms.
@@ -160,7 +201,10 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       scenario: 'query',
       description:
         `GET /guilds/:id/states with ${QUERY_USERS} userIds, a guild with 10 occupied voice channels, ${CONNECTIONS} connections (autocannon in the bench process), ` +
-        `${seconds} s per run after a ${warmup} s warm-up; the service in a child process (startApp). Original: a tiny node:http server (child process) that does HGETALL USER:STATE, picks, and HGETALL GUILD:<id>. ` +
+        `${seconds} s per run after a ${warmup} s warm-up; the service in a child process (startApp). Bare node: a node:http server (child process) ` +
+        'answering every request with the service\'s own answer to this query (same bytes), no parsing, Redis or logging: the ceiling on this machine. ' +
+        'CPU per request: user + system time of the child process during the run (/proc), over the requests answered. ' +
+        'Original: a tiny node:http server (child process) that does HGETALL USER:STATE, picks, and HGETALL GUILD:<id>. ' +
         'Latencies from every response.',
       params: { connections: CONNECTIONS, seconds, userIds: QUERY_USERS, users: ctx.queryUserCounts },
       figures,

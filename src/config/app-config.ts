@@ -184,13 +184,17 @@ export class AppConfig {
   @IsOptional() @IsString() @IsNotEmpty()
   API_TOKEN?: string;
 
-  /** Requests per minute one client (IP) may make to the query routes, per instance; health and metrics are exempt. */
-  @Transform(toInt) @IntegerIn(1)
-  RATE_LIMIT_PER_MINUTE = 6000;
+  /**
+   * Rate limit of the query routes, per instance: at most this many requests per minute per client,
+   * the client being the API token when API_TOKEN is set (its SHA-256, never the token), else the
+   * client IP. Health and metrics are exempt. 0 (the default) = off.
+   */
+  @Transform(toInt) @IntegerIn(0)
+  RATE_LIMIT_PER_MINUTE = 0;
 
   /**
-   * Express's `trust proxy` setting, for when the service sits behind a load balancer: the client
-   * IP (rate limiting, logs) is then read from X-Forwarded-For. A hop count ("1"), "true", or
+   * Fastify's `trustProxy`, for when the service sits behind a load balancer: the client IP (rate
+   * limiting, logs) is then read from X-Forwarded-For. A hop count ("1"), "true", or
    * comma-separated addresses / subnets of the proxies ("10.0.0.0/8"). Unset: the socket's peer.
    */
   @IsOptional() @IsString() @Matches(/^(true|false|\d{1,2}|[0-9A-Fa-f.:/, a-z]+)$/, { message: 'TRUST_PROXY must be true, false, a hop count or a list of proxy addresses/subnets' })
@@ -200,9 +204,21 @@ export class AppConfig {
   @Transform(toInt) @IntegerIn(100, 600000)
   SHUTDOWN_TIMEOUT_MS = 10000;
 
-  /** pino level of the JSON logs on stdout: one line per HTTP request at info; nothing per event above debug. */
+  /** pino level of the JSON logs on stdout; nothing per event above debug. */
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
+
+  /**
+   * Which HTTP requests get their own log line at info: 'errors-and-slow' every answer that is not
+   * a 2xx and every request slower than HTTP_SLOW_MS (the others at debug); 'all' every request
+   * (successful probes and scrapes at debug); 'off' none. A 5xx other than 503 is logged at error.
+   */
+  @IsIn(['errors-and-slow', 'all', 'off'], { message: 'HTTP_LOG must be one of errors-and-slow, all, off' })
+  HTTP_LOG: 'errors-and-slow' | 'all' | 'off' = 'errors-and-slow';
+
+  /** With HTTP_LOG=errors-and-slow, a request taking longer than this (ms) is logged at info. */
+  @Transform(toInt) @IntegerIn(0, 600000)
+  HTTP_SLOW_MS = 100;
 }
 
 export class InvalidConfigError extends Error {}

@@ -46,7 +46,8 @@ const errorResponse = (status: number, description: string, examples: Examples) 
 
 /**
  * The errors every API route may answer: 400 (with the route's own examples), 401 when API_TOKEN
- * is set, 429 past RATE_LIMIT_PER_MINUTE, 503 while Redis is unreachable; 413 and 415 for routes with a body.
+ * is set, 429 past RATE_LIMIT_PER_MINUTE when it is set, 503 while Redis is unreachable; 413 and
+ * 415 for routes with a body, 414 for those without (their ids are in the URL).
  */
 export function ApiErrors(badRequests: Examples, options: { body?: boolean; unavailable?: { description: string; examples: Examples } } = {}) {
   const decorators = [
@@ -56,7 +57,7 @@ export function ApiErrors(badRequests: Examples, options: { body?: boolean; unav
       missing: { summary: 'no Authorization header', value: { statusCode: 401, error: 'Unauthorized', message: 'missing Authorization: Bearer <token> header' } },
       invalid: { summary: 'wrong token', value: { statusCode: 401, error: 'Unauthorized', message: 'invalid bearer token' } },
     }),
-    errorResponse(429, 'More than RATE_LIMIT_PER_MINUTE requests from this client in a minute; see the Retry-After header (seconds)', {
+    errorResponse(429, 'RATE_LIMIT_PER_MINUTE is set (it is off by default) and this client (its API token, or its IP without one) made more requests than that in a minute; see the Retry-After header (seconds)', {
       limited: { summary: 'rate limited', value: { statusCode: 429, error: 'Too Many Requests', message: 'rate limit of 6000 requests per minute exceeded; retry in 42 s' } },
     }),
     errorResponse(503, (options.unavailable ?? redisDown503).description, (options.unavailable ?? redisDown503).examples),
@@ -68,6 +69,19 @@ export function ApiErrors(badRequests: Examples, options: { body?: boolean; unav
       }),
       errorResponse(415, 'The body is not sent as JSON', {
         notJson: { summary: 'wrong Content-Type', value: { statusCode: 415, error: 'Unsupported Media Type', message: 'request body must be JSON sent with Content-Type: application/json (got text/plain)', field: 'body' } },
+      }),
+    );
+  } else {
+    decorators.push(
+      errorResponse(414, 'The URL is too long to read (the request line and headers may take MAX_QUERY_USER_IDS × 22 bytes + 8 KiB, at least 16 KiB): send long lists of userIds with POST /guilds/{guildId}/states/query', {
+        tooLong: {
+          summary: 'URL too long',
+          value: {
+            statusCode: 414,
+            error: 'URI Too Long',
+            message: 'URL too long: the request line and headers may take at most 30192 bytes; to name many userIds, send them with POST /guilds/{guildId}/states/query and a JSON body {"userIds":[...]}',
+          },
+        },
       }),
     );
   }

@@ -1,20 +1,35 @@
-import type { Request } from 'express';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 
 /**
  * Health probes and metric scrapes: called by the platform every few seconds, not by API clients.
  * They need no token and their successful requests are logged at debug.
  */
-export const PROBE_OR_SCRAPE_PATH = /^\/(health(\/|$)|metrics\/?$)/;
+const PROBE_OR_SCRAPE_ROUTE = /^\/(health(\/|$)|metrics\/?$)/;
 
-/** Label for requests no route matched (404s, and bodies rejected before routing): keeps label cardinality bounded. */
+export const isProbeOrScrape = (route: string): boolean => PROBE_OR_SCRAPE_ROUTE.test(route);
+
+/** Label for requests no route served (404s, and requests refused before their handler): keeps label cardinality bounded. */
 export const UNROUTED = 'unrouted';
 
+const ROUTE = Symbol('route');
+type Routed = FastifyRequest & { [ROUTE]?: string };
+
 /**
- * The route pattern that served a request, e.g. `/guilds/:guildId/states` (never the raw URL, so
- * metrics and logs group by endpoint, not by guild). Known once Express has routed the request.
+ * Fastify onRoute hook: gives every route a preHandler that records its pattern on the request,
+ * e.g. `/guilds/:guildId/states` (never the raw URL, so metrics and logs group by endpoint, not by
+ * guild). Known when the route is registered, so nothing is looked up per request. Requests
+ * answered before their handler (401 from the token check, bodies that could not be read) and those
+ * no route matched (404) have none.
  */
-export function routePattern(req: Request): string {
-  const path = (req.route as { path?: unknown } | undefined)?.path;
-  // Nest answers unknown paths from a catch-all route ("/{*path}"): that is no endpoint either.
-  return typeof path === 'string' && !path.includes('*') ? `${req.baseUrl ?? ''}${path}` : UNROUTED;
+export function recordRoutePatterns(route: RouteOptions): void {
+  const pattern = route.url;
+  const record = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    (request as Routed)[ROUTE] = pattern;
+    done();
+  };
+  const existing = route.preHandler;
+  route.preHandler = existing === undefined ? record : [...(Array.isArray(existing) ? existing : [existing]), record];
 }
+
+/** The route pattern that served a request, or undefined (see recordRoutePatterns). */
+export const routeOf = (request: FastifyRequest): string | undefined => (request as Routed)[ROUTE];

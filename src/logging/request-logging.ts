@@ -1,64 +1,99 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request, RequestHandler } from 'express';
-import { stdTimeFunctions } from 'pino';
-import { HttpLogger, Options, pinoHttp } from 'pino-http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { FastifyReply, FastifyRequest, LogController } from 'fastify';
+import { Level, Logger, pino, stdTimeFunctions } from 'pino';
 import { AppConfig } from '../config/app-config';
-import { PROBE_OR_SCRAPE_PATH, routePattern } from '../http/route-pattern';
+import { isProbeOrScrape, routeOf } from '../http/route-pattern';
 import { scrubbingStdout, secretsOf } from './secret-scrubber';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 /** An incoming request id is kept only if it is this tame: it is echoed in a header and written to the logs. */
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Honours the caller's x-request-id when it is sane, else makes one; either way it goes back in the response. */
-function requestId(req: IncomingMessage, res: ServerResponse): string {
+/** Fastify's genReqId: the caller's x-request-id when it is sane, else a new UUID. */
+export function requestId(req: { headers: IncomingHttpHeaders }): string {
   const incoming = req.headers[REQUEST_ID_HEADER];
-  const id = typeof incoming === 'string' && ACCEPTED_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  res.setHeader(REQUEST_ID_HEADER, id);
-  return id;
+  return typeof incoming === 'string' && ACCEPTED_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/** The level of a request's line, or undefined for none (see HTTP_LOG in app-config.ts). */
+export function requestLogLevel(
+  mode: AppConfig['HTTP_LOG'],
+  slowMs: number,
+  statusCode: number,
+  elapsedMs: number,
+  probeOrScrape: boolean,
+): Level | undefined {
+  if (mode === 'off') return undefined;
+  // A dependency outage (503) is reported once, by the Redis client, not per request.
+  if (statusCode >= 500 && statusCode !== 503) return 'error';
+  const ok = statusCode >= 200 && statusCode < 300;
+  if (mode === 'all') return ok && probeOrScrape ? 'debug' : 'info';
+  return !ok || elapsedMs > slowMs ? 'info' : 'debug';
 }
 
 /**
- * The request-logging middleware, whose `.logger` is the process's one pino logger (JSON lines on
- * stdout, level from LOG_LEVEL, secrets redacted; created here so that it is the pino version
- * pino-http was built for).
- *
- * One line per HTTP request, when its response is finished: request id, method, URL, route
- * pattern, status and time taken. Logs written while serving the request carry its `reqId`.
- * Level: error for a 5xx other than 503 (a dependency outage is reported once, by the Redis
- * client, not per request), debug for successful probes and scrapes, info otherwise.
+ * Fastify's per-request logging, replaced: it writes no "incoming request" line, and when a
+ * response is finished, one line for the requests HTTP_LOG picks: request id, method, URL, route
+ * pattern, status and time taken. It costs next to nothing for the others: the level is decided
+ * from the status and the elapsed time first, and no object is built for a level that is off. (No
+ * child logger is made per request either: see childLoggerFactory in app.ts.) Fastify's other
+ * internal lines (stream errors and the like) are kept.
  */
-export function requestLogging(config: AppConfig): HttpLogger & RequestHandler {
-  const options: Options = {
-    name: 'state-server',
-    level: config.LOG_LEVEL,
-    timestamp: stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: {
-      paths: ['req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-      censor: '[REDACTED]',
+export class RequestLogController extends LogController {
+  constructor(
+    private readonly logger: Logger,
+    private readonly mode: AppConfig['HTTP_LOG'],
+    private readonly slowMs: number,
+  ) {
+    super({ disableRequestLogging: false });
+  }
+
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const statusCode = reply.statusCode;
+    const elapsedMs = reply.elapsedTime;
+    const route = routeOf(request);
+    const level = error ? 'error' : requestLogLevel(this.mode, this.slowMs, statusCode, elapsedMs, route !== undefined && isProbeOrScrape(route));
+    if (level === undefined || !this.logger.isLevelEnabled(level)) return;
+    const { method, url } = request.raw;
+    this.logger[level](
+      {
+        reqId: request.id,
+        req: { method, url, remoteAddress: request.ip, userAgent: request.headers['user-agent'] },
+        ...(route !== undefined && { route }),
+        res: { statusCode },
+        responseTime: Math.round(elapsedMs * 1000) / 1000,
+        ...(error && { err: error }),
+      },
+      `${method} ${url} ${statusCode}`,
+    );
+  }
+}
+
+export interface RequestLogging {
+  /** The process's one pino logger: JSON lines on stdout, level from LOG_LEVEL, secrets scrubbed. */
+  logger: Logger;
+  /** Fastify's logController option: the per-request lines. */
+  logController: RequestLogController;
+}
+
+/** The logger of the process and the per-request lines written through it. */
+export function requestLogging(config: AppConfig): RequestLogging {
+  const logger = pino(
+    {
+      name: 'state-server',
+      level: config.LOG_LEVEL,
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      // Request headers are never logged; should a line carry some anyway, these stay out.
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        censor: '[REDACTED]',
+      },
     },
-    genReqId: requestId,
-    quietReqLogger: true,
-    customLogLevel: (_req, res, error) => {
-      if (error || (res.statusCode >= 500 && res.statusCode !== 503)) return 'error';
-      if (res.statusCode < 400 && PROBE_OR_SCRAPE_PATH.test(_req.url ?? '')) return 'debug';
-      return 'info';
-    },
-    customProps: (req) => ((req as Request).route ? { route: routePattern(req as Request) } : {}),
-    customSuccessMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
-    customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
-    serializers: {
-      req: (req: { id: unknown; method: string; url: string; remoteAddress?: string; headers: Record<string, unknown> }) => ({
-        id: req.id,
-        method: req.method,
-        url: req.url,
-        remoteAddress: req.remoteAddress,
-        userAgent: req.headers['user-agent'],
-      }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-  };
-  return pinoHttp(options, scrubbingStdout(secretsOf(config))) as HttpLogger & RequestHandler;
+    scrubbingStdout(secretsOf(config)),
+  );
+  return { logger, logController: new RequestLogController(logger, config.HTTP_LOG, config.HTTP_SLOW_MS) };
 }

@@ -23,6 +23,14 @@ describe('GET /guilds/:guildId/states', () => {
   it('rejects more userIds than MAX_QUERY_USER_IDS', async () => expect400(await get('/guilds/1/states?userIds=1,2,3,4,5,6'), 'userIds', /at most 5 users \(got 6\)/));
   it('rejects a page limit that is not 1 to 10000', async () => expect400(await get('/guilds/1/states?limit=0'), 'limit', /limit must be an integer from 1 to 10000 \(got "0"\)/));
   it('rejects a cursor that no answer gave', async () => expect400(await get('/guilds/1/states?cursor=abc'), 'cursor', /cursor must be the nextCursor of a previous answer/));
+  it('answers a URL too long to read (5,000 ids) with a JSON error naming the limit and the POST route', async () => {
+    const ids = Array.from({ length: 5000 }, (_, i) => String(100_000_000_000_000_000n + BigInt(i)));
+    const res = await get(`/guilds/1/states?userIds=${ids.join(',')}`);
+    expect([414, 431]).toContain(res.status);
+    expect(res.body).toMatchObject({ statusCode: res.status });
+    expect(res.body.message).toMatch(/at most \d+ bytes/);
+    expect(res.body.message).toMatch(/POST \/guilds\/\{guildId\}\/states\/query/);
+  });
 });
 
 describe('POST /api/state/update/session', () => {

@@ -63,6 +63,8 @@ beforeAll(async () => {
     API_TOKEN: TOKEN,
     RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
     REDIS_COMMAND_TIMEOUT_MS: '500',
+    // One line per request, successful ones included (the default logs only errors and slow requests).
+    HTTP_LOG: 'all',
   });
   // startTestApp quiets the app to errors; this file reads the info-level request lines.
   app.app.useLogger(['log', 'warn', 'error', 'fatal']);

@@ -1,0 +1,34 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify';
+import { isProbeOrScrape } from '../http/route-pattern';
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/**
+ * With API_TOKEN set, every request but /health/* and /metrics needs `Authorization: Bearer <token>`;
+ * anything else gets a JSON 401. A Fastify onRequest hook (it runs before the body is read and
+ * before Nest's guards and pipes) rather than a guard, so it also covers /docs, /docs-json and
+ * unknown paths, and an unauthenticated body is never parsed. The comparison is of SHA-256 digests
+ * with timingSafeEqual: constant time, and equal lengths whatever was sent.
+ */
+export function apiTokenAuth(token: string): onRequestHookHandler {
+  const expected = digest(token);
+  return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const url = request.url;
+    const query = url.indexOf('?');
+    if (isProbeOrScrape(query === -1 ? url : url.slice(0, query))) return done();
+    const header = request.headers.authorization;
+    const given = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+    if (given !== undefined && timingSafeEqual(digest(given), expected)) return done();
+    reply
+      .code(401)
+      .header('WWW-Authenticate', 'Bearer realm="state-server"')
+      .send({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: given === undefined ? 'missing Authorization: Bearer <token> header' : 'invalid bearer token',
+      });
+  };
+}

@@ -1,0 +1,79 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { REQUEST_ID_HEADER } from '../logging/request-logging';
+import { AppConfig } from '../config/app-config';
+
+const POST_ROUTE_HINT = 'to name many userIds, send them with POST /guilds/{guildId}/states/query and a JSON body {"userIds":[...]}';
+/** Longest path parameter routed: any id is far shorter, and a longer one still reaches its pipe, which says what is wrong. */
+export const MAX_PARAM_LENGTH = 1000;
+
+/** How long a connection whose request was refused unread may keep sending before it is cut. */
+const LINGER_MS = 2000;
+
+/**
+ * Node's limit on the request line and headers together (its default is 16 KiB), raised so that a
+ * GET naming MAX_QUERY_USER_IDS ids of 19 digits fits, even with each comma sent as %2C.
+ */
+export const maxHeaderBytesFor = (config: AppConfig): number => Math.max(16 * 1024, config.MAX_QUERY_USER_IDS * 22 + 8 * 1024);
+
+type ClientError = Error & { code?: string; reason?: string; rawPacket?: unknown };
+
+/** Whether the request line (method, URL, version) is what overflowed: not finished, or most of the limit. */
+function urlTooLong(error: ClientError, maxHeaderBytes: number): boolean {
+  const raw = error.rawPacket;
+  if (!Buffer.isBuffer(raw) || !/^[A-Z]+ \//.test(raw.subarray(0, 16).toString('latin1'))) return false;
+  const lineEnd = raw.indexOf('\r\n');
+  return lineEnd === -1 || lineEnd > maxHeaderBytes / 2;
+}
+
+/** What to answer a request Node could not parse (it never reaches Fastify's routing or Nest). */
+export function clientErrorAnswer(error: ClientError, maxHeaderBytes: number): { statusCode: number; error: string; message: string } {
+  const answer = (statusCode: number, message: string) => ({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return urlTooLong(error, maxHeaderBytes)
+      ? answer(414, `URL too long: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`)
+      : answer(431, `request headers too large: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`);
+  }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return answer(408, 'the request was not received in time');
+  return answer(400, `malformed HTTP request: ${error.reason ?? error.code ?? error.message}`);
+}
+
+/**
+ * Fastify's clientErrorHandler: a request Node's HTTP parser refused (URL or headers over the
+ * limit, malformed) gets the service's JSON error body rather than Node's empty one. The rest of
+ * the request is read and dropped while the answer goes out: closing with unread data would reset
+ * the connection and the client could lose the answer.
+ */
+export function clientErrorHandler(maxHeaderBytes: number, logger: Logger) {
+  return (error: ClientError, socket: Socket): void => {
+    // Reset by the peer, or already answered (Node reports each further chunk of a refused request again).
+    if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+    const answer = clientErrorAnswer(error, maxHeaderBytes);
+    const { statusCode } = answer;
+    const body = JSON.stringify(answer);
+    logger[statusCode === 400 || statusCode === 408 ? 'debug' : 'info']({ err: { code: error.code, message: error.message } }, `client error: ${statusCode}`);
+    socket.end(
+      `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
+
+/**
+ * Fastify's frameworkErrors: a URL its router refuses before any route or hook runs (a malformed
+ * percent-encoding, a path segment over maxParamLength) gets the service's JSON error body too.
+ */
+export function routingErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const statusCode = error.statusCode ?? 400;
+  const message =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+    : error.code === 'FST_ERR_BAD_URL' ? `malformed URL: ${error.message}`
+    : error.message;
+  reply
+    .code(statusCode)
+    .header(REQUEST_ID_HEADER, request.id)
+    .send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+}
