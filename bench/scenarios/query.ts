@@ -1,6 +1,6 @@
-import autocannon from 'autocannon';
 import { freePort } from '../../test/support/redis-server';
 import { StateHarness } from '../../test/support/state-harness';
+import { cannon, CannonRun } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
 import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
 import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
@@ -10,39 +10,6 @@ const CONNECTIONS = 32;
 const QUERY_GUILD = 1_000_000;
 const QUERY_USERS = 100;
 const FILLER_BASE = 60_000_000;
-
-export interface CannonRun {
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  requests: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-}
-
-/** autocannon at fixed concurrency; latencies taken from every response (sub-millisecond resolution). */
-export async function cannon(url: string, seconds: number, connections = CONNECTIONS, label = url): Promise<CannonRun> {
-  const latencies: number[] = [];
-  let shown = { stop: () => undefined as void };
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ url, connections, duration: seconds, timeout: 30 }, (error, r) => (error ? reject(error) : resolve(r)));
-    instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
-    shown = progress(label, () => `${latencies.length.toLocaleString()} responses`);
-  }).finally(() => shown.stop());
-  latencies.sort((a, b) => a - b);
-  return {
-    requestsPerSecond: round(latencies.length / seconds, 1),
-    p50Ms: round(percentile(latencies, 50), 2),
-    p99Ms: round(percentile(latencies, 99), 2),
-    maxMs: round(latencies[latencies.length - 1] ?? NaN, 2),
-    requests: latencies.length,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-  };
-}
 
 /** Adds filler users to USER:STATE (pipelined HSET, 1000 fields a command) until it holds `target` fields. */
 async function fillUsers(harness: StateHarness, target: number): Promise<void> {

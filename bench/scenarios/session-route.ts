@@ -1,53 +1,12 @@
-import autocannon from 'autocannon';
 import { StateHarness } from '../../test/support/state-harness';
+import { cannon } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
 import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
-import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
+import { Figure, log, progress, ratio, ScenarioResult } from '../lib/report';
 import { userId } from '../lib/workload';
 
 const CONNECTIONS = 32;
 const USER_BASE = 70_000_000;
-
-interface Run {
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-}
-
-/** autocannon POSTing the chat server's DISCONNECT of a new live session each time (bodies from `body(i)`). */
-async function post(url: string, seconds: number, body: ((i: number) => string) | undefined, label: string): Promise<Run> {
-  const latencies: number[] = [];
-  let next = 0;
-  let shown = { stop: () => undefined as void };
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      ({
-        url,
-        connections: CONNECTIONS,
-        duration: seconds,
-        timeout: 30,
-        ...(body
-          ? { method: 'POST' as const, headers: { 'content-type': 'application/json' }, requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body(next++) }) }] }
-          : {}),
-      }) as autocannon.Options,
-      (error, r) => (error ? reject(error) : resolve(r)),
-    );
-    instance.on('response', (_c: unknown, _s: number, _b: number, responseTime: number) => latencies.push(responseTime));
-    shown = progress(label, () => `${latencies.length.toLocaleString()} responses`);
-  }).finally(() => shown.stop());
-  latencies.sort((a, b) => a - b);
-  return {
-    requestsPerSecond: round(latencies.length / seconds, 1),
-    p50Ms: round(percentile(latencies, 50), 2),
-    p99Ms: round(percentile(latencies, 99), 2),
-    requests: latencies.length,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  };
-}
 
 /**
  * The chat server's DISCONNECT over HTTP (POST /api/state/update/session, no userId), each request
@@ -75,10 +34,10 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
     const { url } = await service.next<{ url: string }>('listening');
     const first = (await (await fetch(`${url}/api/state/update/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sessionId":"h-0","type":"DISCONNECT","state":"offline"}' })).json()) as { result: string | null };
     if (first.result !== userId(USER_BASE)) throw new Error(`unexpected answer ${JSON.stringify(first)}`);
-    await post(`${url}/health/live`, 1, undefined, 'warm-up');
-    const baseline = await post(`${url}/health/live`, seconds, undefined, 'GET /health/live');
+    await cannon(`${url}/health/live`, 1, CONNECTIONS, 'warm-up');
+    const baseline = await cannon(`${url}/health/live`, seconds, CONNECTIONS, 'GET /health/live');
     log(`  GET /health/live: ${baseline.requestsPerSecond} req/s, p99 ${baseline.p99Ms} ms`);
-    const route = await post(`${url}/api/state/update/session`, seconds, (i) => `{"sessionId":"h-${(i + 1) % sessions}","type":"DISCONNECT","state":"offline"}`, 'POST /api/state/update/session');
+    const route = await cannon(`${url}/api/state/update/session`, seconds, CONNECTIONS, 'POST /api/state/update/session', (i) => `{"sessionId":"h-${(i + 1) % sessions}","type":"DISCONNECT","state":"offline"}`);
     log(`  POST /api/state/update/session: ${route.requestsPerSecond} req/s, p50 ${route.p50Ms} ms, p99 ${route.p99Ms} ms (${route.non2xx} non-2xx)`);
     if (route.requests > sessions) log(`  note: more requests than seeded sessions (${sessions}); the rest ended sessions already ended`);
     const figures: Figure[] = [

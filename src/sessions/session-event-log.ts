@@ -34,13 +34,13 @@ export class SessionEventLog implements OnApplicationShutdown {
     });
   }
 
-  async append(event: LoggedSessionEvent): Promise<void> {
+  /** Appends the events in one produce request; resolves once all in-sync replicas have them. */
+  async appendAll(events: readonly LoggedSessionEvent[]): Promise<void> {
     await this.connected();
-    const json = JSON.stringify(event);
     await this.producer.send({
       topic: this.config.SESSION_EVENTS_TOPIC,
       acks: -1,
-      messages: [{ key: event.userId ?? event.sessionId, value: json }],
+      messages: events.map((event) => ({ key: event.userId ?? event.sessionId, value: JSON.stringify(event) })),
     });
   }
 

@@ -2,7 +2,8 @@ import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common'
 import { MetricsService } from '../metrics/metrics.service';
 import { ChangeResult, StateStoreUnavailableError } from '../state-store/state-store.repository';
 import { SessionEvent } from './session-event';
-import { SessionEventLog } from './session-event-log';
+import { GroupCommit } from '../common/group-commit';
+import { LoggedSessionEvent, SessionEventLog } from './session-event-log';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
 import { SessionsService } from './sessions.service';
 
@@ -16,18 +17,24 @@ import { SessionsService } from './sessions.service';
 export class SessionUpdatesService {
   private readonly log = new Logger('SessionRoute');
   private redisDownLogged = false;
+  /** Concurrent requests share one script call and one Kafka append (see GroupCommit). */
+  private readonly applying: GroupCommit<SessionEvent, ChangeResult>;
+  private readonly appending: GroupCommit<LoggedSessionEvent, void>;
 
   constructor(
-    private readonly sessions: SessionsService,
-    private readonly eventLog: SessionEventLog,
+    sessions: SessionsService,
+    eventLog: SessionEventLog,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    this.applying = new GroupCommit((events) => sessions.applyNow(events.map((event) => ({ event, timestampMs: Date.now() }))));
+    this.appending = new GroupCommit((events) => eventLog.appendAll(events).then(() => events.map(() => undefined)));
+  }
 
   async update(body: SessionUpdate): Promise<SessionUpdateAnswer> {
     const event = Object.assign(new SessionEvent(), { type: body.type, sessionId: body.sessionId, userId: body.userId ?? undefined, state: body.state });
     let result: ChangeResult | undefined;
     try {
-      result = await this.sessions.applyOne(event, Date.now());
+      result = await this.applying.submit(event);
       this.redisDownLogged = false;
     } catch (error) {
       if (!(error instanceof StateStoreUnavailableError)) throw error;
@@ -37,7 +44,7 @@ export class SessionUpdatesService {
     }
     const userId = result?.userId ?? body.userId ?? undefined;
     try {
-      await this.eventLog.append({ type: body.type, sessionId: body.sessionId, ...(userId ? { userId } : {}), ...(body.state !== undefined ? { state: body.state } : {}), origin: 'http' });
+      await this.appending.submit({ type: body.type, sessionId: body.sessionId, ...(userId ? { userId } : {}), ...(body.state !== undefined ? { state: body.state } : {}), origin: 'http' });
     } catch (error) {
       this.metrics.sessionRouteEvents.inc({ type: body.type, result: 'not_recorded' });
       this.log.error(`Could not append ${body.type} of session ${body.sessionId} to Kafka: ${(error as Error).message}`);

@@ -51,12 +51,15 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
     return outcomes;
   }
 
-  /** Applies one session event now (the HTTP route); throws StateStoreUnavailableError when Redis is unreachable. */
-  async applyOne(event: SessionEvent, timestampMs: number): Promise<ChangeResult> {
-    const change = this.toChange(event, timestampMs);
-    const [result] = await this.store.apply([change]);
-    this.noteEvictions(change, result);
-    return result;
+  /**
+   * Applies session events now (the HTTP route: CONNECT / DISCONNECT of different sessions, in one
+   * round trip); one result each. Throws StateStoreUnavailableError when Redis is unreachable.
+   */
+  async applyNow(events: readonly ConsumedEvent<SessionEvent>[]): Promise<ChangeResult[]> {
+    const changes = events.map(({ event, timestampMs }) => this.toChange(event, timestampMs));
+    const results = await this.store.apply(changes);
+    results.forEach((result, i) => this.noteEvictions(changes[i], result));
+    return results;
   }
 
   /** Ends every session the chat-server instance started before `resetAtMs`, in bounded steps. */
