@@ -9,7 +9,7 @@ import { SessionsService } from '../../src/sessions/sessions.service';
 import { ApplyOutcome, StateStore } from '../../src/state-store/state-store.repository';
 import { ChannelEvent } from '../../src/voice/channel-event';
 import { VoiceService } from '../../src/voice/voice.service';
-import { BenchEvent } from './workload';
+import { BenchEvent } from '../../testkit/mixed-workload';
 
 /** Records applied per round trip by the ingest layer. */
 export const CHUNK = MAX_CHUNK;

@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { startEmbeddedKafka } from '@state-server/embedded-kafka';
-import { freePort, startTestRedis, TestRedis } from '../../test/support/redis-server';
-import { BenchEvent, Workload } from './workload';
+import { freePort, startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { BenchEvent, Workload } from '../../testkit/mixed-workload';
 
 /** What every scenario gets from run.ts. */
 export interface BenchContext {

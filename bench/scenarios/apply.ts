@@ -1,11 +1,11 @@
 import { createRedisClient } from '../../src/redis/redis.module';
 import { StateStore } from '../../src/state-store/state-store.repository';
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
 import { ApplyPath, CHUNK, recordingRedis, toRawStreams } from '../lib/apply-path';
 import { BenchContext, startBenchRedis } from '../lib/context';
 import { blast, resp, sha1 } from '../lib/raw-redis';
 import { Figure, log, progress, ratio, round, ScenarioResult } from '../lib/report';
-import { byPartition, mixedWorkload, Workload } from '../lib/workload';
+import { byPartition, mixedWorkload, Workload } from '../../testkit/mixed-workload';
 
 const PARTITIONS = 3;
 

@@ -1,8 +1,8 @@
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
 import { startChild } from '../lib/child';
 import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
 import { log, percentile, progress, round, ScenarioResult } from '../lib/report';
-import { eventJson, guildId, mixedWorkload, userId } from '../lib/workload';
+import { eventJson, guildId, mixedWorkload, userId } from '../../testkit/mixed-workload';
 
 const TICK_MS = 10;
 /** Traffic before the first probe: the service's first fetches, JIT and script loading are not steady state. */

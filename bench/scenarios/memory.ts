@@ -1,7 +1,7 @@
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
 import { BenchContext, startBenchRedis } from '../lib/context';
 import { log, progress, round, ScenarioResult } from '../lib/report';
-import { channelId, CHANNELS_PER_GUILD, guildId, userId } from '../lib/workload';
+import { channelId, CHANNELS_PER_GUILD, guildId, userId } from '../../testkit/mixed-workload';
 
 const USERS_PER_GUILD = 100;
 const BATCH = 2000;

@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
 import { applyAllOriginally } from '../original-algorithm';
 import { BenchContext, startBenchRedis } from '../lib/context';
 import { log, progress, ratio, round, ScenarioResult } from '../lib/report';

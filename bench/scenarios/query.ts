@@ -1,10 +1,10 @@
 import autocannon from 'autocannon';
-import { freePort } from '../../test/support/redis-server';
-import { StateHarness } from '../../test/support/state-harness';
+import { freePort } from '../../testkit/redis-server';
+import { StateHarness } from '../../testkit/state-harness';
 import { BenchChild, startChild } from '../lib/child';
 import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
 import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
-import { channelId, guildId, userId } from '../lib/workload';
+import { channelId, guildId, userId } from '../../testkit/mixed-workload';
 
 const CONNECTIONS = 32;
 const QUERY_GUILD = 1_000_000;

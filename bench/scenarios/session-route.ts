@@ -1,9 +1,9 @@
 import autocannon from 'autocannon';
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
 import { BenchChild, startChild } from '../lib/child';
 import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
 import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
-import { userId } from '../lib/workload';
+import { userId } from '../../testkit/mixed-workload';
 
 const CONNECTIONS = 32;
 const USER_BASE = 70_000_000;

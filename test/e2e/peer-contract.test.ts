@@ -1,6 +1,6 @@
-import { eventually, getJson, startTestApp } from '../support/app';
-import { ChatServer, CommunityServer, SignalingServer } from '../support/platform-peers';
-import { startStack, TestStack, waitUntilConsumed } from '../support/stack';
+import { eventually, getJson, startTestApp } from '../../testkit/app';
+import { ChatServer, CommunityServer, SignalingServer } from '../../testkit/platform-peers';
+import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
 
 /**
  * The platform's peers as their code behaves (../shared/PEERS.md), against the service over real

@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
-import { Peers } from '../support/peers';
-import { startTestRedis, TestRedis } from '../support/redis-server';
-import { normalized, readObservableState } from '../model/observed-state';
-import { publish, StoryWorkload } from './workload';
-import { eventually } from '../support/eventually';
+import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { Peers } from '../../testkit/peers';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { normalized, readObservableState } from '../../testkit/observed-state';
+import { publish, StoryWorkload } from '../../testkit/story-workload';
+import { eventually } from '../../testkit/eventually';
 
 /** What every fault test needs: the embedded broker, its own redis-server, topics, a producer, and the service's environment. */
 export interface FaultEnv {

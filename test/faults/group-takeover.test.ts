@@ -1,6 +1,6 @@
-import { ServiceProcess } from '../support/service-process';
+import { ServiceProcess } from '../../testkit/service-process';
 import { converged, eventsSeen, FaultEnv, produce, startFaultEnv } from './fault-env';
-import { StoryWorkload } from './workload';
+import { StoryWorkload } from '../../testkit/story-workload';
 
 /**
  * Two instances in one consumer group share the partitions. One is SIGKILLed (it never leaves the

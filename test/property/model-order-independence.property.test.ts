@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { normalized } from '../model/observed-state';
-import { ModelOptions, PresenceModel } from '../model/presence-model';
-import { StoryWorkload } from '../faults/workload';
+import { normalized } from '../../testkit/observed-state';
+import { ModelOptions, PresenceModel } from '../../testkit/presence-model';
+import { StoryWorkload } from '../../testkit/story-workload';
 import { DeliveredLog, scenarios } from './event-log';
 
 /**

@@ -1,11 +1,7 @@
 /**
- * Bounded soak: the built service under steady load with faults injected on a schedule, checked
- * against the reference model. Not in CI (a --short run is, via test/faults/soak.test.ts).
- *
- *   npm run soak                      5 minutes
- *   npm run soak -- --minutes 20
- *   npm run soak -- --short           ~30 s
- *   options: --rate <events/s> (default 400), --seed <n>
+ * The bounded soak's engine: the built service under steady load with faults injected on a
+ * schedule, checked against the reference model. Run by tools/soak.ts (npm run soak) and, short,
+ * by test/faults/soak.test.ts.
  *
  * It starts its own redis-server and the embedded Kafka broker (or uses KAFKA_BROKERS), builds the
  * service if dist/ is stale, and runs `node dist/main.js`. Every few seconds it prints events
@@ -16,17 +12,16 @@
  * make that harmless). After each fault, production pauses until the service has caught up, and
  * the state must equal the model's (divergence 0). Garbage records go along with the traffic and
  * must all reach the dead-letter topics.
- * Exits 1 on any divergence or missing dead letter.
  */
 import { Admin } from 'kafkajs';
-import { normalized, readObservableState } from '../test/model/observed-state';
-import { ObservableState } from '../test/model/presence-model';
-import { eventually } from '../test/support/eventually';
-import { publish, StoryWorkload } from '../test/faults/workload';
-import { createTopics, readTopic, startTestKafka, uniqueTopics } from '../test/support/kafka';
-import { Peers } from '../test/support/peers';
-import { startTestRedis } from '../test/support/redis-server';
-import { ServiceProcess } from '../test/support/service-process';
+import { normalized, readObservableState } from './observed-state';
+import { ObservableState } from './presence-model';
+import { eventually } from './eventually';
+import { publish, StoryWorkload } from './story-workload';
+import { createTopics, readTopic, startTestKafka, uniqueTopics } from './kafka';
+import { Peers } from './peers';
+import { startTestRedis } from './redis-server';
+import { ServiceProcess } from './service-process';
 
 export interface SoakOptions {
   seconds: number;
@@ -236,27 +231,4 @@ async function countDeadLetters(admin: Admin, ...topics: string[]): Promise<numb
     for (const p of await admin.fetchTopicOffsets(topic)) count += Number(p.high) - Number(p.low);
   }
   return count;
-}
-
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-if (require.main === module) {
-  const short = process.argv.includes('--short');
-  const options: SoakOptions = {
-    seconds: short ? 30 : Number(flag('minutes') ?? 5) * 60,
-    rate: Number(flag('rate') ?? 400),
-    seed: Number(flag('seed') ?? Date.now() % 100000),
-    faultEvery: short ? 4 : 30,
-    log: (line) => console.log(line),
-  };
-  runSoak(options).then(
-    (r) => process.exit(r.divergence === 0 && r.deadLettersMissing === 0 ? 0 : 1),
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
 }

@@ -1,16 +1,16 @@
 import 'reflect-metadata';
 import Redis from 'ioredis';
-import { AppConfig, loadConfig } from '../../src/config/app-config';
-import { BatchApplier, TopicRoute } from '../../src/ingest/batch-applier';
-import { ConsumedEvent } from '../../src/ingest/event-patterns';
-import { createRedisClient } from '../../src/redis/redis.module';
-import { SessionEvent } from '../../src/sessions/session-event';
-import { SessionsService } from '../../src/sessions/sessions.service';
-import { ApplyOutcome, StateStore } from '../../src/state-store/state-store.repository';
-import { ChannelEvent } from '../../src/voice/channel-event';
-import { VoiceService } from '../../src/voice/voice.service';
-import { GuildStatesService } from '../../src/guild-states/guild-states.service';
-import { MetricsService } from '../../src/metrics/metrics.service';
+import { AppConfig, loadConfig } from '../src/config/app-config';
+import { BatchApplier, TopicRoute } from '../src/ingest/batch-applier';
+import { ConsumedEvent } from '../src/ingest/event-patterns';
+import { createRedisClient } from '../src/redis/redis.module';
+import { SessionEvent } from '../src/sessions/session-event';
+import { SessionsService } from '../src/sessions/sessions.service';
+import { ApplyOutcome, StateStore } from '../src/state-store/state-store.repository';
+import { ChannelEvent } from '../src/voice/channel-event';
+import { VoiceService } from '../src/voice/voice.service';
+import { GuildStatesService } from '../src/guild-states/guild-states.service';
+import { MetricsService } from '../src/metrics/metrics.service';
 
 /** The service's own apply path (decode -> service rules -> Lua scripts) on a real Redis, without Kafka. */
 export class StateHarness {
