@@ -18,10 +18,9 @@ import { normalized, readObservableState } from './observed-state';
 import { ObservableState } from './presence-model';
 import { eventually } from './eventually';
 import { publish, StoryWorkload } from './story-workload';
-import { createTopics, readTopic, startTestKafka, uniqueTopics } from './kafka';
-import { Peers } from './peers';
-import { startTestRedis } from './redis-server';
+import { readTopic } from './kafka';
 import { ServiceProcess } from './service-process';
+import { startStack } from './stack';
 
 export interface SoakOptions {
   seconds: number;
@@ -72,20 +71,11 @@ export function divergence(actual: ObservableState, expected: ObservableState): 
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const { log } = options;
-  const [kafka, redis] = await Promise.all([startTestKafka(), startTestRedis()]);
-  const topics = uniqueTopics('soak');
-  await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], 4);
-  const peers = await Peers.connect(kafka.kafka, topics);
+  // Redis of its own (killable: a fault kills it), the built service as a child process (killed too).
+  const stack = await startStack('soak', { service: 'process', partitions: 4, redis: { killable: true }, env: { KAFKA_FROM_BEGINNING: 'true' } });
+  const { kafka, redis, topics, peers, service } = stack;
   const admin = kafka.kafka.admin();
   await admin.connect();
-  const env = {
-    KAFKA_BROKERS: kafka.brokers.join(','),
-    REDIS_URL: redis.url,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
-    KAFKA_FROM_BEGINNING: 'true',
-  };
-  const service = await ServiceProcess.start({ ...env, KAFKA_GROUP_ID: topics.groupId }, 'state-server');
 
   const workload = new StoryWorkload({ users: 2000, seed: options.seed });
   const result: SoakResult = { produced: 0, processed: 0, deadLettersSent: 0, deadLettersFound: 0, deadLettersMissing: 0, faults: [], checkpoints: 0, divergence: 0, slowestCatchUpMs: 0 };
@@ -204,11 +194,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     );
     return result;
   } finally {
-    await service.stop();
     await admin.disconnect();
-    await peers.close();
-    await redis.stop();
-    await kafka.stop();
+    await stack.stop();
   }
 }
 

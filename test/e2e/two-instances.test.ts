@@ -10,7 +10,7 @@ let stack: TestStack;
 let second: RunningApp;
 beforeAll(async () => {
   stack = await startStack('two-instances', { partitions: 6 });
-  second = await startTestApp(stack.env);
+  second = await startTestApp(stack.serviceEnv);
   await waitUntilReady(second.url);
 });
 afterAll(async () => {

@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await service?.stop();
-  await env?.close();
+  await env?.stop();
 });
 
 const BAD_ID = fc.constantFrom<unknown>(-1, 0, 1.5, 'abc', '12a', '', true, null, {}, [], '99999999999999999999', '1e5', ' 7');

@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all([first?.stop(), second?.stop()]);
-  await env?.close();
+  await env?.stop();
 });
 
 it('lets the surviving instance take over the partitions of a killed one', async () => {

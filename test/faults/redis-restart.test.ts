@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await service?.stop();
-  await env?.close();
+  await env?.stop();
 });
 
 it('pauses while Redis is down, skips nothing, and is rebuilt by a replay from the earliest offset', async () => {

@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await service?.stop();
-  await env?.close();
+  await env?.stop();
 });
 
 it('reaches the model state after being killed mid-batch and restarted', async () => {
