@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
 import { StateHarness } from '../../testkit/state-harness';
 import { BenchChild, startChild } from '../lib/child';
-import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
 import { userId } from '../../testkit/mixed-workload';
 
@@ -56,7 +56,8 @@ async function post(url: string, seconds: number, body: ((i: number) => string) 
  * stack alone).
  */
 export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const stack = await startBenchStack(kafka, 'session-route');
+  const { redis } = stack;
   const harness = new StateHarness(redis.url);
   const children: BenchChild[] = [];
   try {
@@ -69,8 +70,7 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
       await harness.session(...batch);
     }
     seeding.stop();
-    const topics = await createBenchTopics(kafka.kafka, 'session-route');
-    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-session-route') }, { label: 'session-route-service', cpuProfileDir: ctx.profileDir });
+    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(stack, 'bench-session-route') }, { label: 'session-route-service', cpuProfileDir: ctx.profileDir });
     children.push(service);
     const { url } = await service.next<{ url: string }>('listening');
     const first = (await (await fetch(`${url}/api/state/update/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sessionId":"h-0","type":"DISCONNECT","state":"offline"}' })).json()) as { result: string | null };
@@ -99,6 +99,6 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
   } finally {
     for (const child of children) await child.stop();
     harness.close();
-    await redis.stop();
+    await stack.stop();
   }
 }
