@@ -59,7 +59,7 @@ describe.each(configurations)('the model ($name)', ({ options }) => {
 });
 
 /**
- * The fault tests' and soak's traffic (test/faults/workload.ts) is sent unkeyed, so the service
+ * The fault tests' and soak's traffic (testkit/story-workload.ts) is sent unkeyed, so the service
  * applies it in any order: its end state must be the same for any order, and must never leave a
  * seat to a user with no live session (the service's grace period would end it, on its own clock).
  */
