@@ -3,7 +3,6 @@ import Redis from 'ioredis';
 import { AppConfig, loadConfig } from '../src/config/app-config';
 import { BatchApplier, MAX_CHUNK, TopicRoute } from '../src/ingest/batch-applier';
 import { ConsumedEvent } from '../src/ingest/event-patterns';
-import { decodeEvent } from '../src/ingest/event-decoding';
 import { createRedisClient } from '../src/redis/redis.module';
 import { SessionEvent } from '../src/sessions/session-event';
 import { SessionsService } from '../src/sessions/sessions.service';
@@ -84,22 +83,6 @@ export class StateHarness {
       if (outcome === 'ignored') return { ignored: reason! };
       return outcome;
     });
-  }
-
-  /** Decodes records [from, to) of a stream as the consumer does, with the current time as their timestamp. */
-  decode(stream: RawStream, from: number, to: number): ConsumedEvent<SessionEvent | ChannelEvent>[] {
-    const type: new () => SessionEvent | ChannelEvent = stream.topic === 'session' ? SessionEvent : ChannelEvent;
-    const now = Date.now();
-    const events: ConsumedEvent<SessionEvent | ChannelEvent>[] = [];
-    for (let i = from; i < to; i++) events.push({ event: decodeEvent(stream.values[i], type, this.config.MAX_EVENT_BYTES), timestampMs: now });
-    return events;
-  }
-
-  /** Applies decoded events through the topic's service (rules -> Redis), skipping the decoding. */
-  applyDecoded(topic: 'session' | 'channel', events: ConsumedEvent<SessionEvent | ChannelEvent>[]): Promise<ApplyOutcome[]> {
-    return topic === 'session'
-      ? this.sessions.applyAll(events as ConsumedEvent<SessionEvent>[])
-      : this.voice.applyAll(events as ConsumedEvent<ChannelEvent>[]);
   }
 
   /**
