@@ -1,11 +1,12 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
+  // Tests live in test/ (and the broker package's own); testkit/ is what they import, compiled by ts-jest, never run as tests.
   roots: ['<rootDir>/test', '<rootDir>/packages/embedded-kafka/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   testTimeout: 60000,
-  // Picks Kafka and Redis for the run (given, containers or local: test/support/backends.ts).
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // Picks Kafka and Redis for the run (given, containers or local: testkit/backends.ts).
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
 };

@@ -12,7 +12,7 @@
  * fixes with Lua); here it runs one event at a time, as the original's single listener thread did.
  */
 import Redis from 'ioredis';
-import { BenchEvent } from './lib/workload';
+import { BenchEvent } from '../testkit/mixed-workload';
 
 const TTL_SECONDS = 86400;
 

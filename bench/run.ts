@@ -21,7 +21,7 @@ import { queryScenario } from './scenarios/query';
 import { sessionRouteScenario } from './scenarios/session-route';
 import { BenchContext, BenchKafka, startBenchKafka } from './lib/context';
 import { log, machine, ScenarioResult, table, writeResult, writeSummary } from './lib/report';
-import { mixedWorkload } from './lib/workload';
+import { mixedWorkload } from '../testkit/mixed-workload';
 
 type Scenario = (ctx: BenchContext, kafka: BenchKafka) => Promise<ScenarioResult>;
 const SCENARIOS: Record<string, Scenario> = {

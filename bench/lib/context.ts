@@ -1,7 +1,7 @@
-import { Kafka, logLevel } from 'kafkajs';
-import { startEmbeddedKafka } from '@state-server/embedded-kafka';
-import { freePort, startTestRedis, TestRedis } from '../../test/support/redis-server';
-import { BenchEvent, Workload } from './workload';
+import { freePort } from '../../testkit/redis-server';
+import { startTestKafka, TestKafka } from '../../testkit/kafka';
+import { startStack, TestStack } from '../../testkit/stack';
+import { Workload } from '../../testkit/mixed-workload';
 
 /** What every scenario gets from run.ts. */
 export interface BenchContext {
@@ -21,47 +21,28 @@ export interface BenchContext {
   shared: Record<string, number>;
 }
 
-export interface BenchKafka {
-  brokers: string[];
-  kafka: Kafka;
-  stop(): Promise<void>;
+export type BenchKafka = TestKafka;
+
+/** The embedded broker, in this process (the consumer under test runs in a child process): one for the run, shared by the scenarios. */
+export function startBenchKafka(): Promise<BenchKafka> {
+  return startTestKafka({ embedded: true, quiet: true, clientId: 'bench' });
 }
 
-/** The embedded broker, in this process (the consumer under test runs in a child process). */
-export async function startBenchKafka(): Promise<BenchKafka> {
-  const embedded = await startEmbeddedKafka({ port: 0, logger: { warn: () => undefined } });
-  const kafka = new Kafka({ clientId: 'bench', brokers: embedded.brokers, logLevel: logLevel.NOTHING });
-  return { brokers: embedded.brokers, kafka, stop: () => embedded.stop() };
+/**
+ * A scenario's stack (testkit/stack.ts): the run's broker, topics of its own, a redis-server of its
+ * own (never REDIS_URL); no service: the scenario starts it as a child (bench/children/consumer.ts).
+ * stop() leaves the broker running.
+ */
+export function startBenchStack(kafka: BenchKafka, prefix: string): Promise<TestStack<'none'>> {
+  return startStack(prefix, { kafka, service: 'none', redis: { own: true } });
 }
-
-/** A redis-server of the scenario's own, on a free port. */
-export async function startBenchRedis(): Promise<TestRedis> {
-  if (process.env.REDIS_URL) throw new Error('the bench starts its own redis-server: unset REDIS_URL');
-  return startTestRedis();
-}
-
-export async function createBenchTopics(kafka: Kafka, prefix: string, partitions = 3) {
-  const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  const topics = { sessionEvents: `${prefix}-sessionEvent-${suffix}`, channelEvents: `${prefix}-channelEvent-${suffix}` };
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
-  await admin.disconnect();
-  return topics;
-}
-
-export const topicOf = (topics: { sessionEvents: string; channelEvents: string }, e: BenchEvent) =>
-  e.topic === 'session' ? topics.sessionEvents : topics.channelEvents;
 
 /** The service's environment for a bench run: production defaults (rate limit off; LOG_LEVEL info with request lines only for errors and slow requests). */
-export async function serviceEnv(kafka: BenchKafka, redisUrl: string, topics: { sessionEvents: string; channelEvents: string }, groupId: string) {
+export async function serviceEnv(stack: TestStack<'none'>, groupId: string) {
   return {
+    ...stack.serviceEnv,
     PORT: String(await freePort()),
-    KAFKA_BROKERS: kafka.brokers.join(','),
-    REDIS_URL: redisUrl,
     KAFKA_GROUP_ID: groupId,
     KAFKA_CLIENT_ID: groupId,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
   };
 }

@@ -1,13 +1,37 @@
-import { createRedisClient } from '../../src/redis/redis.module';
-import { StateStore } from '../../src/state-store/state-store.repository';
-import { StateHarness } from '../../test/support/state-harness';
-import { ApplyPath, CHUNK, recordingRedis, toRawStreams } from '../lib/apply-path';
-import { BenchContext, startBenchRedis } from '../lib/context';
+import { MAX_CHUNK as CHUNK } from '../../src/ingest/batch-applier';
+import { decodeEvent } from '../../src/ingest/event-decoding';
+import { ConsumedEvent } from '../../src/ingest/event-patterns';
+import { SessionEvent } from '../../src/sessions/session-event';
+import { ApplyOutcome } from '../../src/state-store/state-store.repository';
+import { ChannelEvent } from '../../src/voice/channel-event';
+import { RawStream, StateHarness } from '../../testkit/state-harness';
+import { startTestRedis } from '../../testkit/redis-server';
+import { recordingRedis } from '../lib/recording-redis';
+import { BenchContext } from '../lib/context';
 import { blast, resp, sha1 } from '../lib/raw-redis';
 import { Figure, log, progress, ratio, round, ScenarioResult } from '../lib/report';
-import { byPartition, mixedWorkload, Workload } from '../lib/workload';
+import { BenchEvent, byPartition, mixedWorkload, Workload } from '../../testkit/mixed-workload';
 
 const PARTITIONS = 3;
+
+const toRawStreams = (streams: BenchEvent[][]): RawStream[] =>
+  streams.map((s) => ({ topic: s[0].topic, values: s.map((e) => Buffer.from(e.value)) }));
+
+/** Where the apply path's time goes, part 1: records [from, to) of a stream decoded as the consumer does. */
+function decode(harness: StateHarness, stream: RawStream, from: number, to: number): ConsumedEvent<SessionEvent | ChannelEvent>[] {
+  const type: new () => SessionEvent | ChannelEvent = stream.topic === 'session' ? SessionEvent : ChannelEvent;
+  const now = Date.now();
+  const events: ConsumedEvent<SessionEvent | ChannelEvent>[] = [];
+  for (let i = from; i < to; i++) events.push({ event: decodeEvent(stream.values[i], type, harness.config.MAX_EVENT_BYTES), timestampMs: now });
+  return events;
+}
+
+/** Part 2: decoded events through the topic's service (rules -> Redis). */
+function applyDecoded(harness: StateHarness, topic: 'session' | 'channel', events: ConsumedEvent<SessionEvent | ChannelEvent>[]): Promise<ApplyOutcome[]> {
+  return topic === 'session'
+    ? harness.sessions.applyAll(events as ConsumedEvent<SessionEvent>[])
+    : harness.voice.applyAll(events as ConsumedEvent<ChannelEvent>[]);
+}
 
 export const timed = async <T>(work: () => Promise<T>): Promise<{ seconds: number; result: T }> => {
   const started = process.hrtime.bigint();
@@ -25,23 +49,22 @@ export async function stateMismatches(harness: StateHarness, workload: Workload)
 
 /** Ours: the service's apply path (decode -> rules -> pipelined Lua), like the ingest layer, no Kafka. */
 export async function measureOurApply(ctx: BenchContext, harness: StateHarness, label = 'apply (ours)') {
-  const path = new ApplyPath(harness.store, harness.config);
   const concurrency = harness.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY;
   // Warm up the JIT on other events, then start from an empty Redis.
-  await path.applyStreams(toRawStreams(byPartition(mixedWorkload(10_000, 7, 'warm').events, PARTITIONS)), concurrency);
+  await harness.applyStreams(toRawStreams(byPartition(mixedWorkload(10_000, 7, 'warm').events, PARTITIONS)), concurrency);
   await harness.redis.flushall();
   const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
   const total = ctx.workload.events.length;
   let done = 0;
   const shown = progress(label, () => `${done.toLocaleString()} / ${total.toLocaleString()} events`);
-  const { seconds, result: rejected } = await timed(() => path.applyStreams(streams, concurrency, (n) => (done += n))).finally(shown.stop);
+  const { seconds, result: rejected } = await timed(() => harness.applyStreams(streams, concurrency, (n) => (done += n))).finally(shown.stop);
   const mismatches = await stateMismatches(harness, ctx.workload);
   if (rejected > 0 || mismatches > 0) log(`  WARNING: ${rejected} changes rejected, ${mismatches} users' states differ from the expected`);
   return { eventsPerSecond: Math.round(total / seconds), seconds: round(seconds, 3), rejected, mismatches, concurrency };
 }
 
 export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const redis = await startTestRedis({ own: true });
   const port = Number(new URL(redis.url).port);
   const harness = new StateHarness(redis.url);
   try {
@@ -52,14 +75,13 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
     log(`  ours: ${ours.eventsPerSecond.toLocaleString()} events/s`);
 
     // Where our time goes: decoding alone, and applying pre-decoded events.
-    const path = new ApplyPath(harness.store, harness.config);
-    const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
+      const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
     const decodeOnly = await timed(async () => {
-      for (const s of streams) for (let i = 0; i < s.values.length; i += CHUNK) path.decode(s, i, Math.min(i + CHUNK, s.values.length));
+      for (const s of streams) for (let i = 0; i < s.values.length; i += CHUNK) decode(harness, s, i, Math.min(i + CHUNK, s.values.length));
     });
-    const decoded = streams.map((s) => ({ topic: s.topic, chunks: [] as ReturnType<ApplyPath['decode']>[] }));
+    const decoded = streams.map((s) => ({ topic: s.topic, chunks: [] as ReturnType<typeof decode>[] }));
     streams.forEach((s, k) => {
-      for (let i = 0; i < s.values.length; i += CHUNK) decoded[k].chunks.push(path.decode(s, i, Math.min(i + CHUNK, s.values.length)));
+      for (let i = 0; i < s.values.length; i += CHUNK) decoded[k].chunks.push(decode(harness, s, i, Math.min(i + CHUNK, s.values.length)));
     });
     await harness.redis.flushall();
     const concurrency = harness.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY;
@@ -69,7 +91,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
         Array.from({ length: concurrency }, async () => {
           while (next < decoded.length) {
             const s = decoded[next++];
-            for (const chunk of s.chunks) await path.applyDecoded(s.topic, chunk);
+            for (const chunk of s.chunks) await applyDecoded(harness, s.topic, chunk);
           }
         }),
       );
@@ -77,10 +99,9 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
 
     // Redis's limit: the same script calls, recorded from the service's own StateStore, replayed as
     // prebuilt EVALSHA commands with no client-side work.
-    const recordingClient = createRedisClient(harness.config);
-    await new Promise((resolve) => recordingClient.once('ready', resolve));
-    const recording = recordingRedis(recordingClient);
-    const recorder = new ApplyPath(new StateStore(recording.client, harness.config), harness.config);
+    let recording!: ReturnType<typeof recordingRedis>;
+    const recorder = new StateHarness(redis.url, {}, (client) => (recording = recordingRedis(client)).client);
+    await recorder.ready();
     const perStream: { bytes: Buffer; commands: number }[][] = [];
     for (const s of streams) {
       const from = recording.pipelines.length;
@@ -93,7 +114,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
         })),
       );
     }
-    recordingClient.disconnect();
+    recorder.close();
     for (const lua of recording.scripts.values()) {
       const loaded = (await harness.redis.script('LOAD', lua)) as string;
       if (loaded !== sha1(lua)) throw new Error('script sha mismatch');

@@ -1,4 +1,5 @@
-import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { TestStack } from '../../testkit/stack';
+import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { startChild } from '../lib/child';
 import { summarizeProfile } from '../profile-summary';
 import { log, progress, ratio, round, ScenarioResult } from '../lib/report';
@@ -46,11 +47,13 @@ interface DrainRun {
   profile?: string;
 }
 
-async function drainOnce(mode: 'service' | 'bare', run: number, kafka: BenchKafka, ctx: BenchContext, topics: { sessionEvents: string; channelEvents: string }, redisUrl: string, flush: () => Promise<void>, redis: import('ioredis').default): Promise<DrainRun> {
+async function drainOnce(mode: 'service' | 'bare', run: number, stack: TestStack<'none'>, ctx: BenchContext): Promise<DrainRun> {
+  const { kafka, topics } = stack;
+  const redis = stack.redis.client;
   const total = ctx.workload.events.length;
   const groupId = `bench-drain-${mode}-${run}-${Date.now().toString(36)}`;
-  if (mode === 'service') await flush();
-  const env = await serviceEnv(kafka, redisUrl, topics, groupId);
+  if (mode === 'service') await stack.redis.flush();
+  const env = await serviceEnv(stack, groupId);
   const admin = kafka.kafka.admin();
   await admin.connect();
   const spawned = Date.now();
@@ -61,7 +64,7 @@ async function drainOnce(mode: 'service' | 'bare', run: number, kafka: BenchKafk
   try {
     const { at: joinedAt } = await child.next<{ at: number }>('joined', 60000);
     for (;;) {
-      done = await committed(admin, groupId, Object.values(topics));
+      done = await committed(admin, groupId, [topics.sessionEvents, topics.channelEvents]);
       if (done >= total) break;
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
@@ -91,15 +94,14 @@ async function drainOnce(mode: 'service' | 'bare', run: number, kafka: BenchKafk
 }
 
 export async function drainScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const stack = await startBenchStack(kafka, 'drain');
   try {
-    const topics = await createBenchTopics(kafka.kafka, 'drain');
-    await produceBacklog(kafka, ctx, topics);
+    await produceBacklog(kafka, ctx, stack.topics);
     const runs: DrainRun[] = [];
     const rounds = ctx.quick ? 1 : 2;
     for (let r = 1; r <= rounds; r++) {
       for (const mode of ['bare', 'service'] as const) {
-        const child = await drainOnce(mode, r, kafka, ctx, topics, redis.url, redis.flush, redis.client);
+        const child = await drainOnce(mode, r, stack, ctx);
         runs.push(child);
         log(`  drain ${mode} #${r}: ${child.eventsPerSecond.toLocaleString()} events/s (${child.seconds} s)`);
       }
@@ -121,7 +123,7 @@ export async function drainScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       details: { runs, profile: ctx.profileDir ? summarizeLatestProfile(ctx.profileDir) : undefined },
     };
   } finally {
-    await redis.stop();
+    await stack.stop();
   }
 }
 

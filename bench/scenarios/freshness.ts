@@ -1,8 +1,8 @@
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
 import { startChild } from '../lib/child';
-import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { log, percentile, progress, round, ScenarioResult } from '../lib/report';
-import { eventJson, guildId, mixedWorkload, userId } from '../lib/workload';
+import { eventJson, guildId, mixedWorkload, userId } from '../../testkit/mixed-workload';
 
 const TICK_MS = 10;
 /** Traffic before the first probe: the service's first fetches, JIT and script loading are not steady state. */
@@ -15,10 +15,10 @@ const FRESH_BASE = 70_000_000;
  * freshness is from just before its produce call to the first answer that shows it online.
  */
 export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const stack = await startBenchStack(kafka, 'fresh');
+  const { redis, topics } = stack;
   const harness = new StateHarness(redis.url);
-  const topics = await createBenchTopics(kafka.kafka, 'fresh');
-  const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-fresh') }, { label: 'fresh-service', cpuProfileDir: ctx.profileDir });
+  const service = startChild('consumer', { mode: 'service', env: await serviceEnv(stack, 'bench-fresh') }, { label: 'fresh-service', cpuProfileDir: ctx.profileDir });
   const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
   try {
     await harness.ready();
@@ -115,6 +115,6 @@ export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): P
     await producer.disconnect();
     await service.stop();
     harness.close();
-    await redis.stop();
+    await stack.stop();
   }
 }

@@ -1,7 +1,8 @@
-import { StateHarness } from '../../test/support/state-harness';
-import { BenchContext, startBenchRedis } from '../lib/context';
+import { StateHarness } from '../../testkit/state-harness';
+import { startTestRedis } from '../../testkit/redis-server';
+import { BenchContext } from '../lib/context';
 import { log, progress, round, ScenarioResult } from '../lib/report';
-import { channelId, CHANNELS_PER_GUILD, guildId, userId } from '../lib/workload';
+import { channelId, CHANNELS_PER_GUILD, guildId, userId } from '../../testkit/mixed-workload';
 
 const USERS_PER_GUILD = 100;
 const BATCH = 2000;
@@ -10,7 +11,7 @@ const usedMemory = async (harness: StateHarness) => Number((await harness.redis.
 
 /** Redis bytes per online user: one session, one guild, one voice seat, applied through the service's own path. */
 export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const redis = await startTestRedis({ own: true });
   const harness = new StateHarness(redis.url);
   try {
     await harness.ready();

@@ -1,12 +1,13 @@
 import Redis from 'ioredis';
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
 import { applyAllOriginally } from '../original-algorithm';
-import { BenchContext, startBenchRedis } from '../lib/context';
+import { startTestRedis } from '../../testkit/redis-server';
+import { BenchContext } from '../lib/context';
 import { log, progress, ratio, round, ScenarioResult } from '../lib/report';
 import { measureOurApply, timed } from './apply';
 
 export async function originalScenario(ctx: BenchContext): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const redis = await startTestRedis({ own: true });
   const harness = new StateHarness(redis.url);
   const client = new Redis(redis.url);
   try {

@@ -1,10 +1,10 @@
-import { freePort } from '../../test/support/redis-server';
-import { StateHarness } from '../../test/support/state-harness';
+import { freePort } from '../../testkit/redis-server';
+import { StateHarness } from '../../testkit/state-harness';
 import { cannon, CannonRun } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
-import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
-import { channelId, guildId, userId } from '../lib/workload';
+import { channelId, guildId, userId } from '../../testkit/mixed-workload';
 
 const CONNECTIONS = 32;
 const QUERY_GUILD = 1_000_000;
@@ -44,15 +44,15 @@ async function seedGuild(harness: StateHarness): Promise<string[]> {
 }
 
 export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const stack = await startBenchStack(kafka, 'query');
+  const { redis } = stack;
   const harness = new StateHarness(redis.url);
   const children: BenchChild[] = [];
   try {
     await harness.ready();
     const ids = await seedGuild(harness);
     const path = `/guilds/${guildId(QUERY_GUILD)}/states?userIds=${ids.join(',')}`;
-    const topics = await createBenchTopics(kafka.kafka, 'query');
-    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-query') }, { label: 'query-service', cpuProfileDir: ctx.profileDir });
+    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(stack, 'bench-query') }, { label: 'query-service', cpuProfileDir: ctx.profileDir });
     children.push(service);
     const { url } = await service.next<{ url: string }>('listening');
     const answer = await (await fetch(url + path)).text();
@@ -180,6 +180,6 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
   } finally {
     for (const child of children) await child.stop();
     harness.close();
-    await redis.stop();
+    await stack.stop();
   }
 }

@@ -1,9 +1,9 @@
-import { StateHarness } from '../../test/support/state-harness';
+import { StateHarness } from '../../testkit/state-harness';
+import { userId } from '../../testkit/mixed-workload';
 import { cannon } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
-import { BenchContext, BenchKafka, createBenchTopics, serviceEnv, startBenchRedis } from '../lib/context';
+import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { Figure, log, progress, ratio, ScenarioResult } from '../lib/report';
-import { userId } from '../lib/workload';
 
 const CONNECTIONS = 32;
 const USER_BASE = 70_000_000;
@@ -15,7 +15,8 @@ const USER_BASE = 70_000_000;
  * stack alone).
  */
 export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
-  const redis = await startBenchRedis();
+  const stack = await startBenchStack(kafka, 'session-route');
+  const { redis } = stack;
   const harness = new StateHarness(redis.url);
   const children: BenchChild[] = [];
   try {
@@ -28,8 +29,7 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
       await harness.session(...batch);
     }
     seeding.stop();
-    const topics = await createBenchTopics(kafka.kafka, 'session-route');
-    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(kafka, redis.url, topics, 'bench-session-route') }, { label: 'session-route-service', cpuProfileDir: ctx.profileDir });
+    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(stack, 'bench-session-route') }, { label: 'session-route-service', cpuProfileDir: ctx.profileDir });
     children.push(service);
     const { url } = await service.next<{ url: string }>('listening');
     const first = (await (await fetch(`${url}/api/state/update/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sessionId":"h-0","type":"DISCONNECT","state":"offline"}' })).json()) as { result: string | null };
@@ -58,6 +58,6 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
   } finally {
     for (const child of children) await child.stop();
     harness.close();
-    await redis.stop();
+    await stack.stop();
   }
 }

@@ -1,6 +1,6 @@
-import { readTopic } from '../support/kafka';
-import { getJson } from '../support/app';
-import { startStack, TestStack, waitUntilConsumed } from '../support/stack';
+import { readTopic } from '../../testkit/kafka';
+import { getJson } from '../../testkit/app';
+import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
 
 /** Bad events go to <topic>.DLT with the reason; they never block the partition or lose the good events around them. */
 let stack: TestStack;

@@ -1,8 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { connect, createServer, Server } from 'node:net';
 import { join } from 'node:path';
-import { eventually } from '../support/eventually';
-import { ensureBuilt } from '../support/service-process';
+import { eventually } from '../../testkit/eventually';
+import { ensureBuilt } from '../../testkit/service-process';
 
 /**
  * `npm run demo` as a newcomer runs it: one Ctrl-C (SIGINT to the whole foreground process group,

@@ -1,10 +1,10 @@
 import { Admin } from 'kafkajs';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
-import { Peers, toJson } from '../support/peers';
-import { startTestRedis, TestRedis } from '../support/redis-server';
-import { ServiceProcess } from '../support/service-process';
-import { waitUntilConsumed } from '../support/stack';
-import { eventually, getJson, postJson } from '../support/app';
+import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { Peers, toJson } from '../../testkit/peers';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { ServiceProcess } from '../../testkit/service-process';
+import { waitUntilConsumed } from '../../testkit/stack';
+import { eventually, getJson, postJson } from '../../testkit/app';
 
 /**
  * SIGTERM in the middle of a stream of events: the built service (`node dist/main.js`, as in

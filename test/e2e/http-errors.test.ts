@@ -1,5 +1,5 @@
-import { getJson, postJson } from '../support/app';
-import { startStack, TestStack } from '../support/stack';
+import { getJson, postJson } from '../../testkit/app';
+import { startStack, TestStack } from '../../testkit/stack';
 
 /** Every bad request gets a 400 with a JSON error naming the field; Redis trouble gets a quick 503. */
 let stack: TestStack;
@@ -88,6 +88,6 @@ it('answers 503 quickly while Redis is unreachable, and 200 again after', async 
   } finally {
     await stack.redis.restart();
   }
-  const { eventually } = await import('../support/app');
+  const { eventually } = await import('../../testkit/app');
   await eventually(async () => expect((await getJson(`${stack.app.url}/guilds/1/states?userIds=1`)).status).toBe(200));
 });

@@ -1,10 +1,10 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { EmbeddedKafka, startEmbeddedKafka } from '@state-server/embedded-kafka';
-import { eventually, getJson } from '../support/app';
-import { uniqueTopics } from '../support/kafka';
-import { Peers } from '../support/peers';
-import { freePort, startTestRedis, TestRedis } from '../support/redis-server';
-import { ServiceProcess } from '../support/service-process';
+import { eventually, getJson } from '../../testkit/app';
+import { uniqueTopics } from '../../testkit/kafka';
+import { Peers } from '../../testkit/peers';
+import { freePort, startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { ServiceProcess } from '../../testkit/service-process';
 
 /**
  * An operator starts the service before Kafka is up (or before the topics are created): HTTP comes

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { getJson } from '../support/app';
-import { startStack, TestStack, waitUntilConsumed } from '../support/stack';
+import { getJson } from '../../testkit/app';
+import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
 
 /**
  * The Grafana dashboard (deploy/grafana/state-server.json) and the Prometheus alert rules

@@ -1,7 +1,7 @@
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
-import { Peers } from '../support/peers';
-import { startTestRedis, TestRedis } from '../support/redis-server';
-import { eventually, getJson, RunningApp, startTestApp, waitUntilReady } from '../support/app';
+import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { Peers } from '../../testkit/peers';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { eventually, getJson, RunningApp, startTestApp, waitUntilReady } from '../../testkit/app';
 import { InvalidConfigError, loadConfig } from '../../src/config/app-config';
 import { requestLogging } from '../../src/logging/request-logging';
 

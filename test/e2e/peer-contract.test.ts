@@ -1,6 +1,6 @@
-import { eventually, getJson, startTestApp } from '../support/app';
-import { ChatServer, CommunityServer, SignalingServer } from '../support/platform-peers';
-import { startStack, TestStack, waitUntilConsumed } from '../support/stack';
+import { eventually, getJson, startTestApp } from '../../testkit/app';
+import { ChatServer, CommunityServer, SignalingServer } from '../../testkit/platform-peers';
+import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
 
 /**
  * The platform's peers as their code behaves (../shared/PEERS.md), against the service over real
@@ -215,7 +215,7 @@ describe('the log', () => {
     await settled();
     await stack.redis.flush();
     // A new consumer group replays both topics from the start into the empty Redis.
-    const replay = await startTestApp({ ...stack.env, KAFKA_GROUP_ID: `${stack.topics.groupId}-replay` });
+    const replay = await startTestApp({ ...stack.serviceEnv, KAFKA_GROUP_ID: `${stack.topics.groupId}-replay` });
     try {
       await eventually(async () => {
         const answer = (await getJson(`${replay.url}/guilds/1/states?userIds=5001,5002,2001,2003`)).body;

@@ -1,5 +1,5 @@
-import { eventually, getJson } from '../support/app';
-import { startStack, TestStack, waitUntilConsumed } from '../support/stack';
+import { eventually, getJson } from '../../testkit/app';
+import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
 
 /** The chat and signaling servers publish through Kafka exactly as in production; the community server asks over HTTP. */
 let stack: TestStack;

@@ -1,5 +1,5 @@
-import { getJson } from '../support/app';
-import { startStack, TestStack } from '../support/stack';
+import { getJson } from '../../testkit/app';
+import { startStack, TestStack } from '../../testkit/stack';
 
 /**
  * Rate limiting is off unless RATE_LIMIT_PER_MINUTE is set (operations.test.ts: with an API token,

@@ -1,5 +1,5 @@
-import { eventually, getJson } from '../support/app';
-import { startStack, TestStack } from '../support/stack';
+import { eventually, getJson } from '../../testkit/app';
+import { startStack, TestStack } from '../../testkit/stack';
 
 /**
  * Redis goes away mid-stream and comes back (with its data, as a production Redis with AOF does).

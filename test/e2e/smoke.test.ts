@@ -1,5 +1,5 @@
-import { eventually, getJson } from '../support/app';
-import { startStack, TestStack } from '../support/stack';
+import { eventually, getJson } from '../../testkit/app';
+import { startStack, TestStack } from '../../testkit/stack';
 
 let stack: TestStack;
 beforeAll(async () => (stack = await startStack('smoke')));

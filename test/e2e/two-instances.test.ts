@@ -1,6 +1,6 @@
-import { getJson } from '../support/app';
-import { RunningApp, startTestApp, waitUntilReady } from '../support/app';
-import { startStack, TestStack, waitUntilConsumed } from '../support/stack';
+import { getJson } from '../../testkit/app';
+import { RunningApp, startTestApp, waitUntilReady } from '../../testkit/app';
+import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
 
 /**
  * The original lost updates: it read the channel's set, changed it in the JVM and wrote it back.
@@ -10,7 +10,7 @@ let stack: TestStack;
 let second: RunningApp;
 beforeAll(async () => {
   stack = await startStack('two-instances', { partitions: 6 });
-  second = await startTestApp(stack.env);
+  second = await startTestApp(stack.serviceEnv);
   await waitUntilReady(second.url);
 });
 afterAll(async () => {

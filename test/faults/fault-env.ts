@@ -1,47 +1,19 @@
 import { Logger } from '@nestjs/common';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
-import { Peers } from '../support/peers';
-import { startTestRedis, TestRedis } from '../support/redis-server';
-import { normalized, readObservableState } from '../model/observed-state';
-import { publish, StoryWorkload } from './workload';
-import { eventually } from '../support/eventually';
+import { normalized, readObservableState } from '../../testkit/observed-state';
+import { publish, StoryWorkload } from '../../testkit/story-workload';
+import { eventually } from '../../testkit/eventually';
+import { startStack, TestStack } from '../../testkit/stack';
 
-/** What every fault test needs: the embedded broker, its own redis-server, topics, a producer, and the service's environment. */
-export interface FaultEnv {
-  kafka: TestKafka;
-  redis: TestRedis;
-  topics: ReturnType<typeof uniqueTopics>;
-  peers: Peers;
-  /** Environment for ServiceProcess.start (KAFKA_GROUP_ID can be overridden). */
-  serviceEnv: Record<string, string>;
-  close(): Promise<void>;
-}
+/**
+ * What every fault test needs: the stack (testkit/stack.ts) with no service - each test starts the
+ * built service itself (ServiceProcess), as many instances and with the settings it needs, from
+ * `serviceEnv` - and a redis-server of its own, which it may kill.
+ */
+export type FaultEnv = TestStack<'none'>;
 
 export async function startFaultEnv(prefix: string, partitions = 4): Promise<FaultEnv> {
   Logger.overrideLogger(['error']);
-  const [kafka, redis] = await Promise.all([startTestKafka(), startTestRedis()]);
-  const topics = uniqueTopics(prefix);
-  await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], partitions);
-  const peers = await Peers.connect(kafka.kafka, topics);
-  const serviceEnv = {
-    KAFKA_BROKERS: kafka.brokers.join(','),
-    REDIS_URL: redis.url,
-    KAFKA_GROUP_ID: topics.groupId,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
-  };
-  return {
-    kafka,
-    redis,
-    topics,
-    peers,
-    serviceEnv,
-    close: async () => {
-      await peers.close().catch(() => undefined);
-      await redis.stop();
-      await kafka.stop();
-    },
-  };
+  return startStack(prefix, { service: 'none', partitions, redis: { killable: true } });
 }
 
 export { eventually };

@@ -1,6 +1,6 @@
-import { ServiceProcess } from '../support/service-process';
+import { ServiceProcess } from '../../testkit/service-process';
 import { converged, eventsSeen, FaultEnv, produce, startFaultEnv } from './fault-env';
-import { StoryWorkload } from './workload';
+import { StoryWorkload } from '../../testkit/story-workload';
 
 /**
  * Two instances in one consumer group share the partitions. One is SIGKILLed (it never leaves the
@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all([first?.stop(), second?.stop()]);
-  await env?.close();
+  await env?.stop();
 });
 
 it('lets the surviving instance take over the partitions of a killed one', async () => {

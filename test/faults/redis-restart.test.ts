@@ -1,8 +1,8 @@
-import { normalized, readObservableState } from '../model/observed-state';
-import { PresenceModel } from '../model/presence-model';
-import { ServiceProcess } from '../support/service-process';
+import { normalized, readObservableState } from '../../testkit/observed-state';
+import { PresenceModel } from '../../testkit/presence-model';
+import { ServiceProcess } from '../../testkit/service-process';
 import { converged, eventually, FaultEnv, produce, startFaultEnv } from './fault-env';
-import { StoryWorkload } from './workload';
+import { StoryWorkload } from '../../testkit/story-workload';
 
 /**
  * Redis killed mid-stream and started again, empty (no persistence here), with the automatic
@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await service?.stop();
-  await env?.close();
+  await env?.stop();
 });
 
 it('pauses while Redis is down, skips nothing, and is rebuilt by a replay from the earliest offset', async () => {

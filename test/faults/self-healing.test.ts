@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { Kafka } from 'kafkajs';
-import { eventually } from '../support/eventually';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../support/kafka';
-import { ChatServer, SignalingServer } from '../support/platform-peers';
-import { startTestRedis, TestRedis } from '../support/redis-server';
-import { ServiceProcess } from '../support/service-process';
+import { eventually } from '../../testkit/eventually';
+import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { ChatServer, SignalingServer } from '../../testkit/platform-peers';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { ServiceProcess } from '../../testkit/service-process';
 
 /**
  * Redis restarts empty (no persistence) under two running instances: both notice, both switch to

@@ -1,7 +1,7 @@
-import { readObservableState } from '../model/observed-state';
-import { ServiceProcess } from '../support/service-process';
+import { readObservableState } from '../../testkit/observed-state';
+import { ServiceProcess } from '../../testkit/service-process';
 import { converged, eventsSeen, eventually, FaultEnv, produce, startFaultEnv } from './fault-env';
-import { StoryWorkload } from './workload';
+import { StoryWorkload } from '../../testkit/story-workload';
 
 /**
  * The service SIGKILLed in the middle of applying a backlog (no graceful shutdown: batches half
@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await service?.stop();
-  await env?.close();
+  await env?.stop();
 });
 
 it('reaches the model state after being killed mid-batch and restarted', async () => {

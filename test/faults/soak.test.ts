@@ -1,6 +1,6 @@
-import { runSoak } from '../../tools/soak';
+import { runSoak } from '../../testkit/soak';
 
-/** The short soak (tools/soak.ts --short): ~30 s of load with a service kill, a Redis loss and a RESET. */
+/** The short soak (testkit/soak.ts, as tools/soak.ts --short runs it): ~30 s of load with a service kill, a Redis loss and a RESET. */
 it('stays equal to the model through 30 s of load and faults', async () => {
   const lines: string[] = [];
   const result = await runSoak({ seconds: 30, rate: 300, seed: 7, faultEvery: 4, catchUpTimeoutMs: 20000, log: (line) => lines.push(line) });

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { StateHarness } from '../support/state-harness';
-import { startTestRedis, TestRedis } from '../support/redis-server';
+import { StateHarness } from '../../testkit/state-harness';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 
 /**
  * The rules of docs/rules.md, one behaviour per test, through the service's own apply path

@@ -1,4 +1,4 @@
-import { ModelOptions, PresenceEvent, PresenceModel } from './presence-model';
+import { ModelOptions, PresenceEvent, PresenceModel } from '../../testkit/presence-model';
 
 /**
  * The reference model, rule by rule (docs/rules.md). Where a rule must hold "in any order", the

@@ -2,8 +2,8 @@ import { decodeEvent } from '../../src/ingest/event-decoding';
 import { SessionEvent } from '../../src/sessions/session-event';
 import { ApplyOutcome } from '../../src/state-store/state-store.repository';
 import { ChannelEvent } from '../../src/voice/channel-event';
-import { topicOf } from '../model/presence-model';
-import { StateHarness } from '../support/state-harness';
+import { topicOf } from '../../testkit/presence-model';
+import { StateHarness } from '../../testkit/state-harness';
 import { DeliveredLog, recordValue } from './event-log';
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { normalized } from '../model/observed-state';
-import { ModelOptions, PresenceModel } from '../model/presence-model';
-import { StoryWorkload } from '../faults/workload';
+import { normalized } from '../../testkit/observed-state';
+import { ModelOptions, PresenceModel } from '../../testkit/presence-model';
+import { StoryWorkload } from '../../testkit/story-workload';
 import { DeliveredLog, scenarios } from './event-log';
 
 /**
@@ -59,7 +59,7 @@ describe.each(configurations)('the model ($name)', ({ options }) => {
 });
 
 /**
- * The fault tests' and soak's traffic (test/faults/workload.ts) is sent unkeyed, so the service
+ * The fault tests' and soak's traffic (testkit/story-workload.ts) is sent unkeyed, so the service
  * applies it in any order: its end state must be the same for any order, and must never leave a
  * seat to a user with no live session (the service's grace period would end it, on its own clock).
  */

@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { decodeEvent } from '../../src/ingest/event-decoding';
 import { ChannelEvent } from '../../src/voice/channel-event';
-import { normalized, readObservableState } from '../model/observed-state';
-import { ModelOptions, ObservableState, PresenceEvent, PresenceModel } from '../model/presence-model';
-import { startTestRedis, TestRedis } from '../support/redis-server';
-import { StateHarness } from '../support/state-harness';
+import { normalized, readObservableState } from '../../testkit/observed-state';
+import { ModelOptions, ObservableState, PresenceEvent, PresenceModel } from '../../testkit/presence-model';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { StateHarness } from '../../testkit/state-harness';
 import { applyThroughService } from './apply-through-service';
 import { BASE_MS, DeliveredLog, describeDelivery } from './event-log';
 

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
-import { invariantViolations, normalized, readObservableState } from '../model/observed-state';
-import { GuildStatesAnswer, ModelOptions, PresenceModel, UserInfoAnswer } from '../model/presence-model';
-import { startTestRedis, TestRedis } from '../support/redis-server';
-import { StateHarness } from '../support/state-harness';
+import { invariantViolations, normalized, readObservableState } from '../../testkit/observed-state';
+import { GuildStatesAnswer, ModelOptions, PresenceModel, UserInfoAnswer } from '../../testkit/presence-model';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { StateHarness } from '../../testkit/state-harness';
 import { applyThroughService } from './apply-through-service';
 import { GUILDS, scenarios, USERS } from './event-log';
 

@@ -1,4 +1,4 @@
-import { byId, ChannelEventModel, PresenceModel } from '../model/presence-model';
+import { byId, ChannelEventModel, PresenceModel } from '../../testkit/presence-model';
 
 export { PresenceModel };
 export type { ChannelEventModel };

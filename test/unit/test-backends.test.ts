@@ -2,11 +2,11 @@ import { createServer as createHttpServer, Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseBackends, KAFKA_IMAGE, REDIS_IMAGE } from '../support/backends';
-import { freePort } from '../support/redis-server';
+import { chooseBackends, KAFKA_IMAGE, REDIS_IMAGE } from '../../testkit/backends';
+import { freePort } from '../../testkit/redis-server';
 
 /**
- * How a run picks its Kafka and Redis (test/support/backends.ts): what you set, else containers
+ * How a run picks its Kafka and Redis (testkit/backends.ts): what you set, else containers
  * when a Docker engine answers, else the embedded broker and a local redis-server, saying so in
  * one line. No engine here is faked by a closed port or a missing socket; one that answers, by a
  * server that speaks the engine's GET /_ping.

@@ -1,7 +1,7 @@
-import { seeded } from '../../bench/lib/workload';
-import { normalized } from '../model/observed-state';
-import { ObservableState, PresenceEvent, PresenceModel } from '../model/presence-model';
-import { Peers } from '../support/peers';
+import { seeded } from './mixed-workload';
+import { normalized } from './observed-state';
+import { ObservableState, PresenceEvent, PresenceModel } from './presence-model';
+import { Peers } from './peers';
 
 /** An event and its record timestamp (set on the Kafka record, as the peer's producer would). */
 export interface TimedEvent {

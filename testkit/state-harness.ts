@@ -1,18 +1,28 @@
 import 'reflect-metadata';
 import Redis from 'ioredis';
-import { AppConfig, loadConfig } from '../../src/config/app-config';
-import { BatchApplier, TopicRoute } from '../../src/ingest/batch-applier';
-import { ConsumedEvent } from '../../src/ingest/event-patterns';
-import { createRedisClient } from '../../src/redis/redis.module';
-import { SessionEvent } from '../../src/sessions/session-event';
-import { SessionsService } from '../../src/sessions/sessions.service';
-import { ApplyOutcome, StateStore } from '../../src/state-store/state-store.repository';
-import { ChannelEvent } from '../../src/voice/channel-event';
-import { VoiceService } from '../../src/voice/voice.service';
-import { GuildStatesService } from '../../src/guild-states/guild-states.service';
-import { MetricsService } from '../../src/metrics/metrics.service';
+import { AppConfig, loadConfig } from '../src/config/app-config';
+import { BatchApplier, MAX_CHUNK, TopicRoute } from '../src/ingest/batch-applier';
+import { ConsumedEvent } from '../src/ingest/event-patterns';
+import { createRedisClient } from '../src/redis/redis.module';
+import { SessionEvent } from '../src/sessions/session-event';
+import { SessionsService } from '../src/sessions/sessions.service';
+import { ApplyOutcome, StateStore } from '../src/state-store/state-store.repository';
+import { ChannelEvent } from '../src/voice/channel-event';
+import { VoiceService } from '../src/voice/voice.service';
+import { GuildStatesService } from '../src/guild-states/guild-states.service';
+import { MetricsService } from '../src/metrics/metrics.service';
 
-/** The service's own apply path (decode -> service rules -> Lua scripts) on a real Redis, without Kafka. */
+/** A partition's records as kafkajs hands them over: value buffers. */
+export interface RawStream {
+  topic: 'session' | 'channel';
+  values: Buffer[];
+}
+
+/**
+ * The service's own apply path (decode -> service rules -> Lua scripts) on a real Redis, without
+ * Kafka: the services wired as the app wires them, around the ingest layer's BatchApplier. The
+ * rules' tests, the property tests and the bench all apply through it.
+ */
 export class StateHarness {
   readonly config: AppConfig;
   readonly redis: Redis;
@@ -23,9 +33,10 @@ export class StateHarness {
   /** The ingest layer's applier (decode -> rules -> Redis), the path every Kafka record takes. */
   readonly applier: BatchApplier;
 
-  constructor(redisUrl: string, env: Record<string, string> = {}) {
+  /** wrapClient: what the StateStore talks through, given the harness's own client (the bench records the script calls with it). */
+  constructor(redisUrl: string, env: Record<string, string> = {}, wrapClient: (client: Redis) => Redis = (client) => client) {
     this.config = loadConfig({ REDIS_URL: redisUrl, ...env });
-    this.redis = createRedisClient(this.config);
+    this.redis = wrapClient(createRedisClient(this.config));
     const metrics = new MetricsService();
     this.store = new StateStore(this.redis, this.config);
     this.sessions = new SessionsService(this.store, this.config, metrics);
@@ -72,6 +83,30 @@ export class StateHarness {
       if (outcome === 'ignored') return { ignored: reason! };
       return outcome;
     });
+  }
+
+  /**
+   * Applies the streams like the ingest layer: each stream in order, in chunks of MAX_CHUNK (decode,
+   * then one pipelined round trip), `concurrency` streams at a time. Returns the count of rejected changes.
+   */
+  async applyStreams(streams: readonly RawStream[], concurrency: number, onChunk?: (n: number) => void): Promise<number> {
+    let rejected = 0;
+    let nextStream = 0;
+    const worker = async () => {
+      while (nextStream < streams.length) {
+        const stream = streams[nextStream++];
+        const now = String(Date.now());
+        const records = stream.values.map((value, offset) => ({ offset: String(offset), timestamp: now, value }));
+        for (let i = 0; i < records.length; i += MAX_CHUNK) {
+          const end = Math.min(i + MAX_CHUNK, records.length);
+          const results = await this.applier.applyChunk(stream.topic, records.slice(i, end));
+          rejected += results.filter((r) => r.outcome === 'dead_lettered').length;
+          onChunk?.(end - i);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return rejected;
   }
 
   async userState(userId: string): Promise<string | null> {

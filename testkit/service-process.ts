@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './redis-server';
 
-const ROOT = join(__dirname, '..', '..');
+const ROOT = join(__dirname, '..');
 const MAIN = join(ROOT, 'dist', 'main.js');
 
 function newestMtime(dir: string): number {

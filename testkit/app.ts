@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
-import { startApp } from '../../src/app';
-import { loadConfig } from '../../src/config/app-config';
+import { startApp } from '../src/app';
+import { loadConfig } from '../src/config/app-config';
 import { freePort } from './redis-server';
 import { eventually } from './eventually';
 

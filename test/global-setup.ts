@@ -1,4 +1,4 @@
-import { chooseBackends, KAFKA_IMAGE, REDIS_IMAGE } from './backends';
+import { chooseBackends, KAFKA_IMAGE, REDIS_IMAGE } from '../testkit/backends';
 
 /** Containers started for the run, stopped by global-teardown.ts. */
 interface Started {
@@ -7,7 +7,7 @@ interface Started {
 const RUN_CONTAINERS = Symbol.for('state-server.test-containers');
 
 /**
- * Once per `jest` run: picks the backends (backends.ts), prints that choice in one line, and on the
+ * Once per `jest` run: picks the backends (testkit/backends.ts), prints that choice in one line, and on the
  * containers path starts Kafka (KRaft) and Redis and hands them to every test file as KAFKA_BROKERS
  * and REDIS_URL.
  */

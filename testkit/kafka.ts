@@ -9,11 +9,15 @@ export interface TestKafka {
   stop(): Promise<void>;
 }
 
-export async function startTestKafka(): Promise<TestKafka> {
-  const external = givenKafkaBrokers();
-  const embedded = external ? undefined : await startEmbeddedKafka({ port: 0 });
+/**
+ * embedded: the embedded broker in this process even when KAFKA_BROKERS is set (the bench, which
+ * measures against it); quiet: without the broker's warnings; clientId of the admin and producers.
+ */
+export async function startTestKafka(options: { embedded?: boolean; quiet?: boolean; clientId?: string } = {}): Promise<TestKafka> {
+  const external = options.embedded ? undefined : givenKafkaBrokers();
+  const embedded = external ? undefined : await startEmbeddedKafka({ port: 0, ...(options.quiet ? { logger: { warn: () => undefined } } : {}) });
   const brokers = external ?? embedded!.brokers;
-  const kafka = new Kafka({ clientId: 'test', brokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: options.clientId ?? 'test', brokers, logLevel: logLevel.NOTHING });
   return { brokers, kafka, stop: async () => embedded?.stop() };
 }
 

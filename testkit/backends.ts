@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * The one place that decides which Kafka and Redis the tests talk to, in this order:
  * 1. KAFKA_BROKERS / REDIS_URL when set (a cluster of yours: each is used as given);
  * 2. else, when a Docker engine answers, containers started once for the whole run by
- *    testcontainers (global-setup.ts): Kafka in KRaft mode and Redis, from the pinned images below;
+ *    testcontainers (test/global-setup.ts): Kafka in KRaft mode and Redis, from the pinned images below;
  * 3. else the embedded Kafka broker (packages/embedded-kafka) and a local `redis-server`, one of each
  *    per test file (kafka.ts, redis-server.ts).
  * TEST_BACKENDS=local or TEST_BACKENDS=containers skips the detection. Tests that kill or restart

@@ -35,10 +35,19 @@ export interface TestRedis {
  * persistent: keep an append-only file (fsync always) in a temp dir, so a killed and restarted
  * server comes back with its data, as a production Redis with AOF would. By default nothing is kept,
  * like this machine's Redis. killable: a test that kills Redis always gets a server of its own,
- * even when REDIS_URL is set. ownProcessGroup: the terminal's Ctrl-C does not reach the server; its
- * starter stops it (the demo, which stops everything in order).
+ * even when REDIS_URL is set. own: a server of its own, and REDIS_URL set is an error (the bench,
+ * whose figures are of a server it started). ownProcessGroup: the terminal's Ctrl-C does not reach
+ * the server; its starter stops it (the demo, which stops everything in order).
  */
-export async function startTestRedis(options: { persistent?: boolean; killable?: boolean; ownProcessGroup?: boolean } = {}): Promise<TestRedis> {
+export interface TestRedisOptions {
+  persistent?: boolean;
+  killable?: boolean;
+  own?: boolean;
+  ownProcessGroup?: boolean;
+}
+
+export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
+  if (options.own && process.env.REDIS_URL) throw new Error('the bench starts its own redis-server: unset REDIS_URL');
   const given = givenRedisUrl();
   if (given && !options.persistent && !options.killable) {
     const client = new Redis(given);
