@@ -83,8 +83,8 @@ export class ServiceProcess {
       this.output.push(...chunk.toString().split('\n').filter(Boolean));
       if (this.output.length > 200) this.output.splice(0, this.output.length - 200);
     };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     if (options.waitUntilReady !== false) await this.waitUntilReady();
   }
 

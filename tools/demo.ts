@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       });
   }, tick);
 
-  const view = setInterval(async () => {
+  const view = setInterval(() => void (async () => {
     const lines = [`[${Math.round((Date.now() - begun) / 1000)}s] ${sent} events produced`];
     for (let g = 1; g <= shown; g++) {
       try {
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
       }
     }
     if (!stopping) say(lines.join('\n'));
-  }, 2000);
+  })(), 2000);
   await started('the traffic', async () => {
     clearInterval(sender);
     clearInterval(view);

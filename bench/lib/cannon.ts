@@ -27,7 +27,7 @@ export async function cannon(url: string, seconds: number, connections = 32, lab
     options.requests = [{ setupRequest: (request) => ({ ...request, body: body(next++) }) }];
   }
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(options, (error, r) => (error ? reject(error) : resolve(r)));
+    const instance = autocannon(options, (error, r) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(r)));
     instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
     shown = progress(label, () => `${latencies.length.toLocaleString()} responses`);
   }).finally(() => shown.stop());

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 
@@ -39,8 +39,8 @@ export const RESULTS_DIR = join(__dirname, '..', 'results');
 export function machine() {
   const cpus = os.cpus();
   const redisVersion = execFileSync('redis-server', ['--version']).toString().match(/v=(\S+)/)?.[1] ?? 'unknown';
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const kafkajsVersion = (require('kafkajs/package.json') as { version: string }).version;
+   
+  const kafkajsVersion = (JSON.parse(readFileSync(require.resolve('kafkajs/package.json'), 'utf8')) as { version: string }).version;
   return {
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
     cores: cpus.length,

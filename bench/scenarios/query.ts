@@ -3,7 +3,7 @@ import { StateHarness } from '../../testkit/state-harness';
 import { cannon, CannonRun } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
 import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
-import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
+import { Figure, log, progress, ratio, round, ScenarioResult } from '../lib/report';
 import { channelId, guildId, userId } from '../../testkit/mixed-workload';
 
 const CONNECTIONS = 32;

@@ -22,7 +22,7 @@ export class FrameworkErrorsFilter extends BaseExceptionFilter {
 
   override catch(exception: unknown, host: ArgumentsHost): void {
     const bare = exception instanceof HttpException && typeof exception.getResponse() === 'string';
-    super.catch(bare ? this.withJsonShape(exception as HttpException, host) : exception, host);
+    super.catch(bare ? this.withJsonShape(exception, host) : exception, host);
   }
 
   private withJsonShape(exception: HttpException, host: ArgumentsHost): HttpException {

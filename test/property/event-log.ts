@@ -193,7 +193,7 @@ export function describeDelivery(d: Delivery): string {
   const { type, ...fields } = d.event as PresenceEvent & Record<string, unknown>;
   const shown = Object.entries(fields)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : k === 'timestamp' ? `t${Number(v) - BASE_MS}` : v}`)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : k === 'timestamp' ? `t${Number(v) - BASE_MS}` : String(v)}`)
     .join(' ');
   const topic = topicOf(d.event);
   return `${topic.padEnd(12)} ${topic === 'clock' ? '     ' : `t${String(d.atMs - BASE_MS).padEnd(4)}`}${d.again ? ' again' : ''} ${type} ${shown}`;

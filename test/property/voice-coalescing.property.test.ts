@@ -37,7 +37,7 @@ it.each(['guild', 'user', 'none'] as VoiceScope[])('keeps the state the whole ba
         coalesced.apply(toModel(c), c.atMs);
       }
       for (const c of batch as VoiceChange[]) all.apply(toModel(c), c.atMs);
-      const { kept } = coalesceVoiceChanges(batch as VoiceChange[], scope);
+      const { kept } = coalesceVoiceChanges(batch, scope);
       for (const c of kept) coalesced.apply(toModel(c), c.atMs);
       expect(normalizedChannels(coalesced)).toEqual(normalizedChannels(all));
     }),

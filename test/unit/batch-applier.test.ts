@@ -14,7 +14,7 @@ const record = (offset: number, value: unknown): RawRecord => ({
 const connect = (sessionId: string) => ({ type: 'CONNECT', sessionId, userId: 1, state: 'online' });
 
 function applierWith(apply: (events: ConsumedEvent<SessionEvent>[]) => Promise<ApplyOutcome[]>) {
-  const route: TopicRoute = { decodeAs: SessionEvent, apply: apply as TopicRoute['apply'] };
+  const route: TopicRoute = { decodeAs: SessionEvent, apply: apply };
   return new BatchApplier(new Map([['sessionEvent', route]]), 65536);
 }
 

@@ -222,7 +222,7 @@ export class GroupCoordinator {
     }
     for (const { topic, partition, offset, metadata } of offsets) {
       let byPartition = group.offsets.get(topic);
-      if (!byPartition) group.offsets.set(topic, (byPartition = new Map()));
+      if (!byPartition) group.offsets.set(topic, (byPartition = new Map<number, CommittedOffset>()));
       byPartition.set(partition, { offset, metadata });
     }
     return ErrorCode.NONE;

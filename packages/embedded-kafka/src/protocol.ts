@@ -88,7 +88,7 @@ export class Reader {
     if (len < 0) return null;
     // Each item takes at least one byte: a huge count in a small frame is garbage.
     if (len > this.remaining()) throw new MalformedRequestError(`array length ${len} exceeds frame`);
-    const out: T[] = new Array(len);
+    const out = new Array<T>(len);
     for (let i = 0; i < len; i++) out[i] = readItem(this);
     return out;
   }

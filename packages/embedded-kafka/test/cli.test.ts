@@ -17,14 +17,14 @@ function startCli(args: string[], viaNpm = false): { child: ChildProcess; line: 
       });
   let out = '';
   const line = new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       const first = out.split('\n').find((l) => l.startsWith('embedded kafka'));
       if (first && out.includes(`${first}\n`)) resolve(first);
     });
     child.on('exit', (code) => reject(new Error(`cli exited early with ${code}: ${out}`)));
   });
-  child.stderr!.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
   return { child, line, output: () => out };
 }
 

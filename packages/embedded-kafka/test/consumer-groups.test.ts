@@ -37,7 +37,7 @@ describe('embedded kafka consumer groups', () => {
     running.push(consumer);
     const state = { assignment: {} as Assignment };
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      state.assignment = payload.memberAssignment as Assignment;
+      state.assignment = payload.memberAssignment;
     });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -216,7 +216,9 @@ describe('embedded kafka consumer groups', () => {
     });
     const events: unknown[] = [];
     server.addHandler(topic, async (data: unknown) => void events.push(data), true);
-    await new Promise<void>((resolve, reject) => server.listen((err?: unknown) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => {
+      void server.listen((err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(JSON.stringify(err))) : resolve()));
+    });
     try {
       await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ key: `u${i % 4}`, value: JSON.stringify({ n: i }) })) });
       await waitFor(() => events.length >= 20, 20000, 'nest events');
