@@ -1,7 +1,7 @@
 /**
  * npm run bench -- [scenario ...] [--quick] [--events N] [--profile] [--duration S]
  *
- * Scenarios (all by default): drain, apply, original, query, session-route, freshness, memory.
+ * Scenarios (all by default): drain, apply, original, query, session-route, whole-guild, freshness, memory.
  *   --quick        smaller sizes and shorter runs (well under 3 minutes)
  *   --events N     size of the mixed workload (default 100,000; quick 20,000)
  *   --duration S   seconds per query run (default 10; quick 3)
@@ -19,6 +19,7 @@ import { memoryScenario } from './scenarios/memory';
 import { originalScenario } from './scenarios/original';
 import { queryScenario } from './scenarios/query';
 import { sessionRouteScenario } from './scenarios/session-route';
+import { wholeGuildScenario } from './scenarios/whole-guild';
 import { BenchContext, BenchKafka, startBenchKafka } from './lib/context';
 import { log, machine, ScenarioResult, table, writeResult, writeSummary } from './lib/report';
 import { mixedWorkload } from '../testkit/mixed-workload';
@@ -30,6 +31,7 @@ const SCENARIOS: Record<string, Scenario> = {
   original: originalScenario,
   query: queryScenario,
   'session-route': sessionRouteScenario,
+  'whole-guild': wholeGuildScenario,
   freshness: freshnessScenario,
   memory: memoryScenario,
 };
