@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { createRedisClient } from '../../src/redis/redis.module';
 import { StateStore } from '../../src/state-store/state-store.repository';
 import { StateHarness } from '../../test/support/state-harness';
@@ -79,7 +80,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
     // prebuilt EVALSHA commands with no client-side work.
     const recordingClient = createRedisClient(harness.config);
     await new Promise((resolve) => recordingClient.once('ready', resolve));
-    const recording = recordingRedis(recordingClient);
+    const recording = recordingRedis(recordingClient as Redis);
     const recorder = new ApplyPath(new StateStore(recording.client, harness.config), harness.config);
     const perStream: { bytes: Buffer; commands: number }[][] = [];
     for (const s of streams) {
@@ -88,7 +89,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
       // One buffer per round trip the StateStore made.
       perStream.push(
         recording.pipelines.slice(from).filter((calls) => calls.length > 0).map((calls) => ({
-          bytes: Buffer.concat(calls.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 0, ...c.args]))),
+          bytes: Buffer.concat(calls.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]))),
           commands: calls.length,
         })),
       );

@@ -1,24 +1,54 @@
 import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
+/** The client of the process: one Redis (REDIS_URL), or Redis Cluster (REDIS_CLUSTER_NODES). */
+export type RedisClient = Redis | Cluster;
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
+}
+
+const retryDelay = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
+
 /**
- * The one ioredis connection of the process. No offline queue: while Redis is unreachable every
+ * The one ioredis client of the process. No offline queue: while Redis is unreachable every
  * command fails at once, so HTTP answers 503 quickly and the consumer backs off instead of piling
  * up work in memory. ioredis reconnects by itself.
+ *
+ * With REDIS_CLUSTER_NODES, an ioredis Cluster seeded with those nodes: it learns the slot map,
+ * sends each command to the master of its key's slot (reads too: replicas lag), follows MOVED/ASK,
+ * and refreshes the map every second so that a failover is seen quickly (docs/cluster.md).
  */
-export function createRedisClient(config: AppConfig): Redis {
+export function createRedisClient(config: AppConfig): RedisClient {
   const logger = new Logger('Redis');
-  const client = new Redis(config.REDIS_URL, {
-    enableOfflineQueue: false,
+  const nodeOptions = {
     commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
     connectionName: config.KAFKA_CLIENT_ID,
-  });
+  };
+  const client: RedisClient = config.REDIS_CLUSTER_NODES
+    ? new Cluster(
+        config.REDIS_CLUSTER_NODES.map((node) => {
+          const at = node.lastIndexOf(':');
+          return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+        }),
+        {
+          enableOfflineQueue: false,
+          scaleReads: 'master',
+          slotsRefreshInterval: 1000,
+          slotsRefreshTimeout: Math.min(config.REDIS_COMMAND_TIMEOUT_MS, 2000),
+          retryDelayOnFailover: 100,
+          retryDelayOnClusterDown: 100,
+          retryDelayOnTryAgain: 100,
+          clusterRetryStrategy: retryDelay,
+          redisOptions: nodeOptions,
+        },
+      )
+    : new Redis(config.REDIS_URL, { ...nodeOptions, enableOfflineQueue: false, retryStrategy: retryDelay });
   let down = false;
   client.on('error', (error: Error) => {
     if (!down) logger.warn(`Redis unreachable: ${error.message}`);
@@ -33,7 +63,7 @@ export function createRedisClient(config: AppConfig): Redis {
 
 @Injectable()
 class RedisClientCloser implements OnApplicationShutdown {
-  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS_CLIENT) private readonly redis: RedisClient) {}
   async onApplicationShutdown(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

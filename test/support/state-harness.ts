@@ -1,8 +1,7 @@
 import 'reflect-metadata';
-import Redis from 'ioredis';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { decodeEvent } from '../../src/ingest/event-decoding';
-import { createRedisClient } from '../../src/redis/redis.module';
+import { createRedisClient, RedisClient } from '../../src/redis/redis.module';
 import { SessionEvent } from '../../src/sessions/session-event';
 import { SessionsService } from '../../src/sessions/sessions.service';
 import { ApplyOutcome, StateStore } from '../../src/state-store/state-store.repository';
@@ -14,7 +13,7 @@ import { MetricsService } from '../../src/metrics/metrics.service';
 /** The service's own apply path (decode -> service rules -> Lua scripts) on a real Redis, without Kafka. */
 export class StateHarness {
   readonly config: AppConfig;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly store: StateStore;
   readonly sessions: SessionsService;
   readonly voice: VoiceService;
@@ -63,6 +62,7 @@ export class StateHarness {
   }
 
   close(): void {
+    this.store.stop();
     this.redis.disconnect();
   }
 }
