@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { KeyLayout } from '../../src/state-store/redis-keys';
+import { startTestRedisCluster } from './redis-cluster';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,10 +19,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given (then stop/start are refused). */
+/**
+ * A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given (then
+ * stop/start are refused), or with REDIS_CLUSTER=1 a throwaway 3-master Redis Cluster (test/support/redis-cluster.ts).
+ */
 export interface TestRedis {
+  /** redis://… of the single Redis (on a cluster: of its first node, for tools that want one). */
   url: string;
-  /** A plain client for assertions and clean-up. */
+  /** What the service needs to use it: REDIS_URL, or REDIS_CLUSTER_NODES. */
+  env: Record<string, string>;
+  clustered: boolean;
+  /** The key layout the service uses on it (names of USER:STATE shards, GUILD:<g>, … per mode). */
+  keys: KeyLayout;
+  /**
+   * A client for assertions and clean-up. On a cluster it is an ioredis Cluster, typed as Redis so
+   * that helpers written for one Redis take it: single-key commands route by key; SCAN, KEYS and
+   * FLUSHDB do not span the cluster (use the key layout, or `flush`).
+   */
   client: Redis;
   /** Kills the server (SIGKILL: nothing is saved, as on this machine's Redis). */
   kill(): Promise<void>;
@@ -37,12 +52,26 @@ export interface TestRedis {
  * even when REDIS_URL is set.
  */
 export async function startTestRedis(options: { persistent?: boolean; killable?: boolean } = {}): Promise<TestRedis> {
+  const refuse = async () => {
+    throw new Error('this test stops Redis: start it with { killable: true }');
+  };
+  if (clusterRequested() && !options.persistent && !options.killable) {
+    const cluster = await startTestRedisCluster();
+    return {
+      url: `redis://${cluster.seeds[0]}`,
+      env: { REDIS_CLUSTER_NODES: cluster.seeds.join(',') },
+      clustered: true,
+      keys: new KeyLayout(true),
+      client: cluster.client as unknown as Redis,
+      kill: refuse,
+      restart: refuse,
+      flush: cluster.flush,
+      stop: cluster.stop,
+    };
+  }
   if (process.env.REDIS_URL && !options.persistent && !options.killable) {
     const client = new Redis(process.env.REDIS_URL);
-    const refuse = async () => {
-      throw new Error('this test stops Redis: start it with { killable: true }');
-    };
-    return { url: process.env.REDIS_URL, client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
+    return { url: process.env.REDIS_URL, env: { REDIS_URL: process.env.REDIS_URL }, clustered: false, keys: new KeyLayout(false), client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
   }
   const port = await freePort();
   const dir = options.persistent ? mkdtempSync(join(tmpdir(), 'state-server-redis-')) : undefined;
@@ -90,6 +119,9 @@ export async function startTestRedis(options: { persistent?: boolean; killable?:
   client.on('error', () => undefined);
   return {
     url,
+    env: { REDIS_URL: url },
+    clustered: false,
+    keys: new KeyLayout(false),
     client,
     kill,
     restart: launch,
@@ -100,4 +132,9 @@ export async function startTestRedis(options: { persistent?: boolean; killable?:
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** REDIS_CLUSTER=1: the suites that support it run on a local Redis Cluster instead of one Redis (.ci/run's second pass). */
+export function clusterRequested(): boolean {
+  return process.env.REDIS_CLUSTER === '1' || process.env.REDIS_CLUSTER === 'true';
 }

@@ -25,7 +25,7 @@ export async function startStack(
   await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], options.partitions ?? 3);
   const env = {
     KAFKA_BROKERS: kafka.brokers.join(','),
-    REDIS_URL: redis.url,
+    ...redis.env,
     KAFKA_GROUP_ID: topics.groupId,
     SESSION_EVENTS_TOPIC: topics.sessionEvents,
     CHANNEL_EVENTS_TOPIC: topics.channelEvents,

@@ -19,8 +19,9 @@ export class StateHarness {
   readonly voice: VoiceService;
   readonly queries: GuildStatesService;
 
-  constructor(redisUrl: string, env: Record<string, string> = {}) {
-    this.config = loadConfig({ REDIS_URL: redisUrl, ...env });
+  /** `redis`: a REDIS_URL, or the environment naming the Redis (TestRedis.env: REDIS_URL or REDIS_CLUSTER_NODES). */
+  constructor(redis: string | Record<string, string>, env: Record<string, string> = {}) {
+    this.config = loadConfig({ ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis), ...env });
     this.redis = createRedisClient(this.config);
     const metrics = new MetricsService();
     this.store = new StateStore(this.redis, this.config);
@@ -52,13 +53,34 @@ export class StateHarness {
     return this.voice.applyAll(events.map((e) => ({ event: decode(e, ChannelEvent), timestampMs: atMs })));
   }
 
+  /** The key layout in use (today's names on a single Redis, bucket-tagged on a cluster). */
+  get keys() {
+    return this.store.layout;
+  }
+
   async userState(userId: string): Promise<string | null> {
-    return this.redis.hget('USER:STATE', userId);
+    return this.redis.hget(this.keys.userStatesOf(userId), userId);
   }
 
   async guildHash(guildId: string): Promise<Record<string, string[]>> {
-    const raw = await this.redis.hgetall(`GUILD:${guildId}`);
+    const raw = await this.redis.hgetall(this.keys.guildChannels(guildId));
     return Object.fromEntries(Object.entries(raw).map(([c, v]) => [c, JSON.parse(v) as string[]]));
+  }
+
+  /** STATE_COUNTERS, summed over the buckets on a cluster (only the fields present). */
+  async counters(): Promise<Record<string, string>> {
+    const totals: Record<string, number> = {};
+    for (const bucket of this.keys.buckets) {
+      for (const [field, value] of Object.entries(await this.redis.hgetall(this.keys.counters(bucket)))) totals[field] = (totals[field] ?? 0) + Number(value);
+    }
+    return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, String(v)]));
+  }
+
+  /** Every field of USER:STATE (all shards on a cluster). */
+  async allUserStates(): Promise<Record<string, string>> {
+    const all: Record<string, string> = {};
+    for (const bucket of this.keys.buckets) Object.assign(all, await this.redis.hgetall(this.keys.userStates(bucket)));
+    return all;
   }
 
   close(): void {
