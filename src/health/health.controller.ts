@@ -6,8 +6,9 @@ import { KafkaEventsServer } from '../ingest/kafka-events.server';
 import { StateStore } from '../state-store/state-store.repository';
 
 /**
- * live: the process answers. ready: Redis answers a PING and the Kafka consumer is a member of its
- * group; 503 otherwise (e.g. while Redis is unreachable), so a load balancer stops sending queries.
+ * live: the process answers. ready: Redis answers a PING (on Redis Cluster: every master serving
+ * slots, each named in `nodes`) and the Kafka consumer is a member of its group; 503 otherwise
+ * (e.g. while a Redis node is unreachable, naming it), so a load balancer stops sending queries.
  * Open without the API token and not rate limited: the platform probes them.
  */
 @ApiTags('operations')
@@ -33,30 +34,37 @@ export class HealthController {
   @HealthCheck()
   @ApiOperation({ summary: 'Readiness: Redis answers and the Kafka consumer is in its group (send queries only when 200)' })
   @ApiOkResponse({
-    example: { status: 'ok', info: { redis: { status: 'up' }, kafka: { status: 'up' } }, error: {}, details: { redis: { status: 'up' }, kafka: { status: 'up' } } },
+    example: {
+      status: 'ok',
+      info: { redis: { status: 'up', nodes: { '10.0.0.5:6379': 'up' } }, kafka: { status: 'up' } },
+      error: {},
+      details: { redis: { status: 'up', nodes: { '10.0.0.5:6379': 'up' } }, kafka: { status: 'up' } },
+    },
   })
   @ApiServiceUnavailableResponse({
     example: {
       status: 'error',
       info: { kafka: { status: 'up' } },
-      error: { redis: { status: 'down', message: 'Connection is closed.' } },
-      details: { redis: { status: 'down', message: 'Connection is closed.' }, kafka: { status: 'up' } },
+      error: { redis: { status: 'down', message: '10.0.0.6:6379 Connection is closed.', nodes: { '10.0.0.5:6379': 'up', '10.0.0.6:6379': 'down: Connection is closed.' } } },
+      details: { redis: { status: 'down', message: '10.0.0.6:6379 Connection is closed.', nodes: { '10.0.0.5:6379': 'up', '10.0.0.6:6379': 'down: Connection is closed.' } }, kafka: { status: 'up' } },
     },
   })
   ready() {
     return this.health.check([
       async () => {
         const redis = this.indicators.check('redis');
-        try {
-          await this.store.ping();
-        } catch (error) {
-          return redis.down({ message: (error as Error).message });
+        const nodes = await this.store.nodeStatuses();
+        const shown = Object.fromEntries(nodes.map((n) => [n.node, n.up ? 'up' : `down: ${n.error}`]));
+        const down = nodes.filter((n) => !n.up);
+        if (down.length > 0) {
+          return redis.down({ message: down.map((n) => `${n.node} ${n.error}`).join('; '), nodes: shown });
         }
         const lostAt = this.store.stateLostAt;
         if (lostAt) {
-          return redis.down({ message: `Redis lost the state at ${lostAt.toISOString()} (it came back empty): rebuild it by replaying the topics, then restart` });
+          const where = this.store.stateLostOn.length > 0 ? ` on ${this.store.stateLostOn.join(', ')}` : '';
+          return redis.down({ message: `Redis lost the state${where} at ${lostAt.toISOString()} (it came back empty): rebuild it by replaying the topics, then restart`, nodes: shown });
         }
-        return redis.up();
+        return redis.up({ nodes: shown });
       },
       () => {
         const kafka = this.indicators.check('kafka');

@@ -10,6 +10,7 @@ import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
 import { CHANNEL_EVENTS, ConsumedEvent, DECODE_AS, SESSION_EVENTS } from './event-patterns';
 import { decodeEvent, InvalidEventError } from './event-decoding';
 import { createKafka } from './kafka-client';
+import { PartitionRewinder, RewindableConsumer } from './partition-rewind';
 
 /** Records applied per Redis round trip; a fetched batch larger than this is applied in several. */
 const MAX_CHUNK = 2000;
@@ -32,7 +33,7 @@ export class EventBatchContext extends BaseRpcContext<[topic: string, partition:
  *   heart-beating, instead of skipping or crashing.
  */
 @Injectable()
-export class KafkaEventsServer extends Server implements CustomTransportStrategy {
+export class KafkaEventsServer extends Server implements CustomTransportStrategy, RewindableConsumer {
   private readonly log = new Logger('Ingest');
   private readonly kafka: Kafka;
   private consumer?: Consumer;
@@ -41,6 +42,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private readonly streamOfTopic: Map<string, string>;
   private inGroup = false;
   private stalled = 0;
+  private readonly rewinder: PartitionRewinder;
 
   constructor(
     private readonly config: AppConfig,
@@ -48,6 +50,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   ) {
     super();
     this.kafka = createKafka(config);
+    this.rewinder = new PartitionRewinder(this.kafka, config.REDIS_FAILOVER_REPLAY_SECONDS * 1000);
     this.streamOfTopic = new Map([
       [config.SESSION_EVENTS_TOPIC, SESSION_EVENTS],
       [config.CHANNEL_EVENTS_TOPIC, CHANNEL_EVENTS],
@@ -93,7 +96,10 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       allowAutoTopicCreation: true,
     });
     const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = this.consumer.events;
-    this.consumer.on(GROUP_JOIN, () => (this.inGroup = true));
+    this.consumer.on(GROUP_JOIN, ({ payload }) => {
+      this.inGroup = true;
+      this.rewinder.assigned(payload.memberAssignment);
+    });
     for (const event of [CRASH, STOP, DISCONNECT]) this.consumer.on(event, () => (this.inGroup = false));
 
     await this.producer.connect();
@@ -105,6 +111,17 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       partitionsConsumedConcurrently: this.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY,
       eachBatch: (payload) => this.consumeBatch(payload),
     });
+  }
+
+  /** After a Redis failover or restart: replay what this instance applied since sinceMs (see partition-rewind.ts). */
+  async rewindTo(sinceMs: number, reason: string): Promise<void> {
+    if (!this.consumer || !this.inGroup) return;
+    try {
+      const partitions = await this.rewinder.rewind(this.consumer, sinceMs);
+      if (partitions > 0) this.metrics.redisReplays.inc();
+    } catch (error) {
+      this.log.error(`Could not replay after "${reason}": ${(error as Error).message}`);
+    }
   }
 
   private handlerOf(topic: string): { handler: MessageHandler; decodeAs: ClassConstructor<object> } {
@@ -164,6 +181,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       }
       const last = chunk[chunk.length - 1].offset;
       resolveOffset(last);
+      this.rewinder.applied(topic, partition, chunk[0].offset, last);
       this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
       await heartbeat();
     }
