@@ -7,6 +7,7 @@ import Redis, { Cluster } from 'ioredis';
 import { freePort } from './redis-server';
 
 const run = promisify(execFile);
+const REPLICATION_PASSWORD = 'replication-secret';
 
 /** One redis-server of the test cluster. */
 export interface ClusterNode {
@@ -33,6 +34,16 @@ export interface TestRedisCluster {
   waitUntilHealthy(timeoutMs?: number): Promise<void>;
   /** FLUSHALL on every master. */
   flush(): Promise<void>;
+  /** The replicas of a master, as "127.0.0.1:<port>". */
+  replicasOf(master: string): Promise<string[]>;
+  /**
+   * Cuts the replication link of a master and keeps it cut: its replicas can no longer log in, so
+   * every write it accepts from now on exists on it alone, as the writes of a master's last moments
+   * do when replication is asynchronous. Kill it then, and its replica takes over without them.
+   */
+  severReplication(master: string): Promise<void>;
+  /** Replication offsets: how far a master's stream got, and how far each of its replicas read it. */
+  replicationOffsets(master: string): Promise<{ master: number; replicas: number[] }>;
   stop(): Promise<void>;
 }
 
@@ -61,7 +72,10 @@ export async function startTestRedisCluster(options: { masters?: number; replica
     const proc = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeout),
-        '--dir', nodeDir, '--save', '', '--appendonly', 'no', '--cluster-replica-validity-factor', '0'],
+        '--dir', nodeDir, '--save', '', '--appendonly', 'no', '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0',
+        // Replicas log in to their master as `repl`, so a test can cut one replication link (severReplication).
+        '--user', 'repl', 'on', `>${REPLICATION_PASSWORD}`, '~*', '&*', '+@all', '--user', 'default', 'on', 'nopass', '~*', '&*', '+@all',
+        '--masteruser', 'repl', '--masterauth', REPLICATION_PASSWORD],
       { stdio: 'ignore' },
     );
     processes.set(port, proc);
@@ -158,6 +172,23 @@ export async function startTestRedisCluster(options: { masters?: number; replica
     flush: async () => {
       await Promise.all(client.nodes('master').map((node) => node.flushall()));
     },
+    replicasOf: async (master: string) => {
+      const info = await onNode(master, (r) => r.info('replication'));
+      return [...info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+)/gm)].map(([, ip, port]) => `${ip}:${port}`);
+    },
+    severReplication: async (master: string) => {
+      await onNode(master, async (r) => {
+        await r.call('ACL', 'SETUSER', 'repl', 'off');
+        await r.call('CLIENT', 'KILL', 'TYPE', 'replica');
+      });
+    },
+    replicationOffsets: async (master: string) => {
+      const info = await onNode(master, (r) => r.info('replication'));
+      return {
+        master: Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? 0),
+        replicas: [...info.matchAll(/^slave\d+:.*,offset=(\d+)/gm)].map(([, offset]) => Number(offset)),
+      };
+    },
     stop: async () => {
       client.disconnect();
       await Promise.all(nodes.map((n) => kill(n.address)));
@@ -173,6 +204,10 @@ async function clusterProblem(ports: number[]): Promise<string> {
     probe.on('error', () => undefined);
     try {
       await probe.connect();
+      const replication = await probe.info('replication');
+      if (/role:slave/.test(replication) && !/master_link_status:up/.test(replication)) {
+        if (await masterAnswers(replication)) return `replica 127.0.0.1:${port} has not synced with its master yet`;
+      }
       const info = (await probe.call('CLUSTER', 'INFO')) as string;
       if (!/cluster_state:ok/.test(info)) return `127.0.0.1:${port} says ${/cluster_state:(\w+)/.exec(info)?.[1]}`;
       // slots_ok leaves out the slots of a master that is failing (PFAIL or FAIL)
@@ -184,6 +219,27 @@ async function clusterProblem(ports: number[]): Promise<string> {
     }
   }
   return '';
+}
+
+/** Whether the master named in a replica's INFO replication answers (a replica of a dead master never syncs). */
+async function masterAnswers(replication: string): Promise<boolean> {
+  const host = /master_host:(\S+)/.exec(replication)?.[1];
+  const port = /master_port:(\d+)/.exec(replication)?.[1];
+  if (!host || !port) return false;
+  return onNode(`${host}:${port}`, async (r) => (await r.ping()) === 'PONG').catch(() => false);
+}
+
+/** Runs `work` with a plain connection to one node. */
+async function onNode<T>(address: string, work: (redis: Redis) => Promise<T>): Promise<T> {
+  const [host, port] = address.split(':');
+  const redis = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return await work(redis);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function untilAnswers(port: number): Promise<void> {

@@ -51,11 +51,12 @@ export interface TestRedis {
  * like this machine's Redis. killable: a test that kills Redis always gets a server of its own,
  * even when REDIS_URL is set.
  */
-export async function startTestRedis(options: { persistent?: boolean; killable?: boolean } = {}): Promise<TestRedis> {
+/** single: always one redis-server, even with REDIS_CLUSTER=1 (e.g. a reference to compare a cluster with). */
+export async function startTestRedis(options: { persistent?: boolean; killable?: boolean; single?: boolean } = {}): Promise<TestRedis> {
   const refuse = async () => {
     throw new Error('this test stops Redis: start it with { killable: true }');
   };
-  if (clusterRequested() && !options.persistent && !options.killable) {
+  if (clusterRequested() && !options.persistent && !options.killable && !options.single) {
     const cluster = await startTestRedisCluster();
     return {
       url: `redis://${cluster.seeds[0]}`,
@@ -69,7 +70,7 @@ export async function startTestRedis(options: { persistent?: boolean; killable?:
       stop: cluster.stop,
     };
   }
-  if (process.env.REDIS_URL && !options.persistent && !options.killable) {
+  if (process.env.REDIS_URL && !options.persistent && !options.killable && !options.single) {
     const client = new Redis(process.env.REDIS_URL);
     return { url: process.env.REDIS_URL, env: { REDIS_URL: process.env.REDIS_URL }, clustered: false, keys: new KeyLayout(false), client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
   }
