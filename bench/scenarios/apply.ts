@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { createRedisClient } from '../../src/redis/redis.module';
 import { StateStore } from '../../src/state-store/state-store.repository';
 import { StateHarness } from '../../test/support/state-harness';
@@ -16,12 +16,18 @@ export const timed = async <T>(work: () => Promise<T>): Promise<{ seconds: numbe
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, result };
 };
 
-/** USER:STATE fields that differ from the workload's expected final states. */
+/** USER:STATE fields that differ from the workload's expected final states (every shard on a cluster). */
 export async function stateMismatches(harness: StateHarness, workload: Workload): Promise<number> {
-  const states = await harness.redis.hgetall('USER:STATE');
+  const states = await harness.allUserStates();
   let mismatches = 0;
   for (const [user, state] of workload.expectedStates) if (states[user] !== state) mismatches++;
   return mismatches;
+}
+
+/** Empties the Redis the harness uses: every master of a cluster. */
+export async function flushAll(harness: StateHarness): Promise<void> {
+  const redis = harness.redis as Cluster;
+  await Promise.all((redis.isCluster ? redis.nodes('master') : [harness.redis as Redis]).map((node) => node.flushall()));
 }
 
 /** Ours: the service's apply path (decode -> rules -> pipelined Lua), like the ingest layer, no Kafka. */
@@ -30,7 +36,7 @@ export async function measureOurApply(ctx: BenchContext, harness: StateHarness, 
   const concurrency = harness.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY;
   // Warm up the JIT on other events, then start from an empty Redis.
   await path.applyStreams(toRawStreams(byPartition(mixedWorkload(10_000, 7, 'warm').events, PARTITIONS)), concurrency);
-  await harness.redis.flushall();
+  await flushAll(harness);
   const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
   const total = ctx.workload.events.length;
   let done = 0;

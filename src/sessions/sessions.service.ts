@@ -54,7 +54,8 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
   /** Applies one session event now (the HTTP route); throws StateStoreUnavailableError when Redis is unreachable. */
   async applyOne(event: SessionEvent, timestampMs: number): Promise<ChangeResult> {
     const change = this.toChange(event, timestampMs);
-    const [result] = await this.store.apply([change]);
+    // Durable: if this process dies half-way, no Kafka record would deliver it again (see StateStore.apply).
+    const [result] = await this.store.apply([change], { durable: true });
     this.noteEvictions(change, result);
     return result;
   }

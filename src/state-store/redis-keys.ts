@@ -122,15 +122,14 @@ export function keySlot(key: string): number {
   return crc % 16384;
 }
 
-const HASH_MODULUS = 2147483647;
-
 /**
- * The bucket of an id (user, guild, session): a polynomial hash of its UTF-8 bytes, modulo the
- * bucket count. Not the id modulo 128: snowflakes carry a worker and a sequence in their low bits.
+ * The bucket of an id (user, guild, session): FNV-1a (32 bit) of its UTF-8 bytes, modulo the bucket
+ * count. Not the id modulo 128, nor a simple polynomial hash: snowflakes and sequential ids share
+ * long prefixes and differ in a few digits, which such hashes spread unevenly.
  */
 export function bucketOfId(id: string): number {
-  let hash = 0;
-  for (const byte of Buffer.from(id, 'utf8')) hash = (hash * 31 + byte) % HASH_MODULUS;
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(id, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
   return hash % BUCKET_TAGS.length;
 }
 

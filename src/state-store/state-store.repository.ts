@@ -153,6 +153,7 @@ export class StateStore implements OnApplicationShutdown {
   private emptiedOn: string[] = [];
   private upkeep?: NodeJS.Timeout;
   private upkeepRunning = false;
+  private stopped = false;
   private ticks = 0;
   /** Per bucket: the master node and its run id, as last seen; a change means failover or restart. */
   private masterOf = new Map<number, string>();
@@ -213,19 +214,23 @@ export class StateStore implements OnApplicationShutdown {
 
   /** Stops the periodic upkeep (the client is closed by its owner). */
   stop(): void {
+    this.stopped = true;
     clearInterval(this.upkeep);
     this.upkeep = undefined;
   }
 
   private async onConnected(): Promise<void> {
+    if (this.stopped) return;
     try {
       if (!this.connectedBefore) {
         await this.runInBuckets(this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.set(this.layout.marker(bucket), new Date().toISOString(), 'NX') })));
         this.connectedBefore = true;
         if (!this.clustered) await this.clearInheritedExpiries();
         await this.checkTopology();
-        this.upkeep ??= setInterval(() => void this.runUpkeep(), UPKEEP_INTERVAL_MS);
-        this.upkeep.unref();
+        if (!this.stopped && !this.upkeep) {
+          this.upkeep = setInterval(() => void this.runUpkeep(), UPKEEP_INTERVAL_MS);
+          this.upkeep.unref();
+        }
       } else {
         await this.checkMarkers();
       }
@@ -240,7 +245,7 @@ export class StateStore implements OnApplicationShutdown {
    * step per bucket, one pipeline per master.
    */
   private async runUpkeep(): Promise<void> {
-    if (this.upkeepRunning) return;
+    if (this.upkeepRunning || this.stopped) return;
     this.upkeepRunning = true;
     try {
       await this.checkTopology();
@@ -306,7 +311,7 @@ export class StateStore implements OnApplicationShutdown {
     const result = new Map<string, string>();
     await Promise.all(
       this.masters().map(async ({ name, client }) => {
-        const info = await client.info('server').catch(() => '');
+        const info = await withTimeout(client.info('server'), 2000).catch(() => '');
         result.set(name, /run_id:(\w+)/.exec(info)?.[1] ?? '');
       }),
     );
@@ -335,12 +340,17 @@ export class StateStore implements OnApplicationShutdown {
     if (cleared > 0) this.log.warn(`Cleared an inherited expiry on ${cleared} keys (USER:STATE, GUILD:*): the original service expired them whole`);
   }
 
-  /** Applies the changes in order. Per-change results; throws only when Redis is unreachable. */
-  async apply(changes: readonly StateChange[]): Promise<ChangeResult[]> {
+  /**
+   * Applies the changes in order. Per-change results; throws only when Redis is unreachable.
+   * `durable`: nothing will deliver these changes again if this process dies before it returns (the
+   * HTTP session route): on a cluster their follow-ups are kept in the outbox until applied.
+   */
+  async apply(changes: readonly StateChange[], options: { durable?: boolean } = {}): Promise<ChangeResult[]> {
     if (changes.length === 0) return [];
+    const durable = options.durable ?? false;
     if (!this.clustered) {
       const steps = changes.map((change, index) => ({ index, bucket: 0, event: encodeChange(change, '') }));
-      const { replies } = await this.runSteps(steps);
+      const { replies } = await this.runSteps(steps, false);
       return replies.map(decodeResult);
     }
     const results: ChangeResult[] = new Array(changes.length);
@@ -354,7 +364,7 @@ export class StateStore implements OnApplicationShutdown {
       }
     });
     const found = new Map<number, unknown>();
-    if (idSteps.length > 0) (await this.runSteps(idSteps)).replies.forEach((reply, i) => found.set(idSteps[i].index, reply));
+    if (idSteps.length > 0) (await this.runSteps(idSteps, false)).replies.forEach((reply, i) => found.set(idSteps[i].index, reply));
 
     // 2. The user's bucket: the rules.
     const userSteps: EventStep[] = [];
@@ -374,7 +384,7 @@ export class StateStore implements OnApplicationShutdown {
       const claimed = change.kind === 'connect' ? (first === 1 ? '1' : '0') : '';
       userSteps.push({ index, bucket: this.layout.bucketOf(userId!), event: encodeChange({ ...change, userId } as StateChange, claimed) });
     });
-    const { replies, followUps } = await this.runSteps(userSteps);
+    const { replies, followUps } = await this.runSteps(userSteps, durable);
     replies.forEach((reply, i) => (results[userSteps[i].index] = decodeResult(reply)));
     if (this.exitBetweenSteps && followUps.length > 0) {
       this.log.error('TEST_EXIT_BETWEEN_STEPS: exiting after the first step, before its follow-ups');
@@ -515,7 +525,7 @@ export class StateStore implements OnApplicationShutdown {
    * EVENTS_PER_SCRIPT_CALL per apply-events.lua call, all calls at once (one pipeline per node).
    * Returns each step's reply, in the order given, and every follow-up the calls returned.
    */
-  private async runSteps(steps: readonly EventStep[]): Promise<{ replies: unknown[]; followUps: FollowUpBatch[] }> {
+  private async runSteps(steps: readonly EventStep[], durable: boolean): Promise<{ replies: unknown[]; followUps: FollowUpBatch[] }> {
     const byBucket = new Map<number, number[]>();
     steps.forEach((step, i) => {
       const list = byBucket.get(step.bucket) ?? [];
@@ -527,25 +537,26 @@ export class StateStore implements OnApplicationShutdown {
       for (let start = 0; start < members.length; start += EVENTS_PER_SCRIPT_CALL) {
         const run = members.slice(start, start + EVENTS_PER_SCRIPT_CALL);
         const payload = JSON.stringify(run.map((i) => steps[i].event));
-        calls.push({ bucket, members: run, queue: (p) => this.queueScript(p, 'applyEvents', bucket, [payload]) });
+        calls.push({ bucket, members: run, queue: (p) => this.queueScript(p, 'applyEvents', bucket, [payload, durable ? '1' : '0']) });
       }
     }
     const replies: unknown[] = new Array(steps.length);
     const followUps: FollowUpBatch[] = [];
     (await this.runInBuckets(calls)).forEach(([error, result], c) => {
       if (error) throw scriptFailure('apply-events.lua', error);
-      const [outcomes, texts] = result as [unknown[], string[]];
+      const [outcomes, [texts, kept]] = result as [unknown[], [string[], string[]]];
       calls[c].members.forEach((stepIndex, j) => (replies[stepIndex] = outcomes[j]));
-      if (texts.length > 0) followUps.push({ bucket: calls[c].bucket, texts });
+      if (texts.length > 0) followUps.push({ bucket: calls[c].bucket, texts, kept });
     });
     return { replies, followUps };
   }
 
   /**
    * The follow-ups (cluster): applied in their buckets (a guild's view and online set, a session
-   * id's claims), then removed from the outboxes of the buckets that produced them. If this process
-   * dies in between, they stay in the outboxes and any instance applies them (drainOutboxes);
-   * applying one twice changes nothing.
+   * id's claims), then those kept in an outbox removed from it. If this process dies in between,
+   * those stay in the outboxes and any instance applies them (drainOutboxes); the others belong to
+   * Kafka records whose offsets are not committed yet, which a redelivery sends again. Applying one
+   * twice changes nothing.
    */
   private async settle(batches: readonly FollowUpBatch[]): Promise<void> {
     if (batches.length === 0) return;
@@ -567,9 +578,9 @@ export class StateStore implements OnApplicationShutdown {
     }
     for (const [error] of await this.runInBuckets(calls)) if (error) throw scriptFailure('apply-follow-ups.lua', error);
     const confirms: BucketCall[] = [];
-    for (const { bucket, texts } of batches) {
-      for (let start = 0; start < texts.length; start += READ_CHUNK) {
-        const members = texts.slice(start, start + READ_CHUNK);
+    for (const { bucket, kept } of batches) {
+      for (let start = 0; start < kept.length; start += READ_CHUNK) {
+        const members = kept.slice(start, start + READ_CHUNK);
         confirms.push({ bucket, queue: (p) => p.zrem(this.layout.outbox(bucket), ...members) });
       }
     }
@@ -584,7 +595,7 @@ export class StateStore implements OnApplicationShutdown {
     );
     const batches: FollowUpBatch[] = [];
     replies.forEach(([error, texts], i) => {
-      if (!error && (texts as string[]).length > 0) batches.push({ bucket: this.layout.buckets[i], texts: texts as string[] });
+      if (!error && (texts as string[]).length > 0) batches.push({ bucket: this.layout.buckets[i], texts: texts as string[], kept: texts as string[] });
     });
     if (batches.length === 0) return;
     await this.settle(batches);
@@ -598,9 +609,10 @@ export class StateStore implements OnApplicationShutdown {
     const batches: FollowUpBatch[] = [];
     replies.forEach(([error, reply], i) => {
       if (error) throw scriptFailure(`${SCRIPTS[name]}.lua`, error);
-      const values = Array.isArray(reply) ? [...reply] : [reply];
-      const texts = Array.isArray(values[values.length - 1]) ? (values.pop() as string[]) : [];
-      if (texts.length > 0) batches.push({ bucket: this.layout.buckets[i], texts });
+      if (!Array.isArray(reply)) return void results.push([reply]); // no follow-ups (prune-versions)
+      const values = [...(reply as unknown[])];
+      const [texts, kept] = values.pop() as [string[], string[]];
+      if (texts.length > 0) batches.push({ bucket: this.layout.buckets[i], texts, kept });
       results.push(values);
     });
     await this.settle(batches);
@@ -622,9 +634,9 @@ export class StateStore implements OnApplicationShutdown {
     let ended = 0;
     replies.forEach(([error, reply], i) => {
       if (error) throw scriptFailure(`${SCRIPTS[name]}.lua`, error);
-      const [nextCursor, count, texts] = reply as [string, number, string[]];
+      const [nextCursor, count, [texts, kept]] = reply as [string, number, [string[], string[]]];
       ended += Number(count);
-      if (texts.length > 0) batches.push({ bucket: pending[i][0], texts });
+      if (texts.length > 0) batches.push({ bucket: pending[i][0], texts, kept });
       if (nextCursor !== '0') next.push(`${pending[i][0]}:${nextCursor}`);
     });
     await this.settle(batches);
@@ -734,10 +746,11 @@ export class StateStore implements OnApplicationShutdown {
   }
 }
 
-/** Follow-ups one call returned, with the bucket whose outbox holds them. */
+/** Follow-ups one call returned, and those of them its bucket's outbox keeps until applied. */
 interface FollowUpBatch {
   bucket: number;
   texts: string[];
+  kept: string[];
 }
 
 /** The id whose bucket a follow-up is applied in: the guild ("V", "O") or the session id ("E"). */
@@ -754,6 +767,7 @@ function scriptFailure(what: string, error: Error): Error {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
     promise.then(
       (value) => (clearTimeout(timer), resolve(value)),
       (error) => (clearTimeout(timer), reject(error)),

@@ -17,12 +17,15 @@ describe('the key layout', () => {
     expect(perMaster).toEqual([43, 42, 43]);
   });
 
-  it('spreads snowflake ids evenly over the buckets', () => {
+  it.each([
+    ['snowflakes', (i: number) => (1234567890123456789n + BigInt(i) * 4_194_304n + BigInt(i % 7)).toString()],
+    ['sequential ids', (i: number) => (300_000_000_000_000_000n + BigInt(i)).toString()],
+    ['session ids', (i: number) => `s${i.toString(36)}`],
+  ])('spreads %s evenly over the buckets', (_kind, id) => {
     const counts = new Array(128).fill(0);
-    let id = 1234567890123456789n;
-    for (let i = 0; i < 128_000; i++) counts[bucketOfId((id += 4_194_304n + BigInt(i % 7)).toString())]++;
-    expect(Math.max(...counts)).toBeLessThan(1200);
-    expect(Math.min(...counts)).toBeGreaterThan(800);
+    for (let i = 0; i < 128_000; i++) counts[bucketOfId(id(i))]++;
+    expect(Math.max(...counts)).toBeLessThan(1150);
+    expect(Math.min(...counts)).toBeGreaterThan(850);
   });
 
   it('keeps today\'s names on a single Redis and tags every key with its bucket on a cluster', () => {

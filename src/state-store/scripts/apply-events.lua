@@ -14,6 +14,8 @@
     ["c", sessionId, userId]     CONNECT: claims the id; returns 1 if a pending DISCONNECT was there
     ["d", sessionId]             DISCONNECT naming no user: returns {outcome, userId or ""}
     ["h", sessionId]             HEARTBEAT naming no user: returns the userId or ""
+  2 "1" when nothing would redeliver these events if the caller died before applying their
+  follow-ups (the HTTP session route): they are all kept in the outbox (lib.lua, follow_ups).
   Returns { one entry per event, follow-ups (lib.lua; none on a single Redis) }. An entry is an
   outcome (1 applied, 0 duplicate, 2 stale; CONNECT: {outcome, sessions ended by the bound};
   DISCONNECT: {outcome, userId or "", 1 if it ended the user's last live session}), or an error
@@ -57,4 +59,4 @@ for i, e in ipairs(events) do
   end
 end
 save()
-return { outcomes, follow_ups() }
+return { outcomes, follow_ups(arg(2) == '1') }

@@ -13,4 +13,4 @@ for _, member in ipairs(due) do
   if userId and end_session(userId, sessionId) == APPLIED then ended = ended + 1 end
 end
 save()
-return { ended, follow_ups() }
+return { ended, follow_ups(true) }

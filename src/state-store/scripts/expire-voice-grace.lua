@@ -14,4 +14,4 @@ for _, userId in ipairs(due) do
   if not has_live_session(userId) then seats = seats + end_all_seats(userId) end
 end
 save()
-return { #due, seats, follow_ups() }
+return { #due, seats, follow_ups(true) }

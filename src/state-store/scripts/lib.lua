@@ -147,30 +147,33 @@ end
 
 --[[
   What this call touched in other buckets (cluster only; see the header). Each is recorded once per
-  call; follow_ups() turns them into versioned current states at the end.
+  call; follow_ups() turns them into versioned current states at the end. Those recorded while
+  `pinned` (the sessions a CONNECT ends to stay within MAX_SESSIONS_PER_USER, which a redelivery
+  of that CONNECT would not end again) always go to the outbox.
 ]]
-local seats_touched, seats_seen = {}, {}
+local pinned = false
+local touches, touch_index = {}, {}
+local function touch(id, entry)
+  local known = touch_index[id]
+  if known then
+    known.pinned = known.pinned or pinned
+    return
+  end
+  entry.pinned = pinned
+  touch_index[id] = entry
+  touches[#touches + 1] = entry
+end
+
 local function touch_seat(userId, guildId, channelId)
-  local id = userId .. '|' .. guildId .. '|' .. channelId
-  if seats_seen[id] then return end
-  seats_seen[id] = true
-  seats_touched[#seats_touched + 1] = { userId, guildId, channelId }
+  touch('V|' .. userId .. '|' .. guildId .. '|' .. channelId, { kind = 'V', u = userId, g = guildId, c = channelId })
 end
 
-local members_touched, members_seen = {}, {}
 local function touch_membership(userId, guildId)
-  local id = userId .. '|' .. guildId
-  if members_seen[id] then return end
-  members_seen[id] = true
-  members_touched[#members_touched + 1] = { userId, guildId }
+  touch('O|' .. userId .. '|' .. guildId, { kind = 'O', u = userId, g = guildId })
 end
 
-local ends_touched, ends_seen = {}, {}
 local function touch_session_end(sessionId, userId)
-  local id = userId .. '|' .. sessionId
-  if ends_seen[id] then return end
-  ends_seen[id] = true
-  ends_touched[#ends_touched + 1] = { sessionId, userId }
+  touch('E|' .. userId .. '|' .. sessionId, { kind = 'E', u = userId, s = sessionId })
 end
 
 --[[
@@ -535,7 +538,9 @@ local function connect_session(userId, sessionId, state, ts, serverId, guildIds,
   end
   local evicted = 0
   while redis.call('HLEN', K.userSessions .. userId) >= SETTINGS.maxSessions do
+    pinned = true
     end_session(userId, oldest_session(userId))
+    pinned = false
     evicted = evicted + 1
   end
   local unique, seen = {}, {}
@@ -687,29 +692,38 @@ end
   Cluster: the follow-ups of this call, each the CURRENT state of something it touched, with a
   version from the bucket's clock: max(now in µs, last version + 1), so versions only grow, across
   calls, and across a failover too unless the new master's clock is behind by more than the failover
-  took. Kept in the bucket's outbox (score: version) until the client has applied them and removes
-  them; a crashed client's leftovers are applied by any instance a few seconds later. Returns the
-  follow-ups as JSON texts (also the outbox members). Empty on a single Redis.
+  took. Returns { all follow-ups, those also kept in the bucket's outbox } as JSON texts.
+  The outbox (score: version) holds what nothing else would send again if the client died before
+  applying it: everything when `durable` (sweeps, RESETs, the HTTP session route, whose callers do
+  not redeliver), else only the pinned ones. The client removes them once applied; leftovers are
+  applied by any instance a few seconds later. A Kafka record needs none: its offset is committed
+  only once its follow-ups are applied, and applied again it sends them again.
+  Empty on a single Redis.
 ]]
-local function follow_ups()
-  local out = {}
-  if INLINE or #seats_touched + #members_touched + #ends_touched == 0 then return out end
+local function follow_ups(durable)
+  local all, kept = {}, {}
+  if INLINE or #touches == 0 then return { all, kept } end
   local t = redis.call('TIME')
   local version = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), tonumber(redis.call('GET', K.clock) or '0') + 1)
-  local function emit(entry)
+  for _, e in ipairs(touches) do
     local v = string.format('%.0f', version)
     version = version + 1
-    entry[#entry + 1] = v
+    local entry
+    if e.kind == 'V' then
+      entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v }
+    elseif e.kind == 'O' then
+      entry = { 'O', e.g, e.u, tonumber(redis.call('HGET', K.userGuilds .. e.u, e.g) or '0') > 0 and 1 or 0, v }
+    else
+      entry = { 'E', e.s, e.u, v }
+    end
     local text = cjson.encode(entry)
-    redis.call('ZADD', K.outbox, v, text)
-    out[#out + 1] = text
+    all[#all + 1] = text
+    if durable or e.pinned then
+      redis.call('ZADD', K.outbox, v, text)
+      kept[#kept + 1] = text
+    end
   end
-  for _, s in ipairs(seats_touched) do emit({ 'V', s[2], s[3], s[1], seat_state(s[1], s[2], s[3]) and 1 or 0 }) end
-  for _, m in ipairs(members_touched) do
-    emit({ 'O', m[2], m[1], tonumber(redis.call('HGET', K.userGuilds .. m[1], m[2]) or '0') > 0 and 1 or 0 })
-  end
-  for _, o in ipairs(ends_touched) do emit({ 'E', o[1], o[2] }) end
   redis.call('SET', K.clock, string.format('%.0f', version - 1))
-  seats_touched, seats_seen, members_touched, members_seen, ends_touched, ends_seen = {}, {}, {}, {}, {}, {}
-  return out
+  touches, touch_index = {}, {}
+  return { all, kept }
 end

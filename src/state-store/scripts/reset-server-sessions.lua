@@ -26,4 +26,4 @@ for _, member in ipairs(scan[2]) do
   end
 end
 save()
-return { scan[1], ended, follow_ups() }
+return { scan[1], ended, follow_ups(true) }
