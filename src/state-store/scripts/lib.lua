@@ -261,10 +261,13 @@ local function start_grace(userId)
 end
 
 --[[
-  Cluster: a voice event marks as touched every seat of its scope the registers know of (current
-  JOINs, LEAVEs, seats left by a move), whatever its outcome. So a redelivered or replayed event
-  sends their current state again: that is what completes a follow-up lost between the two steps
-  (crash) or lost by a failed-over guild bucket (asynchronous replication).
+  Cluster: what a follow-up says is sent by the event that changed it (sit, unsit, a membership
+  starting or ending, a session ending). An event that changes nothing - a redelivery, a replay -
+  instead marks as touched everything it could have changed: for a voice event every seat of its
+  scope the registers know of (current JOINs, LEAVEs, seats left by a move). So the redelivery of
+  a record whose follow-ups were lost, between the two steps (the process died) or with a
+  failed-over guild bucket (asynchronous replication), sends their current state again. A record
+  applied again never changes anything the second time: registers only move forward.
 ]]
 local function touch_scope(userId, guildId, channelId)
   local scope = SETTINGS.scope
@@ -335,13 +338,13 @@ end
 
 local function apply_join(userId, guildId, channelId, ts, serverId)
   local outcome = join_registers(userId, guildId, channelId, ts, serverId)
-  if not INLINE then touch_scope(userId, guildId, channelId) end
+  if not INLINE and outcome ~= APPLIED then touch_scope(userId, guildId, channelId) end
   return outcome
 end
 
 local function apply_leave(userId, guildId, channelId, ts)
   local outcome = leave_registers(userId, guildId, channelId, ts)
-  if not INLINE then touch_scope(userId, guildId, channelId) end
+  if not INLINE and outcome ~= APPLIED then touch_scope(userId, guildId, channelId) end
   return outcome
 end
 
@@ -413,7 +416,7 @@ local function drop_session_guilds(userId, guildIds)
   end
 end
 
--- Cluster: the session's guilds and its end are sent again, whatever the outcome (see touch_scope).
+-- Cluster, an event that changed nothing: the session's guilds, and its end, are sent again (see touch_scope).
 local function touch_session(userId, sessionId, guilds, ended)
   if INLINE then return end
   for _, guildId in ipairs(guilds) do touch_membership(userId, guildId) end
@@ -434,8 +437,11 @@ end
 local function end_session(userId, sessionId)
   local sessionKey = session_key(userId, sessionId)
   local record = redis.call('HMGET', sessionKey, 'state', 'server', 'guilds')
-  touch_session(userId, sessionId, split_list(record[3]), true)
-  if record[1] == 'ended' then return DUPLICATE, false end
+  if record[1] == 'ended' then
+    touch_session(userId, sessionId, split_list(record[3]), true)
+    return DUPLICATE, false
+  end
+  if not INLINE then touch_session_end(sessionId, userId) end
   tombstone(sessionKey)
   local member = userId .. ':' .. sessionId
   if record[2] and record[2] ~= '' then redis.call('SREM', K.serverSessions .. record[2], member) end
@@ -481,12 +487,10 @@ end
   cluster, what the CONNECT's first step (claim_session_id, in the session id's bucket) found:
   '1' when a pending DISCONNECT was there.
 ]]
-local function connect_session(userId, sessionId, state, ts, serverId, guildIds, claimed)
+local function connect_registers(userId, sessionId, state, ts, serverId, guildIds, claimed)
   local sessionKey = session_key(userId, sessionId)
   local record = redis.call('HMGET', sessionKey, 'state', 'st', 'ts', 'guilds')
   local member = userId .. ':' .. sessionId
-  touch_session(userId, sessionId, split_list(record[4]), record[1] == 'ended')
-  touch_session(userId, sessionId, guildIds, false)
   if record[1] == 'ended' then return STALE, 0 end
   if record[1] == 'live' then
     if serverId ~= '' and ts < tonumber(redis.call('HGET', K.serverResets, serverId) or '-1') then
@@ -559,6 +563,16 @@ local function connect_session(userId, sessionId, state, ts, serverId, guildIds,
   if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, now_ms() + SETTINGS.lease * 1000, member) end
   refresh_shown_state(userId)
   return APPLIED, evicted
+end
+
+local function connect_session(userId, sessionId, state, ts, serverId, guildIds, claimed)
+  local outcome, evicted = connect_registers(userId, sessionId, state, ts, serverId, guildIds, claimed)
+  if not INLINE and outcome ~= APPLIED then
+    local record = redis.call('HMGET', session_key(userId, sessionId), 'state', 'guilds')
+    touch_session(userId, sessionId, split_list(record[2]), record[1] == 'ended')
+    touch_session(userId, sessionId, guildIds, false)
+  end
+  return outcome, evicted
 end
 
 --[[
