@@ -248,8 +248,8 @@ export class StateStore implements OnApplicationShutdown {
     if (this.upkeepRunning || this.stopped) return;
     this.upkeepRunning = true;
     try {
-      await this.checkTopology();
       await this.checkMarkers();
+      await this.checkTopology();
       if (this.clustered) {
         await this.drainOutboxes();
         if (this.ticks++ % 10 === 0) await this.runEverywhere('pruneVersions', [ABSENT_VERSION_TTL_SECONDS, UPKEEP_STEP]);
@@ -301,6 +301,9 @@ export class StateStore implements OnApplicationShutdown {
       }
     }
     if (changed.length === 0) return;
+    // Restarted empty: replaying a few seconds cannot bring the state back; the rebuild can (checkMarkers says so).
+    await this.checkMarkers();
+    if (this.emptiedAt) return;
     const reason = `Redis master changed or restarted (${[...new Set(changed)].join('; ')})`;
     this.log.warn(`${reason}: its last writes may be lost; replaying from ${new Date(since).toISOString()}`);
     for (const listener of this.rewindListeners) listener(since, reason);
