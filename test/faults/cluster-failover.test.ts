@@ -114,9 +114,13 @@ async function referenceState() {
   return readStoredState(reference.client);
 }
 
-async function metric(name: string): Promise<number> {
+/** Sum of a metric's samples (those whose labels include `having`). */
+async function metric(name: string, having = ''): Promise<number> {
   const text = await (await fetch(`${service!.url}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  return text
+    .split('\n')
+    .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(having))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
 it('loses nothing and applies nothing twice when a master fails over having missed its last writes', async () => {
@@ -145,6 +149,12 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   expect(offsets.replicas.every((o) => o < offsets.master)).toBe(true);
 
   await cluster.kill(doomed);
+  // Until its replica takes over, the service is not ready and says which node is down.
+  await eventually(async () => {
+    const res = await fetch(`${service!.url}/health/ready`);
+    expect(res.status).toBe(503);
+    expect((await res.json()).details.redis.nodes[doomed]).toMatch(/^down/);
+  }, 5000, 50);
   await cluster.waitUntilHealthy();
   expect(await cluster.masters()).not.toContain(doomed);
   await produce(thirdRound(t + 20));
@@ -154,6 +164,10 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   expect(Object.keys(expected.userStates)).toHaveLength(USERS.length);
   await eventually(async () => expect(await readStoredState(cluster.client)).toEqual(expected), 60000, 500);
   expect(await metric('state_server_redis_replays_total')).toBeGreaterThanOrEqual(1);
+  // It paused while the master was gone and dead-lettered nothing.
+  expect(await metric('state_server_events_total', 'outcome="dead_lettered"')).toBe(0);
+  expect(await metric('state_server_events_total', 'outcome="applied"')).toBeGreaterThan(1000);
+  expect(await metric('state_server_redis_errors_total')).toBeGreaterThan(0);
   await eventually(async () => {
     const res = await fetch(`${service!.url}/health/ready`);
     const body = JSON.stringify(await res.json());
