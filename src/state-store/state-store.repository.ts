@@ -490,12 +490,6 @@ export class StateStore implements OnApplicationShutdown {
     return totals;
   }
 
-  /** PING every master (the single Redis, or each cluster master and every slot served); throws naming the nodes that do not answer. */
-  async ping(): Promise<void> {
-    const down = (await this.nodeStatuses()).filter((n) => !n.up);
-    if (down.length > 0) throw new StateStoreUnavailableError(down.map((n) => `${n.node}: ${n.error}`).join('; '));
-  }
-
   /** Each master node: does it answer, how many keys does it hold. On a cluster, a bucket whose slot no master serves is reported too. */
   async nodeStatuses(): Promise<NodeStatus[]> {
     const statuses = await Promise.all(
@@ -683,8 +677,10 @@ export class StateStore implements OnApplicationShutdown {
   private async runInBuckets(calls: readonly BucketCall[]): Promise<[Error | null, unknown][]> {
     if (calls.length === 0) return [];
     const groups = new Map<string, number[]>();
+    const slots = this.clustered ? (this.redis as unknown as { slots: string[][] }).slots : [];
     calls.forEach((call, i) => {
-      const node = this.clustered ? (this.nodeOfBucket(call.bucket) ?? '?') : '';
+      // ioredis accepts a pipeline whose slots are all served by one set of nodes (master and replicas).
+      const node = this.clustered ? (slots[this.bucketSlots[call.bucket]]?.join(';') ?? '?') : '';
       const list = groups.get(node) ?? [];
       list.push(i);
       groups.set(node, list);

@@ -153,7 +153,8 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   await eventually(async () => {
     const res = await fetch(`${service!.url}/health/ready`);
     expect(res.status).toBe(503);
-    expect((await res.json()).details.redis.nodes[doomed]).toMatch(/^down/);
+    const body = (await res.json()) as { details: { redis: { nodes: Record<string, string> } } };
+    expect(body.details.redis.nodes[doomed]).toMatch(/^down/);
   }, 5000, 50);
   await cluster.waitUntilHealthy();
   expect(await cluster.masters()).not.toContain(doomed);
