@@ -1,7 +1,8 @@
 /**
  * npm run bench -- [scenario ...] [--quick] [--events N] [--profile] [--duration S]
  *
- * Scenarios (all by default): drain, apply, original, query, session-route, whole-guild, freshness, memory.
+ * Scenarios (all by default): drain, apply, original, query, session-route, whole-guild, freshness, memory;
+ * and, only when named, cluster (1 Redis vs a local 3-master Redis Cluster).
  *   --quick        smaller sizes and shorter runs (well under 3 minutes)
  *   --events N     size of the mixed workload (default 100,000; quick 20,000)
  *   --duration S   seconds per query run (default 10; quick 3)
@@ -13,6 +14,7 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
 import { applyScenario } from './scenarios/apply';
+import { clusterScenario } from './scenarios/cluster';
 import { drainScenario } from './scenarios/drain';
 import { freshnessScenario } from './scenarios/freshness';
 import { memoryScenario } from './scenarios/memory';
@@ -35,6 +37,9 @@ const SCENARIOS: Record<string, Scenario> = {
   freshness: freshnessScenario,
   memory: memoryScenario,
 };
+/** Run only when named: `npm run bench -- cluster`. */
+const EXTRA_SCENARIOS: Record<string, Scenario> = { cluster: clusterScenario };
+const ALL_SCENARIOS = { ...SCENARIOS, ...EXTRA_SCENARIOS };
 
 function parseArgs(argv: string[]) {
   const chosen: string[] = [];
@@ -48,11 +53,11 @@ function parseArgs(argv: string[]) {
     else if (flag === '--duration') options.duration = value();
     else if (flag === '--rate') options.rate = value();
     else if (flag === '--help' || flag === '-h') {
-      console.log(`usage: npm run bench -- [${Object.keys(SCENARIOS).join('|')} ...] [--quick] [--events N] [--duration S] [--rate N] [--profile]`);
+      console.log(`usage: npm run bench -- [${Object.keys(ALL_SCENARIOS).join('|')} ...] [--quick] [--events N] [--duration S] [--rate N] [--profile]`);
       process.exit(0);
-    } else if (flag in SCENARIOS) chosen.push(flag);
+    } else if (flag in ALL_SCENARIOS) chosen.push(flag);
     else {
-      console.error(`unknown argument ${argv[i]}; scenarios: ${Object.keys(SCENARIOS).join(', ')}`);
+      console.error(`unknown argument ${argv[i]}; scenarios: ${Object.keys(ALL_SCENARIOS).join(', ')}`);
       process.exit(2);
     }
   }
@@ -86,7 +91,7 @@ async function main(): Promise<void> {
     for (const name of args.chosen) {
       const started = Date.now();
       log(`== ${name}`);
-      const result = await SCENARIOS[name](ctx, kafka);
+      const result = await ALL_SCENARIOS[name](ctx, kafka);
       result.durationSeconds = Math.round((Date.now() - started) / 100) / 10;
       results.push(result);
       const file = writeResult(result, env, args.quick);

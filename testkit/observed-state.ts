@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import type { RedisClient } from '../src/redis/redis.module';
 import { byId, ObservableState, VoiceScope } from './presence-model';
 
 /**
@@ -6,7 +7,9 @@ import { byId, ObservableState, VoiceScope } from './presence-model';
  * compared with toEqual. Only the service's Redis contract keys are read (USER:STATE, GUILD:<g>,
  * GUILD_ONLINE:<g>); the internal layout is the scripts' business.
  */
-export async function readObservableState(redis: Redis): Promise<ObservableState> {
+/** On one Redis (SCAN does not span a cluster: the property suites run on a single Redis). */
+export async function readObservableState(client: RedisClient): Promise<ObservableState> {
+  const redis = client as Redis;
   const userStates = await redis.hgetall('USER:STATE');
   const guildChannels: ObservableState['guildChannels'] = {};
   for (const key of await guildKeys(redis, 'GUILD:')) {
@@ -31,7 +34,8 @@ export interface InvariantOptions {
  * Rules that must hold on the contract keys whatever was delivered, checked on the stored data
  * itself (not against the model). Returns a description of each broken one; empty when all hold.
  */
-export async function invariantViolations(redis: Redis, options: InvariantOptions): Promise<string[]> {
+export async function invariantViolations(client: RedisClient, options: InvariantOptions): Promise<string[]> {
+  const redis = client as Redis;
   const problems: string[] = [];
   const states = await redis.hgetall('USER:STATE');
   for (const [userId, state] of Object.entries(states)) {

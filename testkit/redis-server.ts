@@ -4,7 +4,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { KeyLayout } from '../src/state-store/redis-keys';
 import { givenRedisUrl } from './backends';
+import { startTestRedisCluster } from './redis-cluster';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -18,10 +20,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given (yours, or the run's container: backends.ts; then stop/start are refused). */
+/**
+ * A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given
+ * (yours, or the run's container: backends.ts; then stop/start are refused), or with REDIS_CLUSTER=1
+ * a throwaway 3-master Redis Cluster (testkit/redis-cluster.ts).
+ */
 export interface TestRedis {
+  /** redis://… of the single Redis (on a cluster: of its first node, for tools that want one). */
   url: string;
-  /** A plain client for assertions and clean-up. */
+  /** What the service needs to use it: REDIS_URL, or REDIS_CLUSTER_NODES. */
+  env: Record<string, string>;
+  clustered: boolean;
+  /** The key layout the service uses on it (names of USER:STATE shards, GUILD:<g>, … per mode). */
+  keys: KeyLayout;
+  /**
+   * A client for assertions and clean-up. On a cluster it is an ioredis Cluster, typed as Redis so
+   * that helpers written for one Redis take it: single-key commands route by key; SCAN, KEYS and
+   * FLUSHDB do not span the cluster (use the key layout, or `flush`).
+   */
   client: Redis;
   /** Kills the server (SIGKILL: nothing is saved, as on this machine's Redis). */
   kill(): Promise<void>;
@@ -44,17 +60,33 @@ export interface TestRedisOptions {
   killable?: boolean;
   own?: boolean;
   ownProcessGroup?: boolean;
+  /** Always one redis-server, even with REDIS_CLUSTER=1 (e.g. a reference to compare a cluster with). */
+  single?: boolean;
 }
 
 export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   if (options.own && process.env.REDIS_URL) throw new Error('the bench starts its own redis-server: unset REDIS_URL');
-  const given = givenRedisUrl();
-  if (given && !options.persistent && !options.killable) {
-    const client = new Redis(given);
-    const refuse = async () => {
-      throw new Error('this test stops Redis: start it with { killable: true }');
+  const refuse = async () => {
+    throw new Error('this test stops Redis: start it with { killable: true }');
+  };
+  if (clusterRequested() && !options.persistent && !options.killable && !options.single && !options.own) {
+    const cluster = await startTestRedisCluster();
+    return {
+      url: `redis://${cluster.seeds[0]}`,
+      env: { REDIS_CLUSTER_NODES: cluster.seeds.join(',') },
+      clustered: true,
+      keys: new KeyLayout(true),
+      client: cluster.client as unknown as Redis,
+      kill: refuse,
+      restart: refuse,
+      flush: cluster.flush,
+      stop: cluster.stop,
     };
-    return { url: given, client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
+  }
+  const given = givenRedisUrl();
+  if (given && !options.persistent && !options.killable && !options.single) {
+    const client = new Redis(given);
+    return { url: given, env: { REDIS_URL: given }, clustered: false, keys: new KeyLayout(false), client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
   }
   const port = await freePort();
   const dir = options.persistent ? mkdtempSync(join(tmpdir(), 'state-server-redis-')) : undefined;
@@ -102,6 +134,9 @@ export async function startTestRedis(options: TestRedisOptions = {}): Promise<Te
   client.on('error', () => undefined);
   return {
     url,
+    env: { REDIS_URL: url },
+    clustered: false,
+    keys: new KeyLayout(false),
     client,
     kill,
     restart: launch,
@@ -112,4 +147,9 @@ export async function startTestRedis(options: TestRedisOptions = {}): Promise<Te
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** REDIS_CLUSTER=1: the suites that support it run on a local Redis Cluster instead of one Redis (.ci/run's second pass). */
+export function clusterRequested(): boolean {
+  return process.env.REDIS_CLUSTER === '1' || process.env.REDIS_CLUSTER === 'true';
 }

@@ -51,7 +51,7 @@ export async function startStack<S extends ServiceMode = 'in-process'>(name: str
   await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], options.partitions ?? 3);
   const serviceEnv = {
     KAFKA_BROKERS: kafka.brokers.join(','),
-    REDIS_URL: redis.url,
+    ...redis.env,
     KAFKA_GROUP_ID: topics.groupId,
     SESSION_EVENTS_TOPIC: topics.sessionEvents,
     CHANNEL_EVENTS_TOPIC: topics.channelEvents,

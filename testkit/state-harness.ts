@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { AppConfig, loadConfig } from '../src/config/app-config';
 import { BatchApplier, MAX_CHUNK, TopicRoute } from '../src/ingest/batch-applier';
 import { ConsumedEvent } from '../src/ingest/event-patterns';
-import { createRedisClient } from '../src/redis/redis.module';
+import { createRedisClient, RedisClient } from '../src/redis/redis.module';
 import { SessionEvent } from '../src/sessions/session-event';
 import { SessionsService } from '../src/sessions/sessions.service';
 import { ApplyOutcome, StateStore } from '../src/state-store/state-store.repository';
@@ -25,7 +25,7 @@ export interface RawStream {
  */
 export class StateHarness {
   readonly config: AppConfig;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly store: StateStore;
   readonly sessions: SessionsService;
   readonly voice: VoiceService;
@@ -34,9 +34,11 @@ export class StateHarness {
   readonly applier: BatchApplier;
 
   /** wrapClient: what the StateStore talks through, given the harness's own client (the bench records the script calls with it). */
-  constructor(redisUrl: string, env: Record<string, string> = {}, wrapClient: (client: Redis) => Redis = (client) => client) {
-    this.config = loadConfig({ REDIS_URL: redisUrl, ...env });
-    this.redis = wrapClient(createRedisClient(this.config));
+  /** `redis`: a REDIS_URL, or the environment naming the Redis (TestRedis.env: REDIS_URL or REDIS_CLUSTER_NODES). */
+  constructor(redis: string | Record<string, string>, env: Record<string, string> = {}, wrapClient: (client: Redis) => Redis = (client) => client) {
+    this.config = loadConfig({ ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis), ...env });
+    const client = createRedisClient(this.config);
+    this.redis = client instanceof Redis ? wrapClient(client) : client;
     const metrics = new MetricsService();
     this.store = new StateStore(this.redis, this.config);
     this.sessions = new SessionsService(this.store, this.config, metrics);
@@ -109,16 +111,38 @@ export class StateHarness {
     return rejected;
   }
 
+  /** The key layout in use (today's names on a single Redis, bucket-tagged on a cluster). */
+  get keys() {
+    return this.store.layout;
+  }
+
   async userState(userId: string): Promise<string | null> {
-    return this.redis.hget('USER:STATE', userId);
+    return this.redis.hget(this.keys.userStatesOf(userId), userId);
   }
 
   async guildHash(guildId: string): Promise<Record<string, string[]>> {
-    const raw = await this.redis.hgetall(`GUILD:${guildId}`);
+    const raw = await this.redis.hgetall(this.keys.guildChannels(guildId));
     return Object.fromEntries(Object.entries(raw).map(([c, v]) => [c, JSON.parse(v) as string[]]));
   }
 
+  /** STATE_COUNTERS, summed over the buckets on a cluster (only the fields present). */
+  async counters(): Promise<Record<string, string>> {
+    const totals: Record<string, number> = {};
+    for (const bucket of this.keys.buckets) {
+      for (const [field, value] of Object.entries(await this.redis.hgetall(this.keys.counters(bucket)))) totals[field] = (totals[field] ?? 0) + Number(value);
+    }
+    return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, String(v)]));
+  }
+
+  /** Every field of USER:STATE (all shards on a cluster). */
+  async allUserStates(): Promise<Record<string, string>> {
+    const all: Record<string, string> = {};
+    for (const bucket of this.keys.buckets) Object.assign(all, await this.redis.hgetall(this.keys.userStates(bucket)));
+    return all;
+  }
+
   close(): void {
+    this.store.stop();
     this.redis.disconnect();
   }
 }

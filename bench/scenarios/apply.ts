@@ -1,3 +1,4 @@
+import Redis, { Cluster } from 'ioredis';
 import { MAX_CHUNK as CHUNK } from '../../src/ingest/batch-applier';
 import { decodeEvent } from '../../src/ingest/event-decoding';
 import { ConsumedEvent } from '../../src/ingest/event-patterns';
@@ -39,12 +40,18 @@ export const timed = async <T>(work: () => Promise<T>): Promise<{ seconds: numbe
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, result };
 };
 
-/** USER:STATE fields that differ from the workload's expected final states. */
+/** USER:STATE fields that differ from the workload's expected final states (every shard on a cluster). */
 export async function stateMismatches(harness: StateHarness, workload: Workload): Promise<number> {
-  const states = await harness.redis.hgetall('USER:STATE');
+  const states = await harness.allUserStates();
   let mismatches = 0;
   for (const [user, state] of workload.expectedStates) if (states[user] !== state) mismatches++;
   return mismatches;
+}
+
+/** Empties the Redis the harness uses: every master of a cluster. */
+export async function flushAll(harness: StateHarness): Promise<void> {
+  const redis = harness.redis as Cluster;
+  await Promise.all((redis.isCluster ? redis.nodes('master') : [harness.redis as Redis]).map((node: Redis) => node.flushall()));
 }
 
 /** Ours: the service's apply path (decode -> rules -> pipelined Lua), like the ingest layer, no Kafka. */
@@ -109,7 +116,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
       // One buffer per round trip the StateStore made.
       perStream.push(
         recording.pipelines.slice(from).filter((calls) => calls.length > 0).map((calls) => ({
-          bytes: Buffer.concat(calls.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 0, ...c.args]))),
+          bytes: Buffer.concat(calls.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]))),
           commands: calls.length,
         })),
       );

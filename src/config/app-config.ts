@@ -102,8 +102,26 @@ export class AppConfig {
   @Transform(toBool) @Flag()
   KAFKA_SSL = false;
 
+  /** A single Redis (with or without replicas). Not together with REDIS_CLUSTER_NODES. */
   @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://localhost:6379';
+
+  /**
+   * Redis Cluster: some of its nodes as host:port (the client learns the others). The state is then
+   * spread over 128 hash-tagged buckets (docs/cluster.md). Not together with REDIS_URL.
+   */
+  @IsOptional() @Transform(toList) @IsArray() @ArrayMinSize(1, { message: 'REDIS_CLUSTER_NODES must name at least one host:port' })
+  @Matches(/^[^\s:,]+:\d{1,5}$/, { each: true, message: 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port' })
+  REDIS_CLUSTER_NODES?: string[];
+
+  /**
+   * After a Redis failover (a replica promoted; replication is asynchronous, so the last writes
+   * acknowledged by the old master may be gone) or a master restart, each instance rewinds the
+   * partitions it consumes to this long before the old master was last seen healthy, and replays:
+   * the rules are idempotent, so that only re-applies what may have been lost.
+   */
+  @Transform(toInt) @IntegerIn(0, 86400)
+  REDIS_FAILOVER_REPLAY_SECONDS = 30;
 
   /** A Redis command (or pipeline) that takes longer than this fails, so HTTP answers 503 instead of hanging. */
   @Transform(toInt) @IntegerIn(50, 60000)
@@ -219,6 +237,14 @@ export class AppConfig {
   /** With HTTP_LOG=errors-and-slow, a request taking longer than this (ms) is logged at info. */
   @Transform(toInt) @IntegerIn(0, 600000)
   HTTP_SLOW_MS = 100;
+
+  /**
+   * Test hook (Redis Cluster only): the process exits (code 70) right after the first step of an
+   * apply that has follow-ups, before applying them, to show that redelivery converges
+   * (test/e2e/cluster-steps.test.ts). Never set it in production.
+   */
+  @Transform(toBool) @Flag()
+  TEST_EXIT_BETWEEN_STEPS = false;
 }
 
 export class InvalidConfigError extends Error {}
@@ -240,7 +266,7 @@ function withoutCredentials(value: string | undefined): string | undefined {
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const known = Object.keys(new AppConfig());
   const given: Record<string, string> = {};
-  for (const key of [...known, 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'API_TOKEN', 'TRUST_PROXY']) {
+  for (const key of [...known, 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'API_TOKEN', 'TRUST_PROXY', 'REDIS_CLUSTER_NODES']) {
     const value = env[key];
     if (value !== undefined && value !== '') given[key] = value;
   }
@@ -253,6 +279,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   });
   if (config.KAFKA_SASL_MECHANISM && (!config.KAFKA_SASL_USERNAME || !config.KAFKA_SASL_PASSWORD)) {
     problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SASL_MECHANISM is set');
+  }
+  if (given.REDIS_URL !== undefined && given.REDIS_CLUSTER_NODES !== undefined) {
+    problems.push('REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for a single Redis or REDIS_CLUSTER_NODES for Redis Cluster, not both');
   }
   if (problems.length > 0) throw new InvalidConfigError(`Invalid configuration: ${problems.join('; ')}`);
   unsetSettings.set(config, new Set(known.filter((key) => !(key in given))));

@@ -2,17 +2,17 @@ import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
-import Redis from 'ioredis';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
-import { REDIS_CLIENT, redisConnectionProblem } from '../redis/redis.module';
+import { REDIS_CLIENT, RedisClient, redisConnectionProblem } from '../redis/redis.module';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { StateStore } from '../state-store/state-store.repository';
 
 /**
- * live: the process answers. ready: Redis answers a PING and the Kafka consumer is a member of its
- * group; 503 otherwise (e.g. while Redis is unreachable), so a load balancer stops sending queries.
- * A 503 names the cause of each side that is down, e.g. `kafka: cannot reach 127.0.0.1:9092
- * (connect ECONNREFUSED 127.0.0.1:9092)`, `redis: connect ECONNREFUSED 127.0.0.1:6379`.
+ * live: the process answers. ready: Redis answers a PING (on Redis Cluster: every master serving
+ * slots, each named in `nodes`) and the Kafka consumer is a member of its group; 503 otherwise, so
+ * a load balancer stops sending queries. A 503 names the cause of each side that is down, e.g.
+ * `kafka: cannot reach 127.0.0.1:9092 (connect ECONNREFUSED 127.0.0.1:9092)`,
+ * `redis: connect ECONNREFUSED 127.0.0.1:6379`. While a lost state is rebuilt it stays 200.
  * Open without the API token and not rate limited: the platform probes them.
  */
 @ApiTags('operations')
@@ -25,7 +25,7 @@ export class HealthController {
     private readonly store: StateStore,
     private readonly kafka: KafkaEventsServer,
     private readonly rebuild: StateRebuild,
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
   ) {}
 
   @Get('live')
@@ -40,7 +40,12 @@ export class HealthController {
   @HealthCheck()
   @ApiOperation({ summary: 'Readiness: Redis answers and the Kafka consumer is in its group (send queries only when 200)' })
   @ApiOkResponse({
-    example: { status: 'ok', info: { redis: { status: 'up' }, kafka: { status: 'up' } }, error: {}, details: { redis: { status: 'up' }, kafka: { status: 'up' } } },
+    example: {
+      status: 'ok',
+      info: { redis: { status: 'up', nodes: { '10.0.0.5:6379': 'up' } }, kafka: { status: 'up' } },
+      error: {},
+      details: { redis: { status: 'up', nodes: { '10.0.0.5:6379': 'up' } }, kafka: { status: 'up' } },
+    },
   })
   @ApiServiceUnavailableResponse({
     example: {
@@ -54,18 +59,22 @@ export class HealthController {
     return this.health.check([
       async () => {
         const redis = this.indicators.check('redis');
-        try {
-          await this.store.ping();
-        } catch (error) {
-          // The real cause (`connect ECONNREFUSED …`), not the refused command's "Stream isn't writeable".
-          return redis.down({ message: redisConnectionProblem(this.redis) ?? (error as Error).message });
+        const nodes = await this.store.nodeStatuses();
+        const clustered = this.store.isClustered;
+        // On a cluster every master is named; on one Redis the real cause (`connect ECONNREFUSED …`).
+        const shown = clustered ? { nodes: Object.fromEntries(nodes.map((n) => [n.node, n.up ? 'up' : `down: ${n.error}`])) } : {};
+        const down = nodes.filter((n) => !n.up);
+        if (down.length > 0) {
+          const message = clustered ? down.map((n) => `${n.node} ${n.error}`).join('; ') : (redisConnectionProblem(this.redis) ?? down[0].error ?? 'unreachable');
+          return redis.down({ message, ...shown });
         }
         const { lostAt, rebuilding, progress, groupId } = this.rebuild.status;
         if (lostAt) {
-          return redis.down({ message: `Redis lost the state at ${lostAt.toISOString()} (it came back empty) and STATE_REBUILD=off: rebuild it by replaying the topics, then restart` });
+          const where = this.store.stateLostOn.length > 0 ? ` on ${this.store.stateLostOn.join(', ')}` : '';
+          return redis.down({ message: `Redis lost the state${where} at ${lostAt.toISOString()} (it came back empty) and STATE_REBUILD=off: rebuild it by replaying the topics, then restart`, ...shown });
         }
         // Rebuilding is ready: queries are answered (marked X-State-Rebuilding) while the replay catches up.
-        return rebuilding ? redis.up({ rebuilding: true, progress: Number(progress!.toFixed(3)), group: groupId }) : redis.up();
+        return rebuilding ? redis.up({ rebuilding: true, progress: Number(progress!.toFixed(3)), group: groupId, ...shown }) : redis.up({ ...shown });
       },
       () => {
         const kafka = this.indicators.check('kafka');

@@ -11,6 +11,7 @@ import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
 import { CHANNEL_EVENTS, DECODE_AS, SESSION_EVENTS } from './event-patterns';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { createKafka } from './kafka-client';
+import { PartitionRewinder, RewindableConsumer } from './partition-rewind';
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 /** Back-off between attempts to reach Kafka at start-up. */
@@ -42,7 +43,7 @@ export class EventBatchContext extends BaseRpcContext<[topic: string, partition:
  *   /health/ready names the cause; it consumes as soon as Kafka answers.
  */
 @Injectable()
-export class KafkaEventsServer extends Server implements CustomTransportStrategy {
+export class KafkaEventsServer extends Server implements CustomTransportStrategy, RewindableConsumer {
   private readonly log = new Logger('Ingest');
   private readonly kafka: Kafka;
   private consumer?: Consumer;
@@ -60,6 +61,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private starting?: Promise<void>;
   /** Cuts the connect loop's back-off short when stopping. */
   private wakeUp?: () => void;
+  private readonly rewinder: PartitionRewinder;
 
   constructor(
     private readonly config: AppConfig,
@@ -68,6 +70,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   ) {
     super();
     this.kafka = createKafka(config);
+    this.rewinder = new PartitionRewinder(this.kafka, config.REDIS_FAILOVER_REPLAY_SECONDS * 1000);
     this.streamOfTopic = new Map([
       [config.SESSION_EVENTS_TOPIC, SESSION_EVENTS],
       [config.CHANNEL_EVENTS_TOPIC, CHANNEL_EVENTS],
@@ -229,7 +232,10 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     });
     this.consumer = consumer;
     const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = consumer.events;
-    consumer.on(GROUP_JOIN, () => (this.inGroup = true));
+    consumer.on(GROUP_JOIN, ({ payload }) => {
+      this.inGroup = true;
+      this.rewinder.assigned(payload.memberAssignment);
+    });
     for (const event of [STOP, DISCONNECT]) consumer.on(event, () => this.consumer === consumer && (this.inGroup = false));
     consumer.on(CRASH, ({ payload }) => {
       if (this.consumer !== consumer) return;
@@ -259,6 +265,17 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       await this.startConsumer(groupId);
     } finally {
       this.switching = false;
+    }
+  }
+
+  /** After a Redis failover or restart: replay what this instance applied since sinceMs (see partition-rewind.ts). */
+  async rewindTo(sinceMs: number, reason: string): Promise<void> {
+    if (!this.consumer || !this.inGroup) return;
+    try {
+      const partitions = await this.rewinder.rewind(this.consumer, sinceMs);
+      if (partitions > 0) this.metrics.redisReplays.inc();
+    } catch (error) {
+      this.log.error(`Could not replay after "${reason}": ${(error as Error).message}`);
     }
   }
 
@@ -321,6 +338,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       }
       const last = chunk[chunk.length - 1].offset;
       resolveOffset(last);
+      this.rewinder.applied(topic, partition, chunk[0].offset, last);
       this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
       await heartbeat();
     }

@@ -74,6 +74,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly redisReplays = new Counter({
+    name: 'state_server_redis_replays_total',
+    help: 'Times this instance rewound its partitions and replayed because a Redis master failed over or restarted (its last writes may be lost)',
+    registers: [this.registry],
+  });
+
   readonly httpRequests = new Counter({
     name: 'state_server_http_requests_total',
     help: 'HTTP requests by route and status',

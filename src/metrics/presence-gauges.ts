@@ -6,9 +6,10 @@ import { MetricsService } from './metrics.service';
 type Counters = Awaited<ReturnType<StateStore['readCounters']>>;
 
 /**
- * Presence gauges, read when Prometheus scrapes: one round trip of O(1) commands (HLEN and the
- * counters the state scripts keep exact), whatever the number of users. Every instance reports the
- * same cluster-wide values: aggregate with max(), not sum().
+ * Presence gauges, read when Prometheus scrapes: one round trip per Redis node of O(1) commands
+ * (HLEN and the counters the state scripts keep exact, per bucket on Redis Cluster, summed here),
+ * whatever the number of users; and, per Redis node, whether it answers and how many keys it
+ * holds. Every instance reports the same cluster-wide values: aggregate with max(), not sum().
  */
 @Injectable()
 export class PresenceGauges {
@@ -22,6 +23,27 @@ export class PresenceGauges {
     this.gauge('state_server_online_users', 'Users with at least one live session', (c) => c.onlineUsers);
     this.gauge('state_server_voice_participants', 'Voice seats taken (users in a voice channel, one seat each when VOICE_ONE_CHANNEL_PER_USER)', (c) => c.voiceSeats);
     this.gauge('state_server_known_users', 'Users ever seen (entries of USER:STATE), online or not', (c) => c.knownUsers);
+    const nodes = () => this.store.nodeStatuses();
+    new Gauge({
+      name: 'state_server_redis_node_up',
+      help: 'Whether each Redis node (the single Redis, or each Redis Cluster master serving slots) answers PING: 1 or 0',
+      labelNames: ['node'] as const,
+      registers: [this.metrics.registry],
+      async collect() {
+        this.reset();
+        for (const n of await nodes()) this.set({ node: n.node }, n.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'state_server_redis_node_keys',
+      help: 'Keys held by each Redis node (DBSIZE): on Redis Cluster, how evenly the buckets spread the state',
+      labelNames: ['node'] as const,
+      registers: [this.metrics.registry],
+      async collect() {
+        this.reset();
+        for (const n of await nodes()) if (n.keys !== undefined) this.set({ node: n.node }, n.keys);
+      },
+    });
   }
 
   /** A gauge set at scrape time; NaN while Redis is unreachable. */

@@ -57,7 +57,8 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
    */
   async applyNow(events: readonly ConsumedEvent<SessionEvent>[]): Promise<ChangeResult[]> {
     const changes = events.map(({ event, timestampMs }) => this.toChange(event, timestampMs));
-    const results = await this.store.apply(changes);
+    // Durable: if this process dies half-way (cluster steps), the outbox finishes them (see StateStore.apply).
+    const results = await this.store.apply(changes, { durable: true });
     results.forEach((result, i) => this.noteEvictions(changes[i], result));
     return results;
   }

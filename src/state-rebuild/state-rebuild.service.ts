@@ -124,6 +124,7 @@ export class StateRebuild implements OnApplicationShutdown {
       if (!this.settled) return await this.settle();
       const { since, epoch } = await this.store.readMarker();
       if (since === null) await this.lost('Redis no longer holds the state marker (restarted empty, failed over or flushed)');
+      else if (this.store.stateLostAt) await this.lost(`Redis node(s) ${this.store.stateLostOn.join(', ')} came back without their part of the state`);
       else if (epoch !== this.epoch && epoch !== null) await this.switchTo(epoch, true);
       if (this.rebuild) await this.updateProgress();
     } catch {

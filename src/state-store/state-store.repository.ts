@@ -1,11 +1,11 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis, { ChainableCommander, ReplyError } from 'ioredis';
 import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
-import { REDIS_CLIENT } from '../redis/redis.module';
+import { isCluster, REDIS_CLIENT, RedisClient } from '../redis/redis.module';
 import { AppConfig } from '../config/app-config';
-import { guildChannelsKey, guildOnlineKey, redisKeys, scriptLayout } from './redis-keys';
+import { KeyLayout, keySlot, redisKeys, scriptLayout } from './redis-keys';
 
 /** One change to apply, already decided by a service's rules. Each is applied atomically by apply-events.lua. */
 export type StateChange =
@@ -47,6 +47,15 @@ export interface UnreadableValue {
   field: string;
 }
 
+/** One Redis node (a cluster master, or the single Redis) as health and metrics see it. */
+export interface NodeStatus {
+  node: string;
+  up: boolean;
+  error?: string;
+  /** Keys it holds (DBSIZE), when up. */
+  keys?: number;
+}
+
 /**
  * Events per script call. One command per event costs ~10 µs of client and server overhead each;
  * one per run of events amortises it. Bounded so that one call keeps Redis busy for a few ms at
@@ -54,25 +63,42 @@ export interface UnreadableValue {
  */
 const EVENTS_PER_SCRIPT_CALL = 200;
 
+/** Follow-ups per apply-follow-ups.lua call (cluster). */
+const FOLLOW_UPS_PER_SCRIPT_CALL = 500;
+
 /** Most fields or members one read command asks for, so that no single command blocks Redis for long. */
 export const READ_CHUNK = 1000;
 
+/** Cluster upkeep: how often it runs; outbox entries older than this were left by a crash and are applied then. */
+const UPKEEP_INTERVAL_MS = 1000;
+const OUTBOX_GRACE_MS = 5000;
+/** Versions that say "absent" are forgotten after this (seconds; see prune-versions.lua), a bounded step at a time. */
+const ABSENT_VERSION_TTL_SECONDS = 3600;
+const UPKEEP_STEP = 500;
+
 const SCRIPTS = {
   applyEvents: 'apply-events',
+  applyFollowUps: 'apply-follow-ups',
   resetServerSessions: 'reset-server-sessions',
   resetVoiceServer: 'reset-voice-server',
   expireSessions: 'expire-sessions',
   expireVoiceGrace: 'expire-voice-grace',
+  pruneVersions: 'prune-versions',
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
-function loadScript(file: string): string {
+/**
+ * The script text: lib.lua then the script. On a cluster it starts with a `#!lua` shebang: Redis
+ * then refuses any key outside the slot of the declared key, so a layout mistake fails loudly
+ * instead of working on one node and not on another.
+ */
+function loadScript(file: string, clustered: boolean): string {
   const dir = join(__dirname, 'scripts');
-  return `${readFileSync(join(dir, 'lib.lua'), 'utf8')}\n${readFileSync(join(dir, `${file}.lua`), 'utf8')}`;
+  return `${clustered ? '#!lua\n' : ''}${readFileSync(join(dir, 'lib.lua'), 'utf8')}\n${readFileSync(join(dir, `${file}.lua`), 'utf8')}`;
 }
 
 /** The settings the scripts read (ARGV[2], decoded by lib.lua). */
-function scriptSettings(config: AppConfig): string {
+function scriptSettings(config: AppConfig, clustered: boolean): string {
   const priority = config.STATE_PRIORITY;
   return JSON.stringify({
     ttl: config.ENDED_SESSION_TTL_SECONDS,
@@ -82,34 +108,75 @@ function scriptSettings(config: AppConfig): string {
     rank: Object.fromEntries(priority.map((state, i) => [state, priority.length - i])),
     invisibleAs: config.INVISIBLE_SHOWN_AS,
     scope: config.VOICE_SCOPE,
+    inline: !clustered,
   });
 }
+
+/** One script call or command for one bucket; `reply` is filled in by runInBuckets. */
+interface BucketCall {
+  bucket: number;
+  queue: (pipeline: ChainableCommander) => void;
+}
+
+/** A step of one event in one bucket: its index in the batch and its encoded form (apply-events.lua). */
+interface EventStep {
+  index: number;
+  bucket: number;
+  event: unknown[];
+}
+
+/** Redis answered, but not with the result of the command: the cluster moved or is failing over. Retry. */
+const TRANSIENT_REPLY = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOREPLICAS)\b/;
 
 /**
  * The only code that talks to Redis about state. Writes go through the Lua scripts in ./scripts,
  * many events per atomic script call, several calls per pipelined round trip.
+ *
+ * On a single Redis (REDIS_URL) that is one round trip per batch, keys with today's names. On Redis
+ * Cluster (REDIS_CLUSTER_NODES) every script call touches one bucket (one slot) and a batch is
+ * applied in steps, each one pipeline per master, all masters at once (docs/cluster.md):
+ *   1. the session-id bucket of CONNECTs, and of DISCONNECTs / HEARTBEATs naming no user;
+ *   2. the user's bucket: the rules, which return their follow-ups (kept in the bucket's outbox);
+ *   3. the follow-ups, in the guild's (or session id's) bucket, newest version winning;
+ *   4. the follow-ups confirmed: removed from the outboxes.
  */
 @Injectable()
-export class StateStore {
+export class StateStore implements OnApplicationShutdown {
   private readonly log = new Logger('StateStore');
+  readonly layout: KeyLayout;
   private readonly settings: string;
+  private readonly clustered: boolean;
+  private readonly bucketSlots: number[];
+  private connectedBefore = false;
+  /** When Redis was found to have lost the state (a bucket's marker missing), and on which nodes. */
+  private emptiedAt?: Date;
+  private emptiedOn: string[] = [];
+  private upkeep?: NodeJS.Timeout;
+  private upkeepRunning = false;
+  private stopped = false;
+  private ticks = 0;
+  /** Per bucket: the master node and its run id, as last seen; a change means failover or restart. */
+  private masterOf = new Map<number, string>();
+  private lastHealthyAt = new Map<string, number>();
+  private readonly rewindListeners: ((sinceMs: number, reason: string) => void)[] = [];
+  private readonly exitBetweenSteps: boolean;
+  private readonly replayWindowMs: number;
 
   constructor(
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     config: AppConfig,
   ) {
-    this.settings = scriptSettings(config);
+    this.clustered = isCluster(redis);
+    this.layout = new KeyLayout(this.clustered);
+    this.settings = scriptSettings(config, this.clustered);
+    this.bucketSlots = this.layout.buckets.map((b) => keySlot(this.layout.anchor(b)));
+    this.exitBetweenSteps = config.TEST_EXIT_BETWEEN_STEPS && this.clustered;
+    this.replayWindowMs = config.REDIS_FAILOVER_REPLAY_SECONDS * 1000;
     for (const [name, file] of Object.entries(SCRIPTS)) {
-      if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 0, lua: loadScript(file) });
+      if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 1, lua: loadScript(file, this.clustered) });
     }
-    let cleared = false;
-    const clearOnce = () => {
-      if (cleared) return;
-      cleared = true;
-      this.clearInheritedExpiries().catch(() => (cleared = false)); // Redis went away: the next 'ready' tries again
-    };
-    redis.on('ready', clearOnce);
-    if (redis.status === 'ready') clearOnce();
+    redis.on('ready', () => void this.onConnected());
+    if (redis.status === 'ready') void this.onConnected();
   }
 
   /** Resolves once the Redis connection is ready, or after `timeoutMs` (whichever comes first). */
@@ -127,18 +194,34 @@ export class StateStore {
     });
   }
 
+  get isClustered(): boolean {
+    return this.clustered;
+  }
+
   /**
    * The state's marker (STATE_STORE:SINCE: absent when Redis lost the state or never had it) and
-   * epoch (STATE_STORE:EPOCH: absent until the first rebuild). See src/state-rebuild.
+   * epoch (STATE_STORE:EPOCH: absent until the first rebuild). See src/state-rebuild. On a cluster
+   * these two keys live on whichever master serves their slots; each bucket also has its own marker
+   * (stateLostOn), so that one master restarting empty is noticed too.
    */
   async readMarker(): Promise<{ since: string | null; epoch: string | null }> {
-    const [since, epoch] = await this.call(() => this.redis.mget(redisKeys.storeMarker, redisKeys.storeEpoch));
+    const [since, epoch] = await this.call(() => Promise.all([this.redis.get(redisKeys.storeMarker), this.redis.get(redisKeys.storeEpoch)]));
     return { since, epoch };
   }
 
   /** Marks the state as started now, unless it is marked already. */
   async markStarted(): Promise<void> {
     await this.call(() => this.redis.set(redisKeys.storeMarker, new Date().toISOString(), 'NX'));
+    if (this.clustered) await this.rearmMarkers();
+    this.emptiedAt = undefined;
+    this.emptiedOn = [];
+  }
+
+  /** Cluster: writes every bucket's marker (set-if-absent) and forgets a loss found before; after a rebuild started. */
+  async rearmMarkers(): Promise<void> {
+    await this.runInBuckets(this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.set(this.layout.marker(bucket), new Date().toISOString(), 'NX') })));
+    this.emptiedAt = undefined;
+    this.emptiedOn = [];
   }
 
   /**
@@ -146,36 +229,171 @@ export class StateStore {
    * exactly one candidate wins; returns the winning epoch. Marks the state started too.
    */
   async claimEpoch(candidate: string): Promise<string> {
-    const replies = await this.exec(
-      this.redis.pipeline().set(redisKeys.storeEpoch, candidate, 'NX').set(redisKeys.storeMarker, new Date().toISOString(), 'NX').get(redisKeys.storeEpoch),
-    );
-    const failed = replies.find(([error]) => error);
-    if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
-    return replies[2][1] as string;
+    // Separate commands, not one pipeline: on a cluster the two keys may live on different masters.
+    await this.call(() => this.redis.set(redisKeys.storeEpoch, candidate, 'NX'));
+    await this.markStarted();
+    return (await this.call(() => this.redis.get(redisKeys.storeEpoch)))!;
   }
 
   /** The rebuild's targets for an epoch (set-if-absent by the first instance to switch): what "caught up" means for everyone. */
   async rebuildTargets(epoch: string, proposed: string): Promise<string> {
     const key = `${redisKeys.storeRebuildPrefix}${epoch}`;
-    const replies = await this.exec(this.redis.pipeline().set(key, proposed, 'NX').get(key));
-    const failed = replies.find(([error]) => error);
-    if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
-    return replies[1][1] as string;
+    await this.call(() => this.redis.set(key, proposed, 'NX'));
+    return (await this.call(() => this.redis.get(key)))!;
+  }
+
+  /**
+   * Set when a bucket's marker (cluster: one per bucket, each master holds several) is missing
+   * although this process wrote it: that Redis node restarted without persistence (or was flushed),
+   * so its part of the state is gone. StateRebuild then rebuilds it (or reports it, STATE_REBUILD=off).
+   */
+  get stateLostAt(): Date | undefined {
+    return this.emptiedAt;
+  }
+
+  get stateLostOn(): readonly string[] {
+    return this.emptiedOn;
+  }
+
+  /**
+   * Called when a bucket's master changed (a failover: a replica promoted) or restarted (its run id
+   * changed): writes it acknowledged in its last moments may be lost (replication is asynchronous).
+   * `sinceMs`: replay what was applied from then on (REDIS_FAILOVER_REPLAY_SECONDS before that node
+   * was last seen healthy). The ingest layer rewinds its partitions (src/ingest/redis-failover-rewind.ts).
+   */
+  onRewindNeeded(listener: (sinceMs: number, reason: string) => void): void {
+    this.rewindListeners.push(listener);
+  }
+
+  onApplicationShutdown(): void {
+    this.stop();
+  }
+
+  /** Stops the periodic upkeep (the client is closed by its owner). */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.upkeep);
+    this.upkeep = undefined;
+  }
+
+  private async onConnected(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (!this.connectedBefore) {
+        // Per-bucket markers on a cluster; on a single Redis the one marker is StateRebuild's to write.
+        if (this.clustered) await this.rearmMarkers();
+        this.connectedBefore = true;
+        if (!this.clustered) await this.clearInheritedExpiries();
+        await this.checkTopology();
+        if (!this.stopped && !this.upkeep) {
+          this.upkeep = setInterval(() => void this.runUpkeep(), UPKEEP_INTERVAL_MS);
+          this.upkeep.unref();
+        }
+      } else {
+        await this.checkMarkers();
+      }
+    } catch {
+      // Redis went away again: the next 'ready' (or upkeep) checks again.
+    }
+  }
+
+  /**
+   * Every second: the markers (state lost?), each bucket's master (failover?) and, on a cluster,
+   * the outboxes (follow-ups a crashed instance left) and old "absent" versions. Each a bounded
+   * step per bucket, one pipeline per master.
+   */
+  private async runUpkeep(): Promise<void> {
+    if (this.upkeepRunning || this.stopped) return;
+    this.upkeepRunning = true;
+    try {
+      await this.checkMarkers();
+      await this.checkTopology();
+      if (this.clustered) {
+        await this.drainOutboxes();
+        if (this.ticks++ % 10 === 0) await this.runEverywhere('pruneVersions', [ABSENT_VERSION_TTL_SECONDS, UPKEEP_STEP]);
+      }
+    } catch {
+      // Redis unreachable: readiness says so; the next tick tries again.
+    } finally {
+      this.upkeepRunning = false;
+    }
+  }
+
+  private async checkMarkers(): Promise<void> {
+    if (this.emptiedAt || !this.connectedBefore) return;
+    const replies = await this.runInBuckets(this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.exists(this.layout.marker(bucket)) })));
+    const lost = new Set<string>();
+    replies.forEach(([error, exists], i) => {
+      if (!error && Number(exists) === 0) lost.add(this.nodeOfBucket(this.layout.buckets[i]) ?? 'unknown node');
+    });
+    if (lost.size === 0) return;
+    this.emptiedAt = new Date();
+    this.emptiedOn = [...lost].sort();
+    this.log.error(
+      `Redis came back without ${this.layout.marker(0).replace(/^\{[^}]*\}/, '')} on ${this.emptiedOn.join(', ')}: its state was lost. Rebuild it by replaying the topics from the earliest offset, then restart the service (see docs/reliability.md).`,
+    );
+  }
+
+  /**
+   * Each bucket's master and that master's run id (INFO server): a new master (failover) or a new
+   * run id (a restart, with or without persistence) means the last writes may be gone, so the
+   * listeners rewind. Also records when each node last answered.
+   */
+  private async checkTopology(): Promise<void> {
+    const statuses = await this.nodeRunIds();
+    const now = Date.now();
+    for (const [node, runId] of statuses) if (runId) this.lastHealthyAt.set(`${node}`, now);
+    const changed: string[] = [];
+    let since = now - this.replayWindowMs;
+    for (const bucket of this.layout.buckets) {
+      const node = this.nodeOfBucket(bucket);
+      const runId = node ? statuses.get(node) : undefined;
+      if (!node || !runId) continue;
+      const identity = `${node}#${runId}`;
+      const before = this.masterOf.get(bucket);
+      this.masterOf.set(bucket, identity);
+      if (before && before !== identity) {
+        const oldNode = before.slice(0, before.lastIndexOf('#'));
+        changed.push(`${oldNode} -> ${identity.replace('#', ' run ')}`);
+        since = Math.min(since, (this.lastHealthyAt.get(oldNode) ?? now) - this.replayWindowMs);
+      }
+    }
+    if (changed.length === 0) return;
+    // Restarted empty: replaying a few seconds cannot bring the state back; the rebuild can (checkMarkers says so).
+    await this.checkMarkers();
+    if (this.emptiedAt) return;
+    const reason = `Redis master changed or restarted (${[...new Set(changed)].join('; ')})`;
+    this.log.warn(`${reason}: its last writes may be lost; replaying from ${new Date(since).toISOString()}`);
+    for (const listener of this.rewindListeners) listener(since, reason);
+  }
+
+  /** Run id per master node ('' when it does not answer). */
+  private async nodeRunIds(): Promise<Map<string, string>> {
+    const result = new Map<string, string>();
+    await Promise.all(
+      this.masters().map(async ({ name, client }) => {
+        const info = await withTimeout(client.info('server'), 2000).catch(() => '');
+        result.set(name, /run_id:(\w+)/.exec(info)?.[1] ?? '');
+      }),
+    );
+    return result;
   }
 
   /**
    * The original service set a whole-key expiry on USER:STATE and GUILD:* after every write; taken
    * over as they are, everyone would read offline once it ran out. Cleared here at start-up (SCAN,
-   * a batch at a time) and by the scripts whenever they write those keys.
+   * a batch at a time) and by the scripts whenever they write those keys. (Single Redis only: the
+   * original never ran on a cluster.)
    */
   private async clearInheritedExpiries(): Promise<void> {
-    let cleared = await this.redis.persist(redisKeys.userStates);
+    const redis = this.redis as Redis;
+    let cleared = await redis.persist(this.layout.userStates(0));
     let cursor = '0';
     do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${redisKeys.guildChannelsPrefix}*`, 'COUNT', READ_CHUNK);
+      const [next, keys] = await redis.scan(cursor, 'MATCH', 'GUILD:*', 'COUNT', READ_CHUNK);
       cursor = next;
       if (keys.length > 0) {
-        const pipeline = this.redis.pipeline();
+        const pipeline = redis.pipeline();
         for (const key of keys) pipeline.persist(key);
         for (const [, result] of (await pipeline.exec()) ?? []) cleared += Number(result ?? 0);
       }
@@ -183,68 +401,106 @@ export class StateStore {
     if (cleared > 0) this.log.warn(`Cleared an inherited expiry on ${cleared} keys (USER:STATE, GUILD:*): the original service expired them whole`);
   }
 
-  /** Applies the changes in order, in one round trip. Per-change results; throws only when Redis is unreachable. */
-  async apply(changes: readonly StateChange[]): Promise<ChangeResult[]> {
+  /**
+   * Applies the changes in order. Per-change results; throws only when Redis is unreachable.
+   * `durable`: nothing will deliver these changes again if this process dies before it returns (the
+   * HTTP session route): on a cluster their follow-ups are kept in the outbox until applied.
+   */
+  async apply(changes: readonly StateChange[], options: { durable?: boolean } = {}): Promise<ChangeResult[]> {
     if (changes.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (let start = 0; start < changes.length; start += EVENTS_PER_SCRIPT_CALL) {
-      const run = changes.slice(start, start + EVENTS_PER_SCRIPT_CALL).map(encodeChange);
-      this.queueScript(pipeline, 'applyEvents', [JSON.stringify(run)]);
+    const durable = options.durable ?? false;
+    if (!this.clustered) {
+      const steps = changes.map((change, index) => ({ index, bucket: 0, event: encodeChange(change, '') }));
+      const { replies } = await this.runSteps(steps, false);
+      return replies.map(decodeResult);
     }
-    const replies = await this.exec(pipeline);
-    return replies.flatMap(([error, result]) => {
-      if (error) {
-        if (error instanceof ReplyError) throw error; // the applier tells a passing LOADING / READONLY from a script error
-        throw new StateStoreUnavailableError(error.message);
+    const results: ChangeResult[] = new Array(changes.length);
+
+    // 1. The session id's bucket: CONNECT claims the id; a DISCONNECT or HEARTBEAT naming no user finds it.
+    const idSteps: EventStep[] = [];
+    changes.forEach((change, index) => {
+      if (change.kind === 'connect') idSteps.push({ index, bucket: this.layout.bucketOf(change.sessionId), event: ['c', change.sessionId, change.userId] });
+      else if ((change.kind === 'disconnect' || change.kind === 'heartbeat') && !change.userId) {
+        idSteps.push({ index, bucket: this.layout.bucketOf(change.sessionId), event: [change.kind === 'disconnect' ? 'd' : 'h', change.sessionId] });
       }
-      return (result as unknown[]).map(decodeResult);
     });
+    const found = new Map<number, unknown>();
+    if (idSteps.length > 0) (await this.runSteps(idSteps, false)).replies.forEach((reply, i) => found.set(idSteps[i].index, reply));
+
+    // 2. The user's bucket: the rules.
+    const userSteps: EventStep[] = [];
+    changes.forEach((change, index) => {
+      const first = found.get(index);
+      if (typeof first === 'string' && change.kind === 'connect') return void (results[index] = decodeResult(first));
+      let userId = 'userId' in change ? change.userId : undefined;
+      if (change.kind === 'disconnect' && !userId) {
+        const [code, owner] = Array.isArray(first) ? (first as [number, string]) : [undefined, ''];
+        if (!owner) return void (results[index] = Array.isArray(first) ? decodeResult([code, '', 0]) : decodeResult(first));
+        userId = owner;
+      }
+      if (change.kind === 'heartbeat' && !userId) {
+        if (typeof first !== 'string' || !first) return void (results[index] = { outcome: 'duplicate' });
+        userId = first;
+      }
+      const claimed = change.kind === 'connect' ? (first === 1 ? '1' : '0') : '';
+      userSteps.push({ index, bucket: this.layout.bucketOf(userId!), event: encodeChange({ ...change, userId } as StateChange, claimed) });
+    });
+    const { replies, followUps } = await this.runSteps(userSteps, durable);
+    replies.forEach((reply, i) => (results[userSteps[i].index] = decodeResult(reply)));
+    if (this.exitBetweenSteps && followUps.length > 0) {
+      this.log.error('TEST_EXIT_BETWEEN_STEPS: exiting after the first step, before its follow-ups');
+      process.exit(70);
+    }
+
+    // 3 and 4: the follow-ups in their buckets, then out of the outboxes.
+    await this.settle(followUps);
+    return results;
   }
 
-  /** One bounded step of a chat server's RESET: ends up to `step` of its sessions that started before resetAtMs. */
+  /**
+   * One bounded step of a chat server's RESET: ends up to `step` of its sessions that started
+   * before resetAtMs, in every bucket. `cursor` is "0" to start, then what the previous step
+   * returned, until it returns "0" (on a cluster it lists the buckets not done yet).
+   */
   async endServerSessionsStep(serverId: string, resetAtMs: number, cursor: string, step: number): Promise<{ cursor: string; ended: number }> {
-    const [next, ended] = (await this.script('resetServerSessions', [serverId, resetAtMs, cursor, step])) as [string, number];
-    return { cursor: next, ended };
+    return this.bucketScanStep('resetServerSessions', serverId, resetAtMs, cursor, step);
   }
 
-  /** One bounded step of a signaling server's RESET: ends up to `step` of the seats its JOINs took before resetAtMs. */
+  /** One bounded step of a signaling server's RESET: ends up to `step` of the seats its JOINs took before resetAtMs, in every bucket. */
   async endServerSeatsStep(serverId: string, resetAtMs: number, cursor: string, step: number): Promise<{ cursor: string; ended: number }> {
-    const [next, ended] = (await this.script('resetVoiceServer', [serverId, resetAtMs, cursor, step])) as [string, number];
-    return { cursor: next, ended };
+    return this.bucketScanStep('resetVoiceServer', serverId, resetAtMs, cursor, step);
   }
 
-  /** One bounded step of lease expiry; returns how many sessions it ended. */
+  /** One bounded step of lease expiry (per bucket); returns how many sessions it ended. */
   async expireSessionsStep(step: number): Promise<number> {
-    return (await this.script('expireSessions', [step])) as number;
+    const replies = await this.runEverywhere('expireSessions', [step]);
+    return replies.reduce((sum, [ended]) => sum + Number(ended), 0);
   }
 
-  /** One bounded step of the voice grace period; returns how many users' grace ran out and how many seats ended. */
+  /** One bounded step of the voice grace period (per bucket); returns how many users' grace ran out and how many seats ended. */
   async expireVoiceGraceStep(step: number): Promise<{ users: number; seats: number }> {
-    const [users, seats] = (await this.script('expireVoiceGrace', [step])) as [number, number];
-    return { users, seats };
+    const replies = await this.runEverywhere('expireVoiceGrace', [step]);
+    return replies.reduce((sum, [users, seats]) => ({ users: sum.users + Number(users), seats: sum.seats + Number(seats) }), { users: 0, seats: 0 });
   }
 
-  /** States of the given users (null for users never seen) and the guild's voice channels, in one round trip. */
+  /** States of the given users (null for users never seen) and the guild's voice channels, in one round trip per node. */
   async readGuild(guildId: string, userIds: readonly string[]): Promise<{ states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[] }> {
-    const pipeline = this.redis.pipeline();
-    queueStateReads(pipeline, userIds);
-    pipeline.hgetall(guildChannelsKey(guildId));
-    const replies = await this.exec(pipeline);
+    const key = this.layout.guildChannels(guildId);
+    const reads = this.stateReads(userIds);
+    const replies = await this.runInBuckets([...reads.calls, { bucket: this.layout.bucketOf(guildId), queue: (p) => p.hgetall(key) }]);
     const failed = replies.find(([error]) => error);
     if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
-    const states = replies.slice(0, -1).flatMap(([, chunk]) => chunk as (string | null)[]);
-    return { states, ...parseChannels(guildChannelsKey(guildId), replies[replies.length - 1][1] as Record<string, string>) };
+    return { states: reads.assemble(replies), ...parseChannels(key, replies[replies.length - 1][1] as Record<string, string>) };
   }
 
-  /** States of the given users (null for users never seen), in one round trip of commands of at most READ_CHUNK fields. */
+  /** States of the given users (null for users never seen), in one round trip per node of commands of at most READ_CHUNK fields. */
   async readStates(userIds: readonly string[]): Promise<(string | null)[]> {
     if (userIds.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    queueStateReads(pipeline, userIds);
-    const replies = await this.exec(pipeline);
+    const reads = this.stateReads(userIds);
+    const replies = await this.runInBuckets(reads.calls);
     const failed = replies.find(([error]) => error);
     if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
-    return replies.flatMap(([, chunk]) => chunk as (string | null)[]);
+    return reads.assemble(replies);
   }
 
   /**
@@ -259,11 +515,12 @@ export class StateStore {
     cursor: string,
     limit: number,
   ): Promise<{ userIds: string[]; states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[]; nextCursor?: string }> {
-    const key = guildChannelsKey(guildId);
+    const key = this.layout.guildChannels(guildId);
+    const onlineKey = this.layout.guildOnline(guildId);
     const users = new Set<string>();
     let position = cursor;
     do {
-      const [next, members] = await this.call(() => this.redis.sscan(guildOnlineKey(guildId), position, 'COUNT', Math.min(limit, READ_CHUNK)));
+      const [next, members] = await this.call(() => this.redis.sscan(onlineKey, position, 'COUNT', Math.min(limit, READ_CHUNK)));
       position = next;
       for (const m of members) users.add(m);
     } while (position !== '0' && users.size < limit);
@@ -274,27 +531,265 @@ export class StateStore {
   }
 
   /**
-   * The presence totals for gauges, in O(1): users ever seen (HLEN USER:STATE) and the counters
-   * the scripts keep exact in STATE_COUNTERS (0 before the first event that moves them).
+   * The presence totals for gauges, in O(1) per bucket: users ever seen (HLEN of USER:STATE, each
+   * shard on a cluster) and the counters the scripts keep exact in STATE_COUNTERS (one per bucket
+   * on a cluster, summed here; 0 before the first event that moves them). One round trip per node.
    */
   async readCounters(): Promise<{ knownUsers: number; onlineUsers: number; voiceSeats: number }> {
-    const [knownUsers, [online, seats]] = await this.call(() =>
-      Promise.all([this.redis.hlen(redisKeys.userStates), this.redis.hmget(redisKeys.counters, 'online_users', 'voice_seats')]),
+    const calls: BucketCall[] = [];
+    for (const bucket of this.layout.buckets) {
+      calls.push({ bucket, queue: (p) => p.hlen(this.layout.userStates(bucket)) });
+      calls.push({ bucket, queue: (p) => p.hmget(this.layout.counters(bucket), 'online_users', 'voice_seats') });
+    }
+    const replies = await this.runInBuckets(calls);
+    const failed = replies.find(([error]) => error);
+    if (failed) throw new StateStoreUnavailableError(failed[0]!.message);
+    const totals = { knownUsers: 0, onlineUsers: 0, voiceSeats: 0 };
+    for (let i = 0; i < replies.length; i += 2) {
+      const [online, seats] = replies[i + 1][1] as (string | null)[];
+      totals.knownUsers += Number(replies[i][1]);
+      totals.onlineUsers += Number(online ?? 0);
+      totals.voiceSeats += Number(seats ?? 0);
+    }
+    return totals;
+  }
+
+  /** Each master node: does it answer, how many keys does it hold. On a cluster, a bucket whose slot no master serves is reported too. */
+  async nodeStatuses(): Promise<NodeStatus[]> {
+    const statuses = await Promise.all(
+      this.masters().map(async ({ name, client }): Promise<NodeStatus> => {
+        try {
+          await withTimeout(client.ping(), 2000);
+          return { node: name, up: true, keys: await withTimeout(client.dbsize(), 2000) };
+        } catch (error) {
+          return { node: name, up: false, error: (error as Error).message };
+        }
+      }),
     );
-    return { knownUsers, onlineUsers: Number(online ?? 0), voiceSeats: Number(seats ?? 0) };
+    if (this.clustered) {
+      const uncovered = this.layout.buckets.filter((b) => !this.nodeOfBucket(b));
+      if (uncovered.length > 0) statuses.push({ node: `slots ${uncovered.map((b) => this.bucketSlots[b]).join(',')}`, up: false, error: 'no master serves these slots' });
+      if (this.masters().length === 0) statuses.push({ node: 'cluster', up: false, error: `not connected (${this.redis.status})` });
+    }
+    return statuses.sort((a, b) => a.node.localeCompare(b.node));
   }
 
-  async ping(): Promise<void> {
-    await this.call(() => this.redis.ping());
+  /** The master node of each bucket ("host:port"), for key balance and docs/cluster.md. */
+  bucketMasters(): Map<number, string | undefined> {
+    return new Map(this.layout.buckets.map((b) => [b, this.nodeOfBucket(b)]));
   }
 
-  private queueScript(pipeline: ChainableCommander, name: ScriptName, args: readonly (string | number)[]): void {
-    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[`state_${name}`](scriptLayout, this.settings, ...args);
+  // --- cluster steps ------------------------------------------------------------------------------
+
+  /**
+   * Runs event steps: grouped by bucket (order kept within a bucket), at most
+   * EVENTS_PER_SCRIPT_CALL per apply-events.lua call, all calls at once (one pipeline per node).
+   * Returns each step's reply, in the order given, and every follow-up the calls returned.
+   */
+  private async runSteps(steps: readonly EventStep[], durable: boolean): Promise<{ replies: unknown[]; followUps: FollowUpBatch[] }> {
+    const byBucket = new Map<number, number[]>();
+    steps.forEach((step, i) => {
+      const list = byBucket.get(step.bucket) ?? [];
+      list.push(i);
+      byBucket.set(step.bucket, list);
+    });
+    const calls: (BucketCall & { members: number[] })[] = [];
+    for (const [bucket, members] of byBucket) {
+      for (let start = 0; start < members.length; start += EVENTS_PER_SCRIPT_CALL) {
+        const run = members.slice(start, start + EVENTS_PER_SCRIPT_CALL);
+        const payload = JSON.stringify(run.map((i) => steps[i].event));
+        calls.push({ bucket, members: run, queue: (p) => this.queueScript(p, 'applyEvents', bucket, [payload, durable ? '1' : '0']) });
+      }
+    }
+    const replies: unknown[] = new Array(steps.length);
+    const followUps: FollowUpBatch[] = [];
+    (await this.runInBuckets(calls)).forEach(([error, result], c) => {
+      if (error) throw scriptFailure('apply-events.lua', error);
+      const [outcomes, [texts, kept]] = result as [unknown[], [string[], string[]]];
+      calls[c].members.forEach((stepIndex, j) => (replies[stepIndex] = outcomes[j]));
+      if (texts.length > 0) followUps.push({ bucket: calls[c].bucket, texts, kept });
+    });
+    return { replies, followUps };
   }
 
-  private script(name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
-    const run = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[`state_${name}`];
-    return this.call(() => run.call(this.redis, scriptLayout, this.settings, ...args));
+  /**
+   * The follow-ups (cluster): applied in their buckets (a guild's view and online set, a session
+   * id's claims), then those kept in an outbox removed from it. If this process dies in between,
+   * those stay in the outboxes and any instance applies them (drainOutboxes); the others belong to
+   * Kafka records whose offsets are not committed yet, which a redelivery sends again. Applying one
+   * twice changes nothing.
+   */
+  private async settle(batches: readonly FollowUpBatch[]): Promise<void> {
+    if (batches.length === 0) return;
+    const byTarget = new Map<number, string[]>();
+    for (const { texts } of batches) {
+      for (const text of texts) {
+        const target = this.layout.bucketOf(followUpTarget(text));
+        const list = byTarget.get(target) ?? [];
+        list.push(text);
+        byTarget.set(target, list);
+      }
+    }
+    const calls: BucketCall[] = [];
+    for (const [bucket, texts] of byTarget) {
+      for (let start = 0; start < texts.length; start += FOLLOW_UPS_PER_SCRIPT_CALL) {
+        const payload = JSON.stringify(texts.slice(start, start + FOLLOW_UPS_PER_SCRIPT_CALL));
+        calls.push({ bucket, queue: (p) => this.queueScript(p, 'applyFollowUps', bucket, [payload]) });
+      }
+    }
+    for (const [error] of await this.runInBuckets(calls)) if (error) throw scriptFailure('apply-follow-ups.lua', error);
+    const confirms: BucketCall[] = [];
+    for (const { bucket, kept } of batches) {
+      for (let start = 0; start < kept.length; start += READ_CHUNK) {
+        const members = kept.slice(start, start + READ_CHUNK);
+        confirms.push({ bucket, queue: (p) => p.zrem(this.layout.outbox(bucket), ...members) });
+      }
+    }
+    for (const [error] of await this.runInBuckets(confirms)) if (error) throw scriptFailure('ZREM outbox', error);
+  }
+
+  /** Follow-ups older than OUTBOX_GRACE_MS still in an outbox: their producer died before applying them. Applied now. */
+  private async drainOutboxes(): Promise<void> {
+    const cutoff = String((Date.now() - OUTBOX_GRACE_MS) * 1000);
+    const replies = await this.runInBuckets(
+      this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.zrangebyscore(this.layout.outbox(bucket), '-inf', cutoff, 'LIMIT', 0, UPKEEP_STEP) })),
+    );
+    const batches: FollowUpBatch[] = [];
+    replies.forEach(([error, texts], i) => {
+      if (!error && (texts as string[]).length > 0) batches.push({ bucket: this.layout.buckets[i], texts: texts as string[], kept: texts as string[] });
+    });
+    if (batches.length === 0) return;
+    await this.settle(batches);
+    this.log.warn(`Applied ${batches.reduce((n, b) => n + b.texts.length, 0)} follow-ups left in the outboxes (an instance stopped between the steps of an apply)`);
+  }
+
+  /** A script run once in every bucket (sweeps); its follow-ups settled. Returns each bucket's reply without the follow-ups. */
+  private async runEverywhere(name: ScriptName, args: readonly (string | number)[]): Promise<unknown[][]> {
+    const replies = await this.runInBuckets(this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => this.queueScript(p, name, bucket, args) })));
+    const results: unknown[][] = [];
+    const batches: FollowUpBatch[] = [];
+    replies.forEach(([error, reply], i) => {
+      if (error) throw scriptFailure(`${SCRIPTS[name]}.lua`, error);
+      if (!Array.isArray(reply)) return void results.push([reply]); // no follow-ups (prune-versions)
+      const values = [...(reply as unknown[])];
+      const [texts, kept] = values.pop() as [string[], string[]];
+      if (texts.length > 0) batches.push({ bucket: this.layout.buckets[i], texts, kept });
+      results.push(values);
+    });
+    await this.settle(batches);
+    return results;
+  }
+
+  /** One step of a RESET in every bucket not done yet; the cursor lists "bucket:sscan-cursor" of those (see endServerSessionsStep). */
+  private async bucketScanStep(name: 'resetServerSessions' | 'resetVoiceServer', serverId: string, resetAtMs: number, cursor: string, step: number) {
+    const pending: [number, string][] =
+      cursor === '0'
+        ? this.layout.buckets.map((b) => [b, '0'])
+        : cursor.split(',').map((part) => {
+            const [bucket, at] = part.split(':');
+            return [Number(bucket), at];
+          });
+    const replies = await this.runInBuckets(pending.map(([bucket, at]) => ({ bucket, queue: (p) => this.queueScript(p, name, bucket, [serverId, resetAtMs, at, step]) })));
+    const next: string[] = [];
+    const batches: FollowUpBatch[] = [];
+    let ended = 0;
+    replies.forEach(([error, reply], i) => {
+      if (error) throw scriptFailure(`${SCRIPTS[name]}.lua`, error);
+      const [nextCursor, count, [texts, kept]] = reply as [string, number, [string[], string[]]];
+      ended += Number(count);
+      if (texts.length > 0) batches.push({ bucket: pending[i][0], texts, kept });
+      if (nextCursor !== '0') next.push(`${pending[i][0]}:${nextCursor}`);
+    });
+    await this.settle(batches);
+    return { cursor: next.length > 0 ? next.join(',') : '0', ended };
+  }
+
+  // --- routing ------------------------------------------------------------------------------------
+
+  /** USER:STATE reads: HMGET per bucket shard, at most READ_CHUNK fields each; `assemble` puts the answers back in the order asked. */
+  private stateReads(userIds: readonly string[]): { calls: BucketCall[]; assemble: (replies: [Error | null, unknown][]) => (string | null)[] } {
+    const byBucket = new Map<number, number[]>();
+    userIds.forEach((id, i) => {
+      const bucket = this.layout.bucketOf(id);
+      const list = byBucket.get(bucket) ?? [];
+      list.push(i);
+      byBucket.set(bucket, list);
+    });
+    const calls: (BucketCall & { members: number[] })[] = [];
+    for (const [bucket, members] of byBucket) {
+      for (let start = 0; start < members.length; start += READ_CHUNK) {
+        const chunk = members.slice(start, start + READ_CHUNK);
+        calls.push({ bucket, members: chunk, queue: (p) => p.hmget(this.layout.userStates(bucket), ...chunk.map((i) => userIds[i])) });
+      }
+    }
+    return {
+      calls,
+      assemble: (replies) => {
+        const states: (string | null)[] = new Array(userIds.length).fill(null);
+        calls.forEach((call, c) => (replies[c][1] as (string | null)[]).forEach((state, j) => (states[call.members[j]] = state)));
+        return states;
+      },
+    };
+  }
+
+  /**
+   * Runs one command per call, each in its bucket: one pipeline per master node (the calls of its
+   * buckets, in order), all nodes at once, so a batch or a query costs one round trip per node
+   * whatever its size. Replies in the order of the calls. Throws StateStoreUnavailableError when a
+   * node cannot be reached or the cluster is moving (the caller retries the whole work: it is idempotent).
+   */
+  private async runInBuckets(calls: readonly BucketCall[]): Promise<[Error | null, unknown][]> {
+    if (calls.length === 0) return [];
+    const groups = new Map<string, number[]>();
+    const slots = this.clustered ? (this.redis as unknown as { slots: string[][] }).slots : [];
+    calls.forEach((call, i) => {
+      // ioredis accepts a pipeline whose slots are all served by one set of nodes (master and replicas).
+      const node = this.clustered ? (slots[this.bucketSlots[call.bucket]]?.join(';') ?? '?') : '';
+      const list = groups.get(node) ?? [];
+      list.push(i);
+      groups.set(node, list);
+    });
+    const replies: [Error | null, unknown][] = new Array(calls.length);
+    await Promise.all(
+      [...groups.values()].map(async (members) => {
+        const pipeline = this.redis.pipeline();
+        for (const i of members) calls[i].queue(pipeline);
+        const results = await this.exec(pipeline);
+        members.forEach((callIndex, j) => {
+          const [error, result] = results[j];
+          if (error && !(error instanceof ReplyError)) throw new StateStoreUnavailableError(error.message);
+          if (error && TRANSIENT_REPLY.test(error.message)) throw new StateStoreUnavailableError(`Redis Cluster is moving: ${error.message}`);
+          replies[callIndex] = [error, result];
+        });
+      }),
+    );
+    return replies;
+  }
+
+  /** The master ("host:port") serving a bucket's slot, as the client last learned it. */
+  private nodeOfBucket(bucket: number): string | undefined {
+    if (!this.clustered) return this.singleNodeName();
+    return (this.redis as unknown as { slots: string[][] }).slots[this.bucketSlots[bucket]]?.[0];
+  }
+
+  private singleNodeName(): string {
+    const { host, port } = (this.redis as Redis).options;
+    return `${host}:${port}`;
+  }
+
+  /** The master nodes and a client for each. */
+  private masters(): { name: string; client: Redis }[] {
+    if (!this.clustered) return [{ name: this.singleNodeName(), client: this.redis as Redis }];
+    const cluster = this.redis as unknown as { nodes(role: 'master'): Redis[]; slots: string[][] };
+    const serving = new Set(this.layout.buckets.map((b) => this.nodeOfBucket(b)).filter(Boolean));
+    return cluster
+      .nodes('master')
+      .map((client) => ({ name: `${client.options.host}:${client.options.port}`, client }))
+      .filter(({ name }) => serving.has(name) || serving.size === 0);
+  }
+
+  private queueScript(pipeline: ChainableCommander, name: ScriptName, bucket: number, args: readonly (string | number)[]): void {
+    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[`state_${name}`](this.layout.anchor(bucket), scriptLayout, this.settings, ...args);
   }
 
   private async exec(pipeline: ChainableCommander): Promise<[Error | null, unknown][]> {
@@ -307,23 +802,47 @@ export class StateStore {
     try {
       return await command();
     } catch (error) {
-      if (error instanceof ReplyError) throw error;
-      throw new StateStoreUnavailableError((error as Error).message);
+      const message = (error as Error).message;
+      if (error instanceof ReplyError && !TRANSIENT_REPLY.test(message)) throw error;
+      throw new StateStoreUnavailableError(message);
     }
   }
 }
 
-function queueStateReads(pipeline: ChainableCommander, userIds: readonly string[]): void {
-  for (let start = 0; start < userIds.length; start += READ_CHUNK) {
-    pipeline.hmget(redisKeys.userStates, ...userIds.slice(start, start + READ_CHUNK));
-  }
+/** Follow-ups one call returned, and those of them its bucket's outbox keeps until applied. */
+interface FollowUpBatch {
+  bucket: number;
+  texts: string[];
+  kept: string[];
 }
 
-/** The compact form apply-events.lua reads (see its header). */
-function encodeChange(change: StateChange): unknown[] {
+/** The id whose bucket a follow-up is applied in: the guild ("V", "O") or the session id ("E"). */
+function followUpTarget(text: string): string {
+  const [, id] = JSON.parse(text) as [string, string];
+  return id;
+}
+
+function scriptFailure(what: string, error: Error): Error {
+  if (!(error instanceof ReplyError) || TRANSIENT_REPLY.test(error.message)) return new StateStoreUnavailableError(error.message);
+  return new Error(`${what} failed: ${error.message}`);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}
+
+/** The compact form apply-events.lua reads (see its header). `claimed`: '' on a single Redis; on a cluster what the session id's step found. */
+function encodeChange(change: StateChange, claimed: string): unknown[] {
   switch (change.kind) {
     case 'connect':
-      return ['C', change.userId, change.sessionId, change.state, String(change.atMs), change.serverId ?? '', change.guildIds];
+      return ['C', change.userId, change.sessionId, change.state, String(change.atMs), change.serverId ?? '', change.guildIds, claimed];
     case 'disconnect':
       return ['D', change.sessionId, change.userId ?? ''];
     case 'heartbeat':

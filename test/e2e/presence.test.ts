@@ -71,7 +71,8 @@ it('keeps 64-bit snowflake ids exact from the event to the answer', async () => 
       channelStates: { '9007199254740993': ['1234567890123456789'] },
     });
   });
-  expect(await stack.redis.client.hget('GUILD:987654321098765432', '9007199254740993')).toBe('["1234567890123456789"]');
+  // GUILD:<guildId> (bucket-tagged on a cluster, see docs/cluster.md)
+  expect(await stack.redis.client.hget(stack.redis.keys.guildChannels('987654321098765432'), '9007199254740993')).toBe('["1234567890123456789"]');
 });
 
 it('answers without userIds with the guild online members and everyone in its voice channels', async () => {

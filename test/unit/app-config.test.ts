@@ -41,6 +41,7 @@ describe('configuration', () => {
     ['MAX_SESSIONS_PER_USER', '0', /MAX_SESSIONS_PER_USER/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['SESSION_EVENTS_TOPIC', 'bad topic', /SESSION_EVENTS_TOPIC must be a Kafka topic name/],
+    ['REDIS_CLUSTER_NODES', 'redis://a:1', /REDIS_CLUSTER_NODES must be a comma-separated list of host:port/],
   ])('names the bad variable %s=%s', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(InvalidConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -68,6 +69,13 @@ describe('configuration', () => {
     ['REDIS_URL', 'redis.internal:6379', 'REDIS_URL must be a redis:// or rediss:// URL (got "redis.internal:6379")'],
   ])('says what is wrong with %s=%j', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(`Invalid configuration: ${message}`);
+
+  });
+
+  it('takes Redis Cluster seed nodes, and refuses them together with REDIS_URL, naming both', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000, r2:7001' }).REDIS_CLUSTER_NODES).toEqual(['r1:7000', 'r2:7001']);
+    expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    expect(() => loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r1:7000' })).toThrow(/REDIS_URL and REDIS_CLUSTER_NODES are both set/);
   });
 
   it('lists every bad variable at once and never shows a secret', () => {

@@ -2,14 +2,15 @@
   Lease expiry, one bounded step: ends sessions whose lease (SESSION_TTL_SECONDS) ran out, as a
   DISCONNECT would. Safe to run from every instance at once: each session ends exactly once.
   ARGV (after the layout and settings, see lib.lua): 1 step size.
-  Returns the number of sessions ended.
+  Per bucket on a cluster (SESSION_LEASES is one per bucket).
+  Returns { sessions ended, follow-ups (lib.lua) }.
 ]]
-local due = redis.call('ZRANGEBYSCORE', LAYOUT.sessionLeases, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
+local due = redis.call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
 local ended = 0
 for _, member in ipairs(due) do
-  redis.call('ZREM', LAYOUT.sessionLeases, member)
+  redis.call('ZREM', K.sessionLeases, member)
   local userId, sessionId = string.match(member, '^(%d+):(.+)$')
   if userId and end_session(userId, sessionId) == APPLIED then ended = ended + 1 end
 end
 save()
-return ended
+return { ended, follow_ups(true) }

@@ -4,13 +4,14 @@
   at its JOIN's own time (docs/rules.md). A user who got a session meanwhile keeps them. Safe to run
   from every instance at once.
   ARGV (after the layout and settings, see lib.lua): 1 step size.
-  Returns { users whose grace ran out, seats ended }.
+  Per bucket on a cluster (VOICE_GRACE is one per bucket).
+  Returns { users whose grace ran out, seats ended, follow-ups (lib.lua) }.
 ]]
-local due = redis.call('ZRANGEBYSCORE', LAYOUT.voiceGrace, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
+local due = redis.call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
 local seats = 0
 for _, userId in ipairs(due) do
-  redis.call('ZREM', LAYOUT.voiceGrace, userId)
+  redis.call('ZREM', K.voiceGrace, userId)
   if not has_live_session(userId) then seats = seats + end_all_seats(userId) end
 end
 save()
-return { #due, seats }
+return { #due, seats, follow_ups(true) }

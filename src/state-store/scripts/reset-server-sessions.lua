@@ -6,22 +6,24 @@
   applied before the RESET since they travel on other partitions) are kept. Seats are not ended
   here: the grace period ends them if the user has no session left (docs/rules.md).
   ARGV (after the layout and settings, see lib.lua): 1 serverId, 2 resetAtMs, 3 SSCAN cursor, 4 step.
-  Returns { next cursor, sessions ended in this step }.
+  On a cluster SERVER_SESSIONS:<serverId> and SERVER_RESETS are one per bucket: a RESET runs in
+  every bucket, each with its own cursor.
+  Returns { next cursor, sessions ended in this step, follow-ups (lib.lua) }.
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
 -- Remembered so that a CONNECT of this server from before the reset, applied after it, ends at once.
-if resetAt > tonumber(redis.call('HGET', LAYOUT.serverResets, serverId) or '-1') then
-  redis.call('HSET', LAYOUT.serverResets, serverId, resetAt)
+if resetAt > tonumber(redis.call('HGET', K.serverResets, serverId) or '-1') then
+  redis.call('HSET', K.serverResets, serverId, resetAt)
 end
-local scan = redis.call('SSCAN', LAYOUT.serverSessions .. serverId, arg(3), 'COUNT', arg(4))
+local scan = redis.call('SSCAN', K.serverSessions .. serverId, arg(3), 'COUNT', arg(4))
 local ended = 0
 for _, member in ipairs(scan[2]) do
   local userId, sessionId = string.match(member, '^(%d+):(.+)$')
-  local since = tonumber(redis.call('HGET', LAYOUT.session .. member, 'since') or '0')
+  local since = tonumber(redis.call('HGET', K.session .. member, 'since') or '0')
   if userId and since < resetAt then
     local outcome = end_session(userId, sessionId)
     if outcome == APPLIED then ended = ended + 1 end
   end
 end
 save()
-return { scan[1], ended }
+return { scan[1], ended, follow_ups(true) }

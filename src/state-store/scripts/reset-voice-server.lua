@@ -5,29 +5,34 @@
   server's latest RESET (see seated() in lib.lua), whatever order the records come in. This step
   takes the seats that stopped being real out of the channel views. Both times are that server's clock.
   ARGV (after the layout and settings, see lib.lua): 1 serverId, 2 resetAtMs, 3 SSCAN cursor, 4 step.
-  Returns { next cursor, seats ended in this step }.
+  On a cluster VOICE_SERVER_SEATS:<serverId> and VOICE_RESETS are one per bucket: a RESET runs in
+  every bucket, each with its own cursor.
+  Returns { next cursor, seats ended in this step, follow-ups (lib.lua) }.
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
-if resetAt > voice_reset(serverId) then
-  redis.call('HSET', LAYOUT.voiceResets, serverId, resetAt)
+local before = voice_reset(serverId)
+if resetAt > before then
+  redis.call('HSET', K.voiceResets, serverId, resetAt)
   voiceResets[serverId] = resetAt
 end
-local seatsKey = LAYOUT.voiceServerSeats .. serverId
+local seatsKey = K.voiceServerSeats .. serverId
 local scan = redis.call('SSCAN', seatsKey, arg(3), 'COUNT', arg(4))
 local ended = 0
 for _, member in ipairs(scan[2]) do
   local userId, scope = string.match(member, '^(%d+)|(.+)$')
-  local voiceKey = userId and (LAYOUT.userVoice .. userId)
+  local voiceKey = userId and (K.userVoice .. userId)
   local join = userId and parse_join(redis.call('HGET', voiceKey, 'J|' .. scope))
   if not join or join.server ~= serverId then
     redis.call('SREM', seatsKey, member) -- the seat moved on to another JOIN
   elseif not seated(voiceKey, join) then
     redis.call('SREM', seatsKey, member)
-    if remove_from_channel(join.g, join.c, userId) then
+    -- Real until this reset (no LEAVE at or after it, not older than the reset before): it ends now.
+    if join.ts >= before and leave_time(voiceKey, join.g, join.c) < join.ts then
+      unsit(userId, join)
       count_seats(userId, voiceKey, -1)
       ended = ended + 1
     end
   end
 end
 save()
-return { scan[1], ended }
+return { scan[1], ended, follow_ups(true) }
