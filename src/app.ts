@@ -9,7 +9,7 @@ import { QueryValidationPipe } from './guild-states/query-validation.pipe';
 import { setupApiDocs } from './docs/api-docs';
 import { validationBadRequest } from './http/bad-request';
 import { clientErrorHandler, MAX_PARAM_LENGTH, maxHeaderBytesFor, routingErrorHandler } from './http/client-errors';
-import { FrameworkErrorsFilter } from './http/framework-errors.filter';
+import { HttpErrorsFilter } from './http/http-errors.filter';
 import { registerLosslessJsonBody } from './http/json-body';
 import { recordRoutePatterns } from './http/route-pattern';
 import { KafkaEventsServer } from './ingest/kafka-events.server';
@@ -69,7 +69,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   fastify.addHook('onRoute', recordRoutePatterns);
   fastify.addHook('onResponse', httpMetrics(app.get(MetricsService)));
   registerLosslessJsonBody(fastify, bodyLimit);
-  app.useGlobalFilters(new FrameworkErrorsFilter(app.getHttpAdapter(), bodyLimit));
+  app.useGlobalFilters(new HttpErrorsFilter(app.getHttpAdapter(), bodyLimit, app.get(MetricsService)));
   app.useGlobalPipes(
     new QueryValidationPipe({ transform: true, forbidUnknownValues: false, stopAtFirstError: true, exceptionFactory: validationBadRequest }),
   );

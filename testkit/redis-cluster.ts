@@ -94,7 +94,7 @@ export async function startTestRedisCluster(options: { masters?: number; replica
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 60000 });
   } catch (error) {
     for (const proc of processes.values()) proc.kill('SIGKILL');
-    throw new Error(`redis-cli --cluster create failed: ${(error as Error).message}`);
+    throw new Error(`redis-cli --cluster create failed: ${(error as Error).message}`, { cause: error });
   }
 
   const nodes: ClusterNode[] = ports.map((port) => ({

@@ -1,3 +1,4 @@
+import { errorBody } from '../http/error-body';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify';
 import { isProbeOrScrape } from '../http/route-pattern';
@@ -25,10 +26,6 @@ export function apiTokenAuth(token: string): onRequestHookHandler {
     reply
       .code(401)
       .header('WWW-Authenticate', 'Bearer realm="state-server"')
-      .send({
-        statusCode: 401,
-        error: 'Unauthorized',
-        message: given === undefined ? 'missing Authorization: Bearer <token> header' : 'invalid bearer token',
-      });
+      .send(errorBody(401, given === undefined ? 'missing Authorization: Bearer <token> header' : 'invalid bearer token'));
   };
 }

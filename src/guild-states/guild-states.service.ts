@@ -1,8 +1,8 @@
-import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { badRequest } from '../http/bad-request';
 import { MetricsService } from '../metrics/metrics.service';
-import { StateStore, StateStoreUnavailableError, UnreadableValue } from '../state-store/state-store.repository';
+import { StateStore, UnreadableValue } from '../state-store/state-store.repository';
 import { GuildStates, UserInfo } from './guild-states.dto';
 
 /** Online members per page of a whole-guild answer when the request names no limit. */
@@ -14,6 +14,7 @@ const MAX_LOGGED_UNREADABLE = 1000;
  * Answers the community server. Reads only what is asked for: the named users' fields of
  * USER:STATE (HMGET, at most 1,000 fields per command) and the guild's channel hash, in one round
  * trip, whatever the number of users known. (The original read every user's state and then picked.)
+ * Redis unreachable: StateStoreUnavailableError, answered 503 by HttpErrorsFilter.
  */
 @Injectable()
 export class GuildStatesService {
@@ -30,7 +31,7 @@ export class GuildStatesService {
   async guildStates(guildId: string, userIds: readonly string[] | undefined): Promise<GuildStates> {
     if (userIds === undefined) return this.guildPresence(guildId);
     const ids = this.checkedIds(userIds);
-    const { states, channels, unreadable } = await this.read(() => this.store.readGuild(guildId, ids));
+    const { states, channels, unreadable } = await this.store.readGuild(guildId, ids);
     this.report(unreadable);
     return { guildId, connectionStates: zipStates(ids, states, 'offline'), channelStates: channels };
   }
@@ -40,7 +41,7 @@ export class GuildStatesService {
    * in its voice channels (first page) and its channels; `nextCursor` when there is more.
    */
   async guildPresence(guildId: string, page: { cursor?: string; limit?: number } = {}): Promise<GuildStates> {
-    const snapshot = await this.read(() => this.store.readGuildPage(guildId, page.cursor ?? '0', page.limit ?? DEFAULT_PAGE));
+    const snapshot = await this.store.readGuildPage(guildId, page.cursor ?? '0', page.limit ?? DEFAULT_PAGE);
     this.report(snapshot.unreadable);
     const inVoice = new Set(Object.values(snapshot.channels).flat());
     // A user shown offline (invisible) is listed only where they are visible anyway: in a voice channel.
@@ -55,7 +56,7 @@ export class GuildStatesService {
   /** The original's community route: users never seen are left out; any number of ids up to MAX_QUERY_USER_IDS, none included. */
   async communityUserInfo(guildId: string, userIds: readonly string[]): Promise<Required<UserInfo>> {
     const ids = this.checkedIds(userIds);
-    const { states, channels, unreadable } = await this.read(() => this.store.readGuild(guildId, ids));
+    const { states, channels, unreadable } = await this.store.readGuild(guildId, ids);
     this.report(unreadable);
     return { connectionStates: zipStates(ids, states), channelStates: channels };
   }
@@ -63,7 +64,7 @@ export class GuildStatesService {
   /** The original's direct route: users never seen are left out. */
   async directUserInfo(userIds: readonly string[]): Promise<UserInfo> {
     const ids = this.checkedIds(userIds);
-    const states = await this.read(() => this.store.readStates(ids));
+    const states = await this.store.readStates(ids);
     return { connectionStates: zipStates(ids, states) };
   }
 
@@ -83,18 +84,6 @@ export class GuildStatesService {
       if (this.loggedUnreadable.has(id) || this.loggedUnreadable.size >= MAX_LOGGED_UNREADABLE) continue;
       this.loggedUnreadable.add(id);
       this.log.warn(`Skipped an unreadable value in ${key} (field ${JSON.stringify(field).slice(0, 40)}): not a JSON array of ids (another writer's bytes?); the next write to that channel replaces it`);
-    }
-  }
-
-  private async read<T>(query: () => Promise<T>): Promise<T> {
-    try {
-      return await query();
-    } catch (error) {
-      if (error instanceof StateStoreUnavailableError) {
-        this.metrics.redisErrors.inc({ operation: 'query' });
-        throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'state store (Redis) is unreachable; retry shortly' });
-      }
-      throw error;
     }
   }
 }

@@ -1,24 +1,24 @@
 import { HttpException } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
 import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
+import { errorBody } from './error-body';
 
 /** application/json (any parameters) is matched by name; this catches the application/*+json family. */
 const STRUCTURED_JSON = /^application\/[\w.+-]+\+json(;|$)/i;
 
-const bodyError = (statusCode: number, error: string, message: string) =>
-  new HttpException({ statusCode, error, message, field: 'body' }, statusCode);
+const bodyError = (statusCode: number, message: string) => new HttpException(errorBody(statusCode, message, 'body'), statusCode);
 
-export const bodyTooLarge = (limitBytes: number) => bodyError(413, 'Payload Too Large', `request body exceeds ${limitBytes} bytes`);
+export const bodyTooLarge = (limitBytes: number) => bodyError(413, `request body exceeds ${limitBytes} bytes`);
 
 export const unsupportedMediaType = (contentType: string | undefined) =>
-  bodyError(415, 'Unsupported Media Type', `request body must be JSON sent with Content-Type: application/json (got ${contentType ?? 'no Content-Type'})`);
+  bodyError(415, `request body must be JSON sent with Content-Type: application/json (got ${contentType ?? 'no Content-Type'})`);
 
-export const unreadableBody = (reason: string) => bodyError(400, 'Bad Request', `request body could not be read: ${reason}`);
+export const unreadableBody = (reason: string) => bodyError(400, `request body could not be read: ${reason}`);
 
 /**
  * Fastify's body parsing, replaced: JSON bodies are parsed losslessly (64-bit ids sent as JSON
  * numbers keep every digit) and anything else is refused with a JSON 415; a malformed body gets a
- * JSON 400, one over `limitBytes` a JSON 413 (answered by FrameworkErrorsFilter, as Fastify raises it
+ * JSON 400, one over `limitBytes` a JSON 413 (answered by HttpErrorsFilter, as Fastify raises it
  * while reading). An empty JSON body is no body (the route's validation then names what is missing).
  */
 export function registerLosslessJsonBody(fastify: FastifyInstance, limitBytes: number): void {
@@ -28,7 +28,7 @@ export function registerLosslessJsonBody(fastify: FastifyInstance, limitBytes: n
     try {
       done(null, parseJsonKeepingNumbersAsText(text));
     } catch (error) {
-      done(bodyError(400, 'Bad Request', `request body is not valid JSON: ${(error as Error).message}`));
+      done(bodyError(400, `request body is not valid JSON: ${(error as Error).message}`));
     }
   };
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: limitBytes }, parseJson);

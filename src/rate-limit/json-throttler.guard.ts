@@ -1,3 +1,4 @@
+import { errorBody } from '../http/error-body';
 import { ExecutionContext, HttpException, HttpStatus, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
 
@@ -13,13 +14,7 @@ export class JsonThrottlerGuard extends ThrottlerGuard {
   }
 
   protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    return Promise.reject(new HttpException(
-      {
-        statusCode: HttpStatus.TOO_MANY_REQUESTS,
-        error: 'Too Many Requests',
-        message: `rate limit of ${detail.limit} requests per minute exceeded; retry in ${detail.timeToBlockExpire} s`,
-      },
-      HttpStatus.TOO_MANY_REQUESTS,
-    ));
+    const message = `rate limit of ${detail.limit} requests per minute exceeded; retry in ${detail.timeToBlockExpire} s`;
+    return Promise.reject(new HttpException(errorBody(HttpStatus.TOO_MANY_REQUESTS, message), HttpStatus.TOO_MANY_REQUESTS));
   }
 }

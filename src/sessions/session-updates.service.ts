@@ -3,6 +3,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { ChangeResult, StateStoreUnavailableError } from '../state-store/state-store.repository';
 import { SessionEvent } from './session-event';
 import { GroupCommit } from '../common/group-commit';
+import { errorBody } from '../http/error-body';
 import { LoggedSessionEvent, SessionEventLog } from './session-event-log';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
 import { SessionsService } from './sessions.service';
@@ -48,7 +49,7 @@ export class SessionUpdatesService {
     } catch (error) {
       this.metrics.sessionRouteEvents.inc({ type: body.type, result: 'not_recorded' });
       this.log.error(`Could not append ${body.type} of session ${body.sessionId} to Kafka: ${(error as Error).message}`);
-      throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'the session event could not be recorded (Kafka unreachable); retry shortly' });
+      throw new ServiceUnavailableException(errorBody(503, 'the session event could not be recorded (Kafka unreachable); retry shortly'));
     }
     const answer = answerFor(body, result);
     this.metrics.sessionRouteEvents.inc({ type: body.type, result: answer.label });

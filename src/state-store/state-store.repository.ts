@@ -414,7 +414,7 @@ export class StateStore implements OnApplicationShutdown {
       const { replies } = await this.runSteps(steps, false);
       return replies.map(decodeResult);
     }
-    const results: ChangeResult[] = new Array(changes.length);
+    const results = new Array<ChangeResult>(changes.length);
 
     // 1. The session id's bucket: CONNECT claims the id; a DISCONNECT or HEARTBEAT naming no user finds it.
     const idSteps: EventStep[] = [];
@@ -725,7 +725,7 @@ export class StateStore implements OnApplicationShutdown {
     return {
       calls,
       assemble: (replies) => {
-        const states: (string | null)[] = new Array(userIds.length).fill(null);
+        const states = new Array<string | null>(userIds.length).fill(null);
         calls.forEach((call, c) => (replies[c][1] as (string | null)[]).forEach((state, j) => (states[call.members[j]] = state)));
         return states;
       },
@@ -749,7 +749,7 @@ export class StateStore implements OnApplicationShutdown {
       list.push(i);
       groups.set(node, list);
     });
-    const replies: [Error | null, unknown][] = new Array(calls.length);
+    const replies = new Array<[Error | null, unknown]>(calls.length);
     await Promise.all(
       [...groups.values()].map(async (members) => {
         const pipeline = this.redis.pipeline();
@@ -833,7 +833,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer.unref();
     promise.then(
       (value) => (clearTimeout(timer), resolve(value)),
-      (error) => (clearTimeout(timer), reject(error)),
+      (error: unknown) => (clearTimeout(timer), reject(error instanceof Error ? error : new Error(String(error)))),
     );
   });
 }

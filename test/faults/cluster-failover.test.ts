@@ -140,7 +140,7 @@ it('loses nothing and applies nothing twice when a master fails over having miss
 
   // The master of user 10000's bucket: from now on, what it accepts exists on it alone.
   const keys = new KeyLayout(true);
-  const doomed = (cluster.client.slots as string[][])[keySlot(keys.userStatesOf('10000'))][0];
+  const doomed = (cluster.client.slots)[keySlot(keys.userStatesOf('10000'))][0];
   expect(await cluster.replicasOf(doomed)).toHaveLength(1);
   await cluster.severReplication(doomed);
   await produce(secondRound(t + 10));
