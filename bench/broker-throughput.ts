@@ -36,7 +36,9 @@ async function main(): Promise<void> {
   // ~100-byte JSON values.
   const value = (i: number) =>
     JSON.stringify({ userId: `user-${i % 5000}`, event: 'presence.updated', status: 'online', seq: i, ts: 1700000000000 + i });
-  console.log(`value size ~${Buffer.byteLength(value(123456))} bytes; ${messages} messages, batches of ${batchSize}, ${inFlight} sends in flight, ${partitions} partitions`);
+  console.log(
+    `value size ~${Buffer.byteLength(value(123456))} bytes; ${messages} messages, batches of ${batchSize}, ${inFlight} sends in flight, ${partitions} partitions`,
+  );
 
   const producer = kafka.producer();
   await producer.connect();

@@ -89,7 +89,8 @@ export function formatProfile(summary: ProfileSummary): string {
   const lines = [`${summary.file}: ${summary.totalMs} ms sampled`, '  self time by module:'];
   for (const m of summary.byModule) lines.push(`    ${String(m.percent).padStart(5)}%  ${String(m.selfMs).padStart(6)} ms  ${m.module}`);
   lines.push('  self time by function:');
-  for (const f of summary.byFunction) lines.push(`    ${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.name}  (${f.where})`);
+  for (const f of summary.byFunction)
+    lines.push(`    ${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.name}  (${f.where})`);
   return lines.join('\n');
 }
 

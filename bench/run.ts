@@ -53,7 +53,9 @@ function parseArgs(argv: string[]) {
     else if (flag === '--duration') options.duration = value();
     else if (flag === '--rate') options.rate = value();
     else if (flag === '--help' || flag === '-h') {
-      console.log(`usage: npm run bench -- [${Object.keys(ALL_SCENARIOS).join('|')} ...] [--quick] [--events N] [--duration S] [--rate N] [--profile]`);
+      console.log(
+        `usage: npm run bench -- [${Object.keys(ALL_SCENARIOS).join('|')} ...] [--quick] [--events N] [--duration S] [--rate N] [--profile]`,
+      );
       process.exit(0);
     } else if (flag in ALL_SCENARIOS) chosen.push(flag);
     else {
@@ -68,7 +70,9 @@ function parseArgs(argv: string[]) {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const env = machine();
-  log(`bench on ${env.cpuModel} x${env.cores}, Node ${env.node}, Redis ${env.redis}${args.quick ? ' (quick)' : ''}: ${args.chosen.join(', ')}`);
+  log(
+    `bench on ${env.cpuModel} x${env.cores}, Node ${env.node}, Redis ${env.redis}${args.quick ? ' (quick)' : ''}: ${args.chosen.join(', ')}`,
+  );
   const events = args.events || (args.quick ? 20_000 : 100_000);
   const workload = mixedWorkload(events);
   const ctx: BenchContext = {

@@ -71,7 +71,12 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   registerLosslessJsonBody(fastify, bodyLimit);
   app.useGlobalFilters(new HttpErrorsFilter(app.getHttpAdapter(), bodyLimit, app.get(MetricsService)));
   app.useGlobalPipes(
-    new QueryValidationPipe({ transform: true, forbidUnknownValues: false, stopAtFirstError: true, exceptionFactory: validationBadRequest }),
+    new QueryValidationPipe({
+      transform: true,
+      forbidUnknownValues: false,
+      stopAtFirstError: true,
+      exceptionFactory: validationBadRequest,
+    }),
   );
   setupApiDocs(app, config);
   app.connectMicroservice({ strategy: app.get(KafkaEventsServer) });

@@ -56,7 +56,10 @@ function exitWithin(timeoutMs: number, logger: Logger): void {
 main().catch((error) => {
   const { code, port } = error as NodeJS.ErrnoException & { port?: number };
   // A taken port is an operator's everyday mistake: one line that says what to change, no stack.
-  const reason = code === 'EADDRINUSE' ? `port ${port} is already in use by another process (set PORT to a free one)` : ((error as Error).stack ?? String(error));
+  const reason =
+    code === 'EADDRINUSE'
+      ? `port ${port} is already in use by another process (set PORT to a free one)`
+      : ((error as Error).stack ?? String(error));
   process.stderr.write(`State server failed to start: ${reason}\n`);
   process.exit(1);
 });

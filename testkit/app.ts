@@ -41,13 +41,21 @@ export async function getJson(url: string, init?: RequestInit): Promise<{ status
 }
 
 export function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
-  return getJson(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return getJson(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 /** Waits until /health/ready says the consumer joined its group and Redis answers. */
 export async function waitUntilReady(url: string, timeoutMs = 30000): Promise<void> {
-  await eventually(async () => {
-    const { status } = await getJson(`${url}/health/ready`);
-    if (status !== 200) throw new Error(`not ready: ${status}`);
-  }, timeoutMs, 100);
+  await eventually(
+    async () => {
+      const { status } = await getJson(`${url}/health/ready`);
+      if (status !== 200) throw new Error(`not ready: ${status}`);
+    },
+    timeoutMs,
+    100,
+  );
 }

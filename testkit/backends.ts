@@ -27,7 +27,9 @@ type Env = Record<string, string | undefined>;
 
 /** KAFKA_BROKERS as a list, when set. */
 export function givenKafkaBrokers(env: Env = process.env): string[] | undefined {
-  const brokers = env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = env.KAFKA_BROKERS?.split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   return brokers && brokers.length > 0 ? brokers : undefined;
 }
 
@@ -44,7 +46,11 @@ function dockerEndpoints(env: Env): { label: string; socketPath?: string; host?:
     if (tcp) return [{ label: host, host: tcp[1], port: Number(tcp[2]) }];
     return [{ label: host }]; // ssh://, npipe://: not probed here
   }
-  const sockets = ['/var/run/docker.sock', env.XDG_RUNTIME_DIR && join(env.XDG_RUNTIME_DIR, 'docker.sock'), join(env.HOME ?? homedir(), '.docker', 'run', 'docker.sock')];
+  const sockets = [
+    '/var/run/docker.sock',
+    env.XDG_RUNTIME_DIR && join(env.XDG_RUNTIME_DIR, 'docker.sock'),
+    join(env.HOME ?? homedir(), '.docker', 'run', 'docker.sock'),
+  ];
   return sockets.filter((s): s is string => Boolean(s)).map((socketPath) => ({ label: `unix://${socketPath}`, socketPath }));
 }
 
@@ -52,11 +58,16 @@ function dockerEndpoints(env: Env): { label: string; socketPath?: string; host?:
 function ping(endpoint: ReturnType<typeof dockerEndpoints>[number], timeoutMs: number): Promise<string | undefined> {
   if (!endpoint.socketPath && !endpoint.host) return Promise.resolve(`cannot probe ${endpoint.label}`);
   return new Promise((resolve) => {
-    const req = request({ socketPath: endpoint.socketPath, host: endpoint.host, port: endpoint.port, path: '/_ping', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(res.statusCode === 200 && body.trim() === 'OK' ? undefined : `answered ${res.statusCode} ${body.trim().slice(0, 80)}`));
-    });
+    const req = request(
+      { socketPath: endpoint.socketPath, host: endpoint.host, port: endpoint.port, path: '/_ping', timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () =>
+          resolve(res.statusCode === 200 && body.trim() === 'OK' ? undefined : `answered ${res.statusCode} ${body.trim().slice(0, 80)}`),
+        );
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
     req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ? `${error.syscall ?? 'connect'} ${error.code}` : error.message));
     req.end();
@@ -79,14 +90,22 @@ export async function chooseBackends(env: Env = process.env): Promise<BackendCho
   const kafka = givenKafkaBrokers(env);
   const redis = givenRedisUrl(env);
   if (kafka || redis) {
-    const given = [kafka && `KAFKA_BROKERS=${kafka.join(',')}`, redis && `REDIS_URL=${redis.replace(/:[^:@/]*@/, ':<hidden>@')}`].filter(Boolean).join(' and ');
-    const rest = kafka && redis ? '' : kafka ? ' (Redis: a local redis-server per test file)' : ' (Kafka: the embedded broker per test file)';
+    const given = [kafka && `KAFKA_BROKERS=${kafka.join(',')}`, redis && `REDIS_URL=${redis.replace(/:[^:@/]*@/, ':<hidden>@')}`]
+      .filter(Boolean)
+      .join(' and ');
+    const rest =
+      kafka && redis ? '' : kafka ? ' (Redis: a local redis-server per test file)' : ' (Kafka: the embedded broker per test file)';
     return { kind: 'given', notice: `Test backends: ${given}, as set${rest}` };
   }
   const forced = env.TEST_BACKENDS;
   if (forced === 'local') return { kind: 'local', notice: `Test backends: ${local} (TEST_BACKENDS=local)` };
-  if (forced === 'containers') return { kind: 'containers', notice: `Test backends: containers ${KAFKA_IMAGE} (KRaft) and ${REDIS_IMAGE} (TEST_BACKENDS=containers)` };
+  if (forced === 'containers')
+    return { kind: 'containers', notice: `Test backends: containers ${KAFKA_IMAGE} (KRaft) and ${REDIS_IMAGE} (TEST_BACKENDS=containers)` };
   const problem = await dockerEngineProblem(env);
-  if (!problem) return { kind: 'containers', notice: `Test backends: containers ${KAFKA_IMAGE} (KRaft) and ${REDIS_IMAGE}, a Docker engine answers (TEST_BACKENDS=local to use ${local} instead)` };
+  if (!problem)
+    return {
+      kind: 'containers',
+      notice: `Test backends: containers ${KAFKA_IMAGE} (KRaft) and ${REDIS_IMAGE}, a Docker engine answers (TEST_BACKENDS=local to use ${local} instead)`,
+    };
   return { kind: 'local', notice: `Test backends: ${local}; no Docker engine reachable (${problem})` };
 }

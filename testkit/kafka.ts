@@ -15,7 +15,9 @@ export interface TestKafka {
  */
 export async function startTestKafka(options: { embedded?: boolean; quiet?: boolean; clientId?: string } = {}): Promise<TestKafka> {
   const external = options.embedded ? undefined : givenKafkaBrokers();
-  const embedded = external ? undefined : await startEmbeddedKafka({ port: 0, ...(options.quiet ? { logger: { warn: () => undefined } } : {}) });
+  const embedded = external
+    ? undefined
+    : await startEmbeddedKafka({ port: 0, ...(options.quiet ? { logger: { warn: () => undefined } } : {}) });
   const brokers = external ?? embedded!.brokers;
   const kafka = new Kafka({ clientId: options.clientId ?? 'test', brokers, logLevel: logLevel.NOTHING });
   return { brokers, kafka, stop: async () => embedded?.stop() };
@@ -24,7 +26,11 @@ export async function startTestKafka(options: { embedded?: boolean; quiet?: bool
 /** Topic names unique to one test, so tests sharing a real cluster never see each other's events. */
 export function uniqueTopics(prefix: string) {
   const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  return { sessionEvents: `${prefix}-sessionEvent-${suffix}`, channelEvents: `${prefix}-channelEvent-${suffix}`, groupId: `${prefix}-group-${suffix}` };
+  return {
+    sessionEvents: `${prefix}-sessionEvent-${suffix}`,
+    channelEvents: `${prefix}-channelEvent-${suffix}`,
+    groupId: `${prefix}-group-${suffix}`,
+  };
 }
 
 export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 3): Promise<void> {
@@ -39,7 +45,11 @@ export async function createTopics(kafka: Kafka, topics: string[], numPartitions
 
 /** Reads every record of a topic from the start (e.g. a dead-letter topic) until `count` arrived or timeout. */
 export async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 15000) {
-  const consumer = kafka.consumer({ groupId: `reader-${Math.random().toString(36).slice(2)}`, sessionTimeout: 6000, heartbeatInterval: 500 });
+  const consumer = kafka.consumer({
+    groupId: `reader-${Math.random().toString(36).slice(2)}`,
+    sessionTimeout: 6000,
+    heartbeatInterval: 500,
+  });
   const records: { key: string | null; value: string | null; headers: Record<string, Buffer | undefined> }[] = [];
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });

@@ -26,7 +26,16 @@ export interface BenchEvent {
   /** The record value: JSON with ids as bare 18-digit numbers, as Jackson writes a Java long. */
   value: string;
   /** Parsed form, for the original algorithm (which gets ids as text, as Jackson would give a long). */
-  event: { type: string; sessionId?: string; userId: string; state?: string; guildIds?: string[]; guildId?: string; channelId?: string; serverId?: string };
+  event: {
+    type: string;
+    sessionId?: string;
+    userId: string;
+    state?: string;
+    guildIds?: string[];
+    guildId?: string;
+    channelId?: string;
+    serverId?: string;
+  };
 }
 
 /** mulberry32: a small, fast, seeded generator. */

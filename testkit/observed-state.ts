@@ -14,7 +14,10 @@ export async function readObservableState(client: RedisClient): Promise<Observab
   const guildChannels: ObservableState['guildChannels'] = {};
   for (const key of await guildKeys(redis, 'GUILD:')) {
     const raw = await redis.hgetall(key);
-    if (Object.keys(raw).length > 0) guildChannels[key.slice('GUILD:'.length)] = Object.fromEntries(Object.entries(raw).map(([c, v]) => [c, (JSON.parse(v) as unknown[]).map(String)]));
+    if (Object.keys(raw).length > 0)
+      guildChannels[key.slice('GUILD:'.length)] = Object.fromEntries(
+        Object.entries(raw).map(([c, v]) => [c, (JSON.parse(v) as unknown[]).map(String)]),
+      );
   }
   const guildOnline: ObservableState['guildOnline'] = {};
   for (const key of await guildKeys(redis, 'GUILD_ONLINE:')) {
@@ -40,7 +43,8 @@ export async function invariantViolations(client: RedisClient, options: Invarian
   const states = await redis.hgetall('USER:STATE');
   for (const [userId, state] of Object.entries(states)) {
     if (!/^[0-9]{1,20}$/.test(userId)) problems.push(`USER:STATE has a field that is not a user id: ${JSON.stringify(userId)}`);
-    if (!/^[^\p{C}]+$/u.test(state) || [...state].length > 32) problems.push(`user ${userId} has a state that is not 1-32 printable characters: ${JSON.stringify(state)}`);
+    if (!/^[^\p{C}]+$/u.test(state) || [...state].length > 32)
+      problems.push(`user ${userId} has a state that is not 1-32 printable characters: ${JSON.stringify(state)}`);
   }
   if ((await redis.ttl('USER:STATE')) >= 0) problems.push('USER:STATE has an expiry');
 
@@ -76,10 +80,12 @@ export async function invariantViolations(client: RedisClient, options: Invarian
     }
   }
   for (const [userId, seats] of seatsOf) {
-    if (options.voiceScope === 'user' && seats.length > 1) problems.push(`user ${userId} sits in ${seats.length} channels (VOICE_SCOPE=user): ${seats.join(' ')}`);
+    if (options.voiceScope === 'user' && seats.length > 1)
+      problems.push(`user ${userId} sits in ${seats.length} channels (VOICE_SCOPE=user): ${seats.join(' ')}`);
     if (options.voiceScope === 'guild') {
       const guilds = seats.map((s) => s.split('/')[0]);
-      if (new Set(guilds).size !== guilds.length) problems.push(`user ${userId} sits in two channels of one guild (VOICE_SCOPE=guild): ${seats.join(' ')}`);
+      if (new Set(guilds).size !== guilds.length)
+        problems.push(`user ${userId} sits in two channels of one guild (VOICE_SCOPE=guild): ${seats.join(' ')}`);
     }
   }
   return problems;

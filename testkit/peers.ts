@@ -24,7 +24,12 @@ export class Peers {
   }
 
   disconnect(sessionId: string, userId?: Id, extra: { state?: string } = {}) {
-    return this.session(userId ?? sessionId, { type: 'DISCONNECT', sessionId, ...(userId !== undefined ? { userId } : {}), state: extra.state ?? 'offline' });
+    return this.session(userId ?? sessionId, {
+      type: 'DISCONNECT',
+      sessionId,
+      ...(userId !== undefined ? { userId } : {}),
+      state: extra.state ?? 'offline',
+    });
   }
 
   join(userId: Id, guildId: Id, channelId: Id) {

@@ -52,12 +52,18 @@ export class ChatServer {
     await this.producer.send({
       topic: this.topic,
       acks: -1,
-      messages: [record(toJson({ userId: typeof userId === 'string' ? BigInt(userId) : userId, sessionId, type: 'CONNECT', state }), placement, { __TypeId__: 'harmony.chatservice.dto.response.SessionDto' })],
+      messages: [
+        record(toJson({ userId: typeof userId === 'string' ? BigInt(userId) : userId, sessionId, type: 'CONNECT', state }), placement, {
+          __TypeId__: 'harmony.chatservice.dto.response.SessionDto',
+        }),
+      ],
     });
   }
 
   /** The HTTP DISCONNECT; returns the answer the chat server reads. */
-  async disconnect(sessionId: string): Promise<{ status: number; body: { code: number; message: string; isSuccess: boolean; result: string | null } }> {
+  async disconnect(
+    sessionId: string,
+  ): Promise<{ status: number; body: { code: number; message: string; isSuccess: boolean; result: string | null } }> {
     return postJson(`${this.serviceUrl}/api/state/update/session`, { sessionId, type: 'DISCONNECT', state: 'offline' });
   }
 
@@ -107,7 +113,10 @@ export class CommunityServer {
   constructor(private readonly serviceUrl: string) {}
 
   guildInfo(guildId: Id, memberIds: Id[]) {
-    return postJson(`${this.serviceUrl}/api/state/community/user/info`, toJson({ guildId: BigInt(guildId), userIds: memberIds.map((id) => BigInt(id)) }));
+    return postJson(
+      `${this.serviceUrl}/api/state/community/user/info`,
+      toJson({ guildId: BigInt(guildId), userIds: memberIds.map((id) => BigInt(id)) }),
+    );
   }
 
   directInfo(userIds: Id[]) {

@@ -254,7 +254,17 @@ export class PresenceModel {
   }
 
   private newSession(userId: string, sessionId: string, state: string, at: number): Session {
-    const session: Session = { userId, sessionId, live: true, state, stateAt: at, guilds: new Set(), startedOn: new Map(), since: at, latestConnectAt: -Infinity };
+    const session: Session = {
+      userId,
+      sessionId,
+      live: true,
+      state,
+      stateAt: at,
+      guilds: new Set(),
+      startedOn: new Map(),
+      since: at,
+      latestConnectAt: -Infinity,
+    };
     this.putSession(session);
     return session;
   }
@@ -347,7 +357,12 @@ export class PresenceModel {
     let found: Session | undefined;
     for (const userId of this.usersOfSessionId.get(sessionId) ?? []) {
       const session = this.session(userId, sessionId)!;
-      if (found === undefined || session.latestConnectAt > found.latestConnectAt || (session.latestConnectAt === found.latestConnectAt && byId(userId, found.userId) > 0)) found = session;
+      if (
+        found === undefined ||
+        session.latestConnectAt > found.latestConnectAt ||
+        (session.latestConnectAt === found.latestConnectAt && byId(userId, found.userId) > 0)
+      )
+        found = session;
     }
     return found;
   }
@@ -544,7 +559,12 @@ export class PresenceModel {
 
 /** > 0 when JOIN a is newer: time, then the larger guild id, then channel id, then serverId. */
 function compareJoins(a: Join, b: Join): number {
-  return Math.sign(a.at - b.at) || byId(a.guildId, b.guildId) || byId(a.channelId, b.channelId) || compareText(a.serverId ?? '', b.serverId ?? '');
+  return (
+    Math.sign(a.at - b.at) ||
+    byId(a.guildId, b.guildId) ||
+    byId(a.channelId, b.channelId) ||
+    compareText(a.serverId ?? '', b.serverId ?? '')
+  );
 }
 
 function compareText(a: string, b: string): number {
@@ -552,7 +572,14 @@ function compareText(a: string, b: string): number {
 }
 
 function snapshot(session: Session): string {
-  return JSON.stringify([session.live, session.state, session.stateAt, [...session.guilds].sort(), [...session.startedOn].sort(), session.since]);
+  return JSON.stringify([
+    session.live,
+    session.state,
+    session.stateAt,
+    [...session.guilds].sort(),
+    [...session.startedOn].sort(),
+    session.since,
+  ]);
 }
 
 function ownTimestamp(event: PresenceEvent): number | undefined {

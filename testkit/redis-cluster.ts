@@ -53,7 +53,9 @@ export interface TestRedisCluster {
  * and waits until the cluster is ok. `nodeTimeoutMs` is cluster-node-timeout: how long a master may
  * be silent before its replica takes over (short here, so failover tests are quick).
  */
-export async function startTestRedisCluster(options: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number } = {}): Promise<TestRedisCluster> {
+export async function startTestRedisCluster(
+  options: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number } = {},
+): Promise<TestRedisCluster> {
   const masterCount = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
   const nodeTimeout = options.nodeTimeoutMs ?? 2000;
@@ -71,11 +73,47 @@ export async function startTestRedisCluster(options: { masters?: number; replica
     mkdirSync(nodeDir, { recursive: true });
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeout),
-        '--dir', nodeDir, '--save', '', '--appendonly', 'no', '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        String(nodeTimeout),
+        '--dir',
+        nodeDir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--cluster-replica-validity-factor',
+        '0',
+        '--repl-diskless-sync-delay',
+        '0',
         // Replicas log in to their master as `repl`, so a test can cut one replication link (severReplication).
-        '--user', 'repl', 'on', `>${REPLICATION_PASSWORD}`, '~*', '&*', '+@all', '--user', 'default', 'on', 'nopass', '~*', '&*', '+@all',
-        '--masteruser', 'repl', '--masterauth', REPLICATION_PASSWORD],
+        '--user',
+        'repl',
+        'on',
+        `>${REPLICATION_PASSWORD}`,
+        '~*',
+        '&*',
+        '+@all',
+        '--user',
+        'default',
+        'on',
+        'nopass',
+        '~*',
+        '&*',
+        '+@all',
+        '--masteruser',
+        'repl',
+        '--masterauth',
+        REPLICATION_PASSWORD,
+      ],
       { stdio: 'ignore' },
     );
     processes.set(port, proc);
@@ -91,7 +129,9 @@ export async function startTestRedisCluster(options: { masters?: number; replica
   await Promise.all(ports.map(launch));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   try {
-    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 60000 });
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], {
+      timeout: 60000,
+    });
   } catch (error) {
     for (const proc of processes.values()) proc.kill('SIGKILL');
     throw new Error(`redis-cli --cluster create failed: ${(error as Error).message}`, { cause: error });
@@ -109,7 +149,13 @@ export async function startTestRedisCluster(options: { masters?: number; replica
 
   const masters = async (): Promise<string[]> => {
     for (const node of nodes.filter((n) => n.running)) {
-      const probe = new Redis({ port: node.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis({
+        port: node.port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       probe.on('error', () => undefined);
       try {
         await probe.connect();
@@ -140,11 +186,14 @@ export async function startTestRedisCluster(options: { masters?: number; replica
   };
   await waitUntilHealthy();
 
-  const client = new Cluster(seeds.map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })), {
-    slotsRefreshInterval: 500,
-    clusterRetryStrategy: () => 100,
-    redisOptions: { maxRetriesPerRequest: 3 },
-  });
+  const client = new Cluster(
+    seeds.map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
+    {
+      slotsRefreshInterval: 500,
+      clusterRetryStrategy: () => 100,
+      redisOptions: { maxRetriesPerRequest: 3 },
+    },
+  );
   client.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve());

@@ -86,14 +86,27 @@ export async function startTestRedis(options: TestRedisOptions = {}): Promise<Te
   const given = givenRedisUrl();
   if (given && !options.persistent && !options.killable && !options.single) {
     const client = new Redis(given);
-    return { url: given, env: { REDIS_URL: given }, clustered: false, keys: new KeyLayout(false), client, kill: refuse, restart: refuse, flush: async () => void (await client.flushdb()), stop: async () => void client.disconnect() };
+    return {
+      url: given,
+      env: { REDIS_URL: given },
+      clustered: false,
+      keys: new KeyLayout(false),
+      client,
+      kill: refuse,
+      restart: refuse,
+      flush: async () => void (await client.flushdb()),
+      stop: async () => void client.disconnect(),
+    };
   }
   const port = await freePort();
   const dir = options.persistent ? mkdtempSync(join(tmpdir(), 'state-server-redis-')) : undefined;
   const persistence = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore', detached: options.ownProcessGroup === true });
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], {
+      stdio: 'ignore',
+      detached: options.ownProcessGroup === true,
+    });
     const missing = new Promise<never>((_, reject) =>
       proc!.once('error', (error: NodeJS.ErrnoException) =>
         reject(

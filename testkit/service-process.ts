@@ -49,14 +49,18 @@ export class ServiceProcess {
   static async start(env: Record<string, string>, name = 'service', options: { waitUntilReady?: boolean } = {}): Promise<ServiceProcess> {
     ensureBuilt();
     const port = await freePort();
-    const service = new ServiceProcess(`http://127.0.0.1:${port}`, {
-      KAFKA_SESSION_TIMEOUT_MS: '6000',
-      KAFKA_HEARTBEAT_INTERVAL_MS: '500',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      ...env,
-      PORT: String(port),
-    }, name);
+    const service = new ServiceProcess(
+      `http://127.0.0.1:${port}`,
+      {
+        KAFKA_SESSION_TIMEOUT_MS: '6000',
+        KAFKA_HEARTBEAT_INTERVAL_MS: '500',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_PER_MINUTE: '1000000',
+        ...env,
+        PORT: String(port),
+      },
+      name,
+    );
     await service.restart(options);
     return service;
   }

@@ -63,7 +63,8 @@ export function divergence(actual: ObservableState, expected: ObservableState): 
     const a = actual[section] as Record<string, unknown>;
     const e = expected[section] as Record<string, unknown>;
     for (const key of new Set([...Object.keys(a), ...Object.keys(e)])) {
-      if (JSON.stringify(a[key]) !== JSON.stringify(e[key])) differences.push(`${section}[${key}]: ${JSON.stringify(a[key])}, model ${JSON.stringify(e[key])}`);
+      if (JSON.stringify(a[key]) !== JSON.stringify(e[key]))
+        differences.push(`${section}[${key}]: ${JSON.stringify(a[key])}, model ${JSON.stringify(e[key])}`);
     }
   }
   return differences;
@@ -72,13 +73,28 @@ export function divergence(actual: ObservableState, expected: ObservableState): 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const { log } = options;
   // Redis of its own (killable: a fault kills it), the built service as a child process (killed too).
-  const stack = await startStack('soak', { service: 'process', partitions: 4, redis: { killable: true }, env: { KAFKA_FROM_BEGINNING: 'true' } });
+  const stack = await startStack('soak', {
+    service: 'process',
+    partitions: 4,
+    redis: { killable: true },
+    env: { KAFKA_FROM_BEGINNING: 'true' },
+  });
   const { kafka, redis, topics, peers, service } = stack;
   const admin = kafka.kafka.admin();
   await admin.connect();
 
   const workload = new StoryWorkload({ users: 2000, seed: options.seed });
-  const result: SoakResult = { produced: 0, processed: 0, deadLettersSent: 0, deadLettersFound: 0, deadLettersMissing: 0, faults: [], checkpoints: 0, divergence: 0, slowestCatchUpMs: 0 };
+  const result: SoakResult = {
+    produced: 0,
+    processed: 0,
+    deadLettersSent: 0,
+    deadLettersFound: 0,
+    deadLettersMissing: 0,
+    faults: [],
+    checkpoints: 0,
+    divergence: 0,
+    slowestCatchUpMs: 0,
+  };
   let processedBefore = 0; // by instances already gone
   let lastDivergence = 0;
   const garbageSent: string[] = [];
@@ -106,7 +122,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const expected = workload.expected();
     let differences: string[] = [];
     while (Date.now() - started < (options.catchUpTimeoutMs ?? 90000)) {
-      differences = divergence(normalized(await readObservableState(redis.client).catch(() => ({ userStates: {}, guildChannels: {}, guildOnline: {} }))), expected);
+      differences = divergence(
+        normalized(await readObservableState(redis.client).catch(() => ({ userStates: {}, guildChannels: {}, guildOnline: {} }))),
+        expected,
+      );
       if (differences.length === 0) break;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -144,10 +163,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         await redis.restart();
         // The service finds the state lost and rebuilds it by itself through a fresh consumer group
         // from the earliest offsets (STATE_REBUILD=auto, docs/reliability.md); the checkpoint waits for it.
-        await eventually(async () => {
-          const res = await fetch(`${service.url}/health/ready`);
-          if (!/rebuilding/.test(await res.text())) throw new Error('the rebuild has not started yet');
-        }, 15000, 100).catch(() => undefined); // a rebuild of a short history may be over before it is seen
+        await eventually(
+          async () => {
+            const res = await fetch(`${service.url}/health/ready`);
+            if (!/rebuilding/.test(await res.text())) throw new Error('the rebuild has not started yet');
+          },
+          15000,
+          100,
+        ).catch(() => undefined); // a rebuild of a short history may be over before it is seen
       },
     ],
   ];
@@ -164,7 +187,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       if (Date.now() >= nextReport) {
         nextReport += 5000;
         const elapsed = Math.round((Date.now() - started) / 1000);
-        log(`[${elapsed}s] produced ${workload.produced}, processed ${await processedNow().catch(() => NaN)} (incl. replays), dead letters ${await countDeadLetters(admin, topics.sessionEvents, topics.channelEvents)} (bad records sent ${garbageSent.length}), last divergence ${lastDivergence}`);
+        log(
+          `[${elapsed}s] produced ${workload.produced}, processed ${await processedNow().catch(() => NaN)} (incl. replays), dead letters ${await countDeadLetters(admin, topics.sessionEvents, topics.channelEvents)} (bad records sent ${garbageSent.length}), last divergence ${lastDivergence}`,
+        );
       }
       if (Date.now() >= nextFault && Date.now() + Math.min(10, options.faultEvery) * 1000 < deadline) {
         const [name, inject] = faults[turn++ % faults.length];

@@ -68,7 +68,11 @@ export async function startStack<S extends ServiceMode = 'in-process'>(name: str
   }
   const peers = await Peers.connect(kafka.kafka, topics);
   const stack: StackParts & { app?: RunningApp; service?: ServiceProcess } = {
-    kafka, redis, peers, topics, serviceEnv,
+    kafka,
+    redis,
+    peers,
+    topics,
+    serviceEnv,
     ...(app ? { app } : {}),
     ...(service ? { service } : {}),
     stop: async () => {
@@ -90,19 +94,23 @@ export async function waitUntilConsumed(stack: Pick<TestStack, 'kafka' | 'topics
   const admin = stack.kafka.kafka.admin();
   await admin.connect();
   try {
-    await eventually(async () => {
-      for (const topic of [stack.topics.sessionEvents, stack.topics.channelEvents]) {
-        const [ends, [committed]] = await Promise.all([
-          admin.fetchTopicOffsets(topic),
-          admin.fetchOffsets({ groupId: stack.topics.groupId, topics: [topic] }),
-        ]);
-        for (const { partition, high } of ends) {
-          const done = committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-          const target = Number(high);
-          if (target > 0 && Number(done) < target) throw new Error(`${topic}[${partition}] committed ${done} of ${high}`);
+    await eventually(
+      async () => {
+        for (const topic of [stack.topics.sessionEvents, stack.topics.channelEvents]) {
+          const [ends, [committed]] = await Promise.all([
+            admin.fetchTopicOffsets(topic),
+            admin.fetchOffsets({ groupId: stack.topics.groupId, topics: [topic] }),
+          ]);
+          for (const { partition, high } of ends) {
+            const done = committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+            const target = Number(high);
+            if (target > 0 && Number(done) < target) throw new Error(`${topic}[${partition}] committed ${done} of ${high}`);
+          }
         }
-      }
-    }, timeoutMs, 100);
+      },
+      timeoutMs,
+      100,
+    );
   } finally {
     await admin.disconnect();
   }

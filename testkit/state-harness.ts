@@ -6,7 +6,7 @@ import { ConsumedEvent } from '../src/ingest/event-patterns';
 import { createRedisClient, RedisClient } from '../src/redis/redis.module';
 import { SessionEvent } from '../src/sessions/session-event';
 import { SessionsService } from '../src/sessions/sessions.service';
-import { ApplyOutcome, StateStore } from '../src/state-store/state-store.repository';
+import { ApplyOutcome, StateStore } from '../src/state-store/state-store';
 import { ChannelEvent } from '../src/voice/channel-event';
 import { VoiceService } from '../src/voice/voice.service';
 import { GuildStatesService } from '../src/guild-states/guild-states.service';
@@ -35,7 +35,11 @@ export class StateHarness {
 
   /** wrapClient: what the StateStore talks through, given the harness's own client (the bench records the script calls with it). */
   /** `redis`: a REDIS_URL, or the environment naming the Redis (TestRedis.env: REDIS_URL or REDIS_CLUSTER_NODES). */
-  constructor(redis: string | Record<string, string>, env: Record<string, string> = {}, wrapClient: (client: Redis) => Redis = (client) => client) {
+  constructor(
+    redis: string | Record<string, string>,
+    env: Record<string, string> = {},
+    wrapClient: (client: Redis) => Redis = (client) => client,
+  ) {
     this.config = loadConfig({ ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis), ...env });
     const client = createRedisClient(this.config);
     this.redis = client instanceof Redis ? wrapClient(client) : client;
@@ -77,8 +81,16 @@ export class StateHarness {
   }
 
   /** Outcomes in the rules' own terms: dead letters as { rejected: reason }, ignored records as { ignored: reason }. */
-  private async applyChunk(topic: 'session' | 'channel', atMs: number, events: (Record<string, unknown> | string)[]): Promise<ApplyOutcome[]> {
-    const records = events.map((e, i) => ({ offset: String(i), timestamp: String(atMs), value: Buffer.from(typeof e === 'string' ? e : JSON.stringify(e)) }));
+  private async applyChunk(
+    topic: 'session' | 'channel',
+    atMs: number,
+    events: (Record<string, unknown> | string)[],
+  ): Promise<ApplyOutcome[]> {
+    const records = events.map((e, i) => ({
+      offset: String(i),
+      timestamp: String(atMs),
+      value: Buffer.from(typeof e === 'string' ? e : JSON.stringify(e)),
+    }));
     const results = await this.applier.applyChunk(topic, records);
     return results.map(({ outcome, reason }): ApplyOutcome => {
       if (outcome === 'dead_lettered') return { rejected: reason! };
@@ -129,7 +141,8 @@ export class StateHarness {
   async counters(): Promise<Record<string, string>> {
     const totals: Record<string, number> = {};
     for (const bucket of this.keys.buckets) {
-      for (const [field, value] of Object.entries(await this.redis.hgetall(this.keys.counters(bucket)))) totals[field] = (totals[field] ?? 0) + Number(value);
+      for (const [field, value] of Object.entries(await this.redis.hgetall(this.keys.counters(bucket))))
+        totals[field] = (totals[field] ?? 0) + Number(value);
     }
     return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, String(v)]));
   }

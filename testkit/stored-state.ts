@@ -27,7 +27,8 @@ export async function readStoredState(client: Redis | Cluster): Promise<StoredSt
         const members = (await node.smembers(key)).sort();
         if (members.length > 0) state.guildOnline[name.slice('GUILD_ONLINE:'.length)] = members;
       } else if (name === 'STATE_COUNTERS') {
-        for (const [field, value] of Object.entries(await node.hgetall(key))) state.counters[field] = (state.counters[field] ?? 0) + Number(value);
+        for (const [field, value] of Object.entries(await node.hgetall(key)))
+          state.counters[field] = (state.counters[field] ?? 0) + Number(value);
       }
     }
   }

@@ -87,7 +87,13 @@ export class StoryWorkload {
     const events: PresenceEvent[] = [{ type: 'RESET', serverId, timestamp: this.now() }];
     for (const user of this.users) {
       user.sessions = user.sessions.filter((s) => s.serverId !== serverId);
-      if (user.sessions.length === 0 && user.seats.size > 0) events.push(this.connectEvent(user, this.servers.filter((s) => s !== serverId)));
+      if (user.sessions.length === 0 && user.seats.size > 0)
+        events.push(
+          this.connectEvent(
+            user,
+            this.servers.filter((s) => s !== serverId),
+          ),
+        );
     }
     return this.record(events);
   }
@@ -99,7 +105,10 @@ export class StoryWorkload {
 
   /** Gives each event its record time (CONNECT / RESET: their own timestamp) and applies it to the model. */
   private record(events: PresenceEvent[]): TimedEvent[] {
-    const timed = events.map((event) => ({ event, atMs: 'timestamp' in event && event.timestamp !== undefined ? event.timestamp : this.now() }));
+    const timed = events.map((event) => ({
+      event,
+      atMs: 'timestamp' in event && event.timestamp !== undefined ? event.timestamp : this.now(),
+    }));
     for (const { event, atMs } of timed) this.model.apply(event, atMs);
     this.produced += events.length;
     return timed;
@@ -109,7 +118,15 @@ export class StoryWorkload {
     const session = { id: `${this.runId}-${++this.sessionCounter}`, serverId: this.pick(servers) };
     user.sessions.push(session);
     const guildIds = this.shuffle([...this.guildIds]).slice(0, 1 + Math.floor(this.random() * 2));
-    return { type: 'CONNECT', sessionId: session.id, userId: user.userId, state: this.pick(STATES), guildIds, serverId: session.serverId, timestamp: this.now() };
+    return {
+      type: 'CONNECT',
+      sessionId: session.id,
+      userId: user.userId,
+      state: this.pick(STATES),
+      guildIds,
+      serverId: session.serverId,
+      timestamp: this.now(),
+    };
   }
 
   private story(user: UserStory): PresenceEvent[] {
@@ -123,7 +140,14 @@ export class StoryWorkload {
     };
     const statusChange = () => {
       const session = this.pick(user.sessions);
-      events.push({ type: 'CONNECT', sessionId: session.id, userId, state: this.pick(STATES), serverId: session.serverId, timestamp: this.now() });
+      events.push({
+        type: 'CONNECT',
+        sessionId: session.id,
+        userId,
+        state: this.pick(STATES),
+        serverId: session.serverId,
+        timestamp: this.now(),
+      });
     };
     const join = () => {
       const guildId = this.pick(this.guildIds);
@@ -195,14 +219,21 @@ export function toRecord({ event, atMs }: TimedEvent): { topic: 'session' | 'cha
 }
 
 /** Publishes events like the peers do, in order per topic, in batches. */
-export async function publish(peers: Peers, topics: { sessionEvents: string; channelEvents: string }, events: readonly TimedEvent[]): Promise<void> {
+export async function publish(
+  peers: Peers,
+  topics: { sessionEvents: string; channelEvents: string },
+  events: readonly TimedEvent[],
+): Promise<void> {
   type Message = { key: null; value: string; timestamp: string };
   const byTopic = { session: [] as Message[], channel: [] as Message[] };
   for (const timed of events) {
     const { topic, ...message } = toRecord(timed);
     byTopic[topic].push(message);
   }
-  for (const [topic, messages] of [[topics.sessionEvents, byTopic.session], [topics.channelEvents, byTopic.channel]] as const) {
+  for (const [topic, messages] of [
+    [topics.sessionEvents, byTopic.session],
+    [topics.channelEvents, byTopic.channel],
+  ] as const) {
     for (let i = 0; i < messages.length; i += 1000) await peers.sendMany(topic, messages.slice(i, i + 1000));
   }
 }

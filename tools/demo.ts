@@ -74,9 +74,7 @@ process.on('SIGTERM', () => void stopAll(0));
 async function ensureFree(port: number, host: string, flagName: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? portTaken(port, flagName) : error),
-    );
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? portTaken(port, flagName) : error));
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
 }
@@ -106,7 +104,13 @@ async function main(): Promise<void> {
   await ensureFree(port, '0.0.0.0', 'port');
   say('Starting the state server (node dist/main.js)…');
   const service: ChildProcess = spawn(process.execPath, [join(__dirname, '..', 'dist', 'main.js')], {
-    env: { ...process.env, PORT: String(port), KAFKA_BROKERS: broker.brokers.join(','), REDIS_URL: redisUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      KAFKA_BROKERS: broker.brokers.join(','),
+      REDIS_URL: redisUrl,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
     detached: true, // its own process group: the terminal's Ctrl-C reaches only us, and we send one SIGTERM
   });
@@ -160,21 +164,27 @@ async function main(): Promise<void> {
       });
   }, tick);
 
-  const view = setInterval(() => void (async () => {
-    const lines = [`[${Math.round((Date.now() - begun) / 1000)}s] ${sent} events produced`];
-    for (let g = 1; g <= shown; g++) {
-      try {
-        const res = await fetch(`${base}/guilds/${g}/states`);
-        const body = (await res.json()) as { connectionStates: Record<string, string>; channelStates: Record<string, string[]> };
-        const online = Object.values(body.connectionStates).filter((s) => s === 'online').length;
-        const voice = Object.entries(body.channelStates).map(([c, users]) => `#${c}:${users.length}`).join(' ');
-        lines.push(`  guild ${g}: ${online} online, voice ${voice || '(empty)'}`);
-      } catch (error) {
-        lines.push(`  guild ${g}: ${(error as Error).message}`);
-      }
-    }
-    if (!stopping) say(lines.join('\n'));
-  })(), 2000);
+  const view = setInterval(
+    () =>
+      void (async () => {
+        const lines = [`[${Math.round((Date.now() - begun) / 1000)}s] ${sent} events produced`];
+        for (let g = 1; g <= shown; g++) {
+          try {
+            const res = await fetch(`${base}/guilds/${g}/states`);
+            const body = (await res.json()) as { connectionStates: Record<string, string>; channelStates: Record<string, string[]> };
+            const online = Object.values(body.connectionStates).filter((s) => s === 'online').length;
+            const voice = Object.entries(body.channelStates)
+              .map(([c, users]) => `#${c}:${users.length}`)
+              .join(' ');
+            lines.push(`  guild ${g}: ${online} online, voice ${voice || '(empty)'}`);
+          } catch (error) {
+            lines.push(`  guild ${g}: ${(error as Error).message}`);
+          }
+        }
+        if (!stopping) say(lines.join('\n'));
+      })(),
+    2000,
+  );
   await started('the traffic', async () => {
     clearInterval(sender);
     clearInterval(view);
@@ -205,7 +215,17 @@ class Traffic {
       if (live.length === 0 || (roll < 0.15 && live.length < 2)) {
         const sessionId = `demo-${this.nextSession++}`;
         this.sessions.set(user, [...live, sessionId]);
-        sessionEvents.push({ key: String(user), value: JSON.stringify({ type: 'CONNECT', sessionId, userId: user, state: 'online', guildIds: [guild], serverId: `chat-${user % 2}` }) });
+        sessionEvents.push({
+          key: String(user),
+          value: JSON.stringify({
+            type: 'CONNECT',
+            sessionId,
+            userId: user,
+            state: 'online',
+            guildIds: [guild],
+            serverId: `chat-${user % 2}`,
+          }),
+        });
       } else if (roll < 0.35) {
         const [ended, ...rest] = live;
         this.sessions.set(user, rest);
@@ -214,12 +234,18 @@ class Traffic {
       } else if (roll < 0.8) {
         const channel = guild * 10 + Math.floor(Math.random() * 4);
         this.seats.set(user, [guild, channel]);
-        channelEvents.push({ key: String(user), value: JSON.stringify({ type: 'JOIN', userId: user, guildId: guild, channelId: channel }) });
+        channelEvents.push({
+          key: String(user),
+          value: JSON.stringify({ type: 'JOIN', userId: user, guildId: guild, channelId: channel }),
+        });
       } else {
         const seat = this.seats.get(user);
         if (!seat) continue;
         this.seats.delete(user);
-        channelEvents.push({ key: String(user), value: JSON.stringify({ type: 'LEAVE', userId: user, guildId: seat[0], channelId: seat[1] }) });
+        channelEvents.push({
+          key: String(user),
+          value: JSON.stringify({ type: 'LEAVE', userId: user, guildId: seat[0], channelId: seat[1] }),
+        });
       }
     }
     return { sessionEvents, channelEvents };
@@ -229,7 +255,8 @@ class Traffic {
 async function waitFor(url: string, service: ChildProcess): Promise<void> {
   for (let i = 0; i < 600; i++) {
     if (stopping) return;
-    if (service.exitCode !== null) throw new DemoError(`the state server exited with code ${service.exitCode} while starting (its output is above)`);
+    if (service.exitCode !== null)
+      throw new DemoError(`the state server exited with code ${service.exitCode} while starting (its output is above)`);
     try {
       if ((await fetch(url)).ok) return;
     } catch {

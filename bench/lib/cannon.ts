@@ -16,7 +16,13 @@ export interface CannonRun {
  * autocannon at fixed concurrency; latencies taken from every response (sub-millisecond
  * resolution). With `body`, each request POSTs `body(i)` as JSON (i counts the requests).
  */
-export async function cannon(url: string, seconds: number, connections = 32, label = url, body?: (i: number) => string): Promise<CannonRun> {
+export async function cannon(
+  url: string,
+  seconds: number,
+  connections = 32,
+  label = url,
+  body?: (i: number) => string,
+): Promise<CannonRun> {
   const latencies: number[] = [];
   let next = 0;
   let shown = { stop: () => undefined as void };
@@ -27,7 +33,9 @@ export async function cannon(url: string, seconds: number, connections = 32, lab
     options.requests = [{ setupRequest: (request) => ({ ...request, body: body(next++) }) }];
   }
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(options, (error, r) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(r)));
+    const instance = autocannon(options, (error, r) =>
+      error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(r),
+    );
     instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
     shown = progress(label, () => `${latencies.length.toLocaleString()} responses`);
   }).finally(() => shown.stop());

@@ -89,7 +89,10 @@ export function startChild(script: string, init: Record<string, unknown>, option
         return Promise.resolve(early as T);
       }
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${options.label}: no "${type}" within ${timeoutMs} ms (see ${logFile})`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${options.label}: no "${type}" within ${timeoutMs} ms (see ${logFile})`)),
+          timeoutMs,
+        );
         const onExit = () => reject(new Error(`${options.label} exited before "${type}" (see ${logFile})`));
         proc.once('exit', onExit);
         const list = waiting.get(type) ?? [];

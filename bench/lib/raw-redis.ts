@@ -62,7 +62,11 @@ class ReplyCounter {
  * Sends prebuilt command buffers over one connection, keeping `window` buffers in flight, and
  * counts the replies. No decoding, no validation: the closest a client gets to Redis's own limit.
  */
-export async function blast(port: number, buffers: readonly { bytes: Buffer; commands: number }[], window = 2): Promise<{ replies: number; errors: number }> {
+export async function blast(
+  port: number,
+  buffers: readonly { bytes: Buffer; commands: number }[],
+  window = 2,
+): Promise<{ replies: number; errors: number }> {
   const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const total = buffers.reduce((s, b) => s + b.commands, 0);

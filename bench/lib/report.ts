@@ -28,7 +28,9 @@ export interface ScenarioResult {
 
 const git = (args: string[]) => {
   try {
-    return execFileSync('git', args, { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', args, { cwd: join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return '';
   }
@@ -38,8 +40,11 @@ export const RESULTS_DIR = join(__dirname, '..', 'results');
 
 export function machine() {
   const cpus = os.cpus();
-  const redisVersion = execFileSync('redis-server', ['--version']).toString().match(/v=(\S+)/)?.[1] ?? 'unknown';
-   
+  const redisVersion =
+    execFileSync('redis-server', ['--version'])
+      .toString()
+      .match(/v=(\S+)/)?.[1] ?? 'unknown';
+
   const kafkajsVersion = (JSON.parse(readFileSync(require.resolve('kafkajs/package.json'), 'utf8')) as { version: string }).version;
   return {
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',

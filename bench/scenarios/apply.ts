@@ -3,7 +3,7 @@ import { MAX_CHUNK as CHUNK } from '../../src/ingest/batch-applier';
 import { decodeEvent } from '../../src/ingest/event-decoding';
 import { ConsumedEvent } from '../../src/ingest/event-patterns';
 import { SessionEvent } from '../../src/sessions/session-event';
-import { ApplyOutcome } from '../../src/state-store/state-store.repository';
+import { ApplyOutcome } from '../../src/state-store/state-store';
 import { ChannelEvent } from '../../src/voice/channel-event';
 import { RawStream, StateHarness } from '../../testkit/state-harness';
 import { startTestRedis } from '../../testkit/redis-server';
@@ -23,12 +23,17 @@ function decode(harness: StateHarness, stream: RawStream, from: number, to: numb
   const type: new () => SessionEvent | ChannelEvent = stream.topic === 'session' ? SessionEvent : ChannelEvent;
   const now = Date.now();
   const events: ConsumedEvent<SessionEvent | ChannelEvent>[] = [];
-  for (let i = from; i < to; i++) events.push({ event: decodeEvent(stream.values[i], type, harness.config.MAX_EVENT_BYTES), timestampMs: now });
+  for (let i = from; i < to; i++)
+    events.push({ event: decodeEvent(stream.values[i], type, harness.config.MAX_EVENT_BYTES), timestampMs: now });
   return events;
 }
 
 /** Part 2: decoded events through the topic's service (rules -> Redis). */
-function applyDecoded(harness: StateHarness, topic: 'session' | 'channel', events: ConsumedEvent<SessionEvent | ChannelEvent>[]): Promise<ApplyOutcome[]> {
+function applyDecoded(
+  harness: StateHarness,
+  topic: 'session' | 'channel',
+  events: ConsumedEvent<SessionEvent | ChannelEvent>[],
+): Promise<ApplyOutcome[]> {
   return topic === 'session'
     ? harness.sessions.applyAll(events as ConsumedEvent<SessionEvent>[])
     : harness.voice.applyAll(events as ConsumedEvent<ChannelEvent>[]);
@@ -64,7 +69,9 @@ export async function measureOurApply(ctx: BenchContext, harness: StateHarness, 
   const total = ctx.workload.events.length;
   let done = 0;
   const shown = progress(label, () => `${done.toLocaleString()} / ${total.toLocaleString()} events`);
-  const { seconds, result: rejected } = await timed(() => harness.applyStreams(streams, concurrency, (n) => (done += n))).finally(shown.stop);
+  const { seconds, result: rejected } = await timed(() => harness.applyStreams(streams, concurrency, (n) => (done += n))).finally(
+    shown.stop,
+  );
   const mismatches = await stateMismatches(harness, ctx.workload);
   if (rejected > 0 || mismatches > 0) log(`  WARNING: ${rejected} changes rejected, ${mismatches} users' states differ from the expected`);
   return { eventsPerSecond: Math.round(total / seconds), seconds: round(seconds, 3), rejected, mismatches, concurrency };
@@ -82,7 +89,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
     log(`  ours: ${ours.eventsPerSecond.toLocaleString()} events/s`);
 
     // Where our time goes: decoding alone, and applying pre-decoded events.
-      const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
+    const streams = toRawStreams(byPartition(ctx.workload.events, PARTITIONS));
     const decodeOnly = await timed(async () => {
       for (const s of streams) for (let i = 0; i < s.values.length; i += CHUNK) decode(harness, s, i, Math.min(i + CHUNK, s.values.length));
     });
@@ -115,10 +122,13 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
       await recorder.applyStreams([s], 1);
       // One buffer per round trip the StateStore made.
       perStream.push(
-        recording.pipelines.slice(from).filter((calls) => calls.length > 0).map((calls) => ({
-          bytes: Buffer.concat(calls.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]))),
-          commands: calls.length,
-        })),
+        recording.pipelines
+          .slice(from)
+          .filter((calls) => calls.length > 0)
+          .map((calls) => ({
+            bytes: Buffer.concat(calls.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]))),
+            commands: calls.length,
+          })),
       );
     }
     recorder.close();
@@ -150,15 +160,30 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
 
     const r = ratio(ours.eventsPerSecond, limit);
     const figures: Figure[] = [
-      { name: 'apply events/s', value: ours.eventsPerSecond, unit: 'events/s', baselineName: 'Redis limit (raw pipelined EVALSHA replay)', baseline: limit, ratio: r, target: 'ratio >= 0.5', met: r >= 0.5 },
+      {
+        name: 'apply events/s',
+        value: ours.eventsPerSecond,
+        unit: 'events/s',
+        baselineName: 'Redis limit (raw pipelined EVALSHA replay)',
+        baseline: limit,
+        ratio: r,
+        target: 'ratio >= 0.5',
+        met: r >= 0.5,
+      },
       { name: 'decode+validate only', value: Math.round(total / decodeOnly.seconds), unit: 'events/s' },
       { name: 'apply of pre-decoded events', value: Math.round(total / predecoded.seconds), unit: 'events/s' },
-      { name: 'Redis CPU per event (INFO cpu over the raw replay)', value: redisCpuPerEventUs, unit: 'µs', target: '<= 10 µs', met: redisCpuPerEventUs <= 10 },
+      {
+        name: 'Redis CPU per event (INFO cpu over the raw replay)',
+        value: redisCpuPerEventUs,
+        unit: 'µs',
+        target: '<= 10 µs',
+        met: redisCpuPerEventUs <= 10,
+      },
     ];
     return {
       scenario: 'apply',
       description:
-        'The workload applied straight to Redis through the service\'s own apply path (decodeEvent -> SessionsService/VoiceService.applyAll -> StateStore, ' +
+        "The workload applied straight to Redis through the service's own apply path (decodeEvent -> SessionsService/VoiceService.applyAll -> StateStore, " +
         `chunks of ${CHUNK}, ${concurrency} partitions at a time, no Kafka), against Redis's own limit: the very same script calls (recorded from the StateStore) ` +
         'replayed as prebuilt pipelined EVALSHA commands over raw sockets (best of 1 and 4 connections).',
       params: { events: total, chunk: CHUNK, partitionsPerTopic: PARTITIONS, concurrency, scriptCalls: commands },

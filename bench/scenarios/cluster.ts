@@ -48,7 +48,8 @@ export async function clusterScenario(ctx: BenchContext): Promise<ScenarioResult
       singleRuns.push(await run(ctx, onOne, `1 Redis, run ${i + 1}`));
       clusterRuns.push(await run(ctx, onCluster, `3-master cluster, run ${i + 1}`));
     }
-    const best = <T extends { eventsPerSecond: number }>(runs: T[]) => runs.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
+    const best = <T extends { eventsPerSecond: number }>(runs: T[]) =>
+      runs.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
     const one = best(singleRuns);
     const three = best(clusterRuns);
 
@@ -59,7 +60,8 @@ export async function clusterScenario(ctx: BenchContext): Promise<ScenarioResult
     const totalKeys = keys.reduce((a, b) => a + b, 0);
     const largestShare = round(Math.max(...keys) / totalKeys, 3);
     const bucketsPerMaster = new Map<string, number>();
-    for (const node of onCluster.store.bucketMasters().values()) bucketsPerMaster.set(node ?? '?', (bucketsPerMaster.get(node ?? '?') ?? 0) + 1);
+    for (const node of onCluster.store.bucketMasters().values())
+      bucketsPerMaster.set(node ?? '?', (bucketsPerMaster.get(node ?? '?') ?? 0) + 1);
 
     const events = ctx.workload.events.length;
     const singleCpu = one.redisCpuSeconds[0];
@@ -70,16 +72,36 @@ export async function clusterScenario(ctx: BenchContext): Promise<ScenarioResult
     const projected = round(singleCpu / busiest, 2);
     const r = ratio(three.eventsPerSecond, one.eventsPerSecond);
     const figures: Figure[] = [
-      { name: 'apply events/s, 3-master cluster', value: three.eventsPerSecond, unit: 'events/s', baselineName: '1 Redis, same workload and client', baseline: one.eventsPerSecond, ratio: r },
-      { name: 'largest master\'s share of keys', value: round(largestShare * 100, 1), unit: '%', target: '<= 36 % (33.3 % is even)', met: largestShare <= 0.36 },
-      { name: 'Redis CPU per event, cluster (all masters) vs 1 Redis', value: round((clusterCpu / events) * 1e6, 1), unit: 'µs', baselineName: '1 Redis', baseline: round((singleCpu / events) * 1e6, 1), ratio: ratio(clusterCpu, singleCpu) },
+      {
+        name: 'apply events/s, 3-master cluster',
+        value: three.eventsPerSecond,
+        unit: 'events/s',
+        baselineName: '1 Redis, same workload and client',
+        baseline: one.eventsPerSecond,
+        ratio: r,
+      },
+      {
+        name: "largest master's share of keys",
+        value: round(largestShare * 100, 1),
+        unit: '%',
+        target: '<= 36 % (33.3 % is even)',
+        met: largestShare <= 0.36,
+      },
+      {
+        name: 'Redis CPU per event, cluster (all masters) vs 1 Redis',
+        value: round((clusterCpu / events) * 1e6, 1),
+        unit: 'µs',
+        baselineName: '1 Redis',
+        baseline: round((singleCpu / events) * 1e6, 1),
+        ratio: ratio(clusterCpu, singleCpu),
+      },
       { name: 'Redis-bound throughput on 3 real nodes (1 Redis CPU / busiest master CPU)', value: projected, unit: 'x' },
     ];
     return {
       scenario: 'cluster',
       description:
-        'The same mixed workload through the service\'s own apply path (decode -> rules -> StateStore, no Kafka, as the apply scenario) on one redis-server and on a ' +
-        'local 3-master Redis Cluster (no replicas), alternated twice, best of each; then DBSIZE per master. All processes share this machine\'s cores, so the ' +
+        "The same mixed workload through the service's own apply path (decode -> rules -> StateStore, no Kafka, as the apply scenario) on one redis-server and on a " +
+        "local 3-master Redis Cluster (no replicas), alternated twice, best of each; then DBSIZE per master. All processes share this machine's cores, so the " +
         'cluster cannot run faster here: the Redis CPU seconds per master show what three machines would give.',
       params: { events, users: ctx.workload.users, masters: 3, buckets: onCluster.store.layout.buckets.length },
       figures,

@@ -118,7 +118,16 @@ export async function drainScenario(ctx: BenchContext, kafka: BenchKafka): Promi
         'Timed from the consumer joining its group to the committed offsets reaching the end (polled every 20 ms). Best of the rounds.',
       params: { events: ctx.workload.events.length, users: ctx.workload.users, partitionsPerTopic: 3, rounds },
       figures: [
-        { name: 'drain events/s', value: service.eventsPerSecond, unit: 'events/s', baselineName: 'bare kafkajs consumer', baseline: bare.eventsPerSecond, ratio: r, target: 'ratio >= 0.8', met: r >= 0.8 },
+        {
+          name: 'drain events/s',
+          value: service.eventsPerSecond,
+          unit: 'events/s',
+          baselineName: 'bare kafkajs consumer',
+          baseline: bare.eventsPerSecond,
+          ratio: r,
+          target: 'ratio >= 0.8',
+          met: r >= 0.8,
+        },
       ],
       details: { runs, profile: ctx.profileDir ? summarizeLatestProfile(ctx.profileDir) : undefined },
     };

@@ -18,7 +18,11 @@ export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): P
   const stack = await startBenchStack(kafka, 'fresh');
   const { redis, topics } = stack;
   const harness = new StateHarness(redis.url);
-  const service = startChild('consumer', { mode: 'service', env: await serviceEnv(stack, 'bench-fresh') }, { label: 'fresh-service', cpuProfileDir: ctx.profileDir });
+  const service = startChild(
+    'consumer',
+    { mode: 'service', env: await serviceEnv(stack, 'bench-fresh') },
+    { label: 'fresh-service', cpuProfileDir: ctx.profileDir },
+  );
   const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
   try {
     await harness.ready();
@@ -57,7 +61,10 @@ export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): P
       }
     })();
     const rss = service.sampleRss();
-    const shown = progress(`freshness @ ${rate.toLocaleString()} events/s`, () => `${produced.toLocaleString()} produced, ${latencies.length} probes seen, ${pending.size} pending`);
+    const shown = progress(
+      `freshness @ ${rate.toLocaleString()} events/s`,
+      () => `${produced.toLocaleString()} produced, ${latencies.length} probes seen, ${pending.size} pending`,
+    );
     const started = Date.now();
     const sends: Promise<unknown>[] = [];
     let cursor = 0;
@@ -69,9 +76,22 @@ export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): P
       const probe = userId(FRESH_BASE + t);
       const batch = background.slice(cursor, cursor + perTick - 1);
       cursor += perTick - 1;
-      const probeValue = eventJson({ type: 'CONNECT', sessionId: `probe-${t}`, userId: probe, state: 'online', guildIds: [g], serverId: 'chat-1' });
+      const probeValue = eventJson({
+        type: 'CONNECT',
+        sessionId: `probe-${t}`,
+        userId: probe,
+        state: 'online',
+        guildIds: [g],
+        serverId: 'chat-1',
+      });
       const topicMessages = [
-        { topic: topics.sessionEvents, messages: [{ key: probe, value: probeValue }, ...batch.filter((e) => e.topic === 'session').map((e) => ({ key: e.key, value: e.value }))] },
+        {
+          topic: topics.sessionEvents,
+          messages: [
+            { key: probe, value: probeValue },
+            ...batch.filter((e) => e.topic === 'session').map((e) => ({ key: e.key, value: e.value })),
+          ],
+        },
         { topic: topics.channelEvents, messages: batch.filter((e) => e.topic === 'channel').map((e) => ({ key: e.key, value: e.value })) },
       ].filter((tm) => tm.messages.length > 0);
       if (t >= warmupTicks) pending.set(probe, Date.now());

@@ -22,7 +22,12 @@ export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult>
     };
     const apply = async (from: number, to: number) => {
       const users = Array.from({ length: to - from }, (_, k) => ({ ...user(from + k), k: from + k }));
-      await harness.session(...users.map((u) => `{"type":"CONNECT","sessionId":"m-${u.k}","userId":${u.id},"state":"online","guildIds":[${u.guild}],"serverId":"chat-${u.k % 8}"}`));
+      await harness.session(
+        ...users.map(
+          (u) =>
+            `{"type":"CONNECT","sessionId":"m-${u.k}","userId":${u.id},"state":"online","guildIds":[${u.guild}],"serverId":"chat-${u.k % 8}"}`,
+        ),
+      );
       await harness.channel(...users.map((u) => `{"type":"JOIN","userId":${u.id},"guildId":${u.guild},"channelId":${u.channel}}`));
     };
     await apply(n, n + 1); // scripts loaded, shared keys created: not counted

@@ -31,9 +31,20 @@ export async function originalScenario(ctx: BenchContext): Promise<ScenarioResul
       scenario: 'original',
       description:
         'The same events applied the way the original Java service did (bench/original-algorithm.ts): one event at a time, each command awaited, ' +
-        'read the JSON array, change it in the app, write it back, EXPIRE the whole USER:STATE / GUILD key. Ours is the apply scenario\'s figure from the same run.',
+        "read the JSON array, change it in the app, write it back, EXPIRE the whole USER:STATE / GUILD key. Ours is the apply scenario's figure from the same run.",
       params: { events: events.length },
-      figures: [{ name: 'apply events/s vs original', value: ours, unit: 'events/s', baselineName: 'original algorithm', baseline: original, ratio: r, target: 'ratio >= 20', met: r >= 20 }],
+      figures: [
+        {
+          name: 'apply events/s vs original',
+          value: ours,
+          unit: 'events/s',
+          baselineName: 'original algorithm',
+          baseline: original,
+          ratio: r,
+          target: 'ratio >= 20',
+          met: r >= 20,
+        },
+      ],
       details: { originalSeconds: round(seconds, 3) },
     };
   } finally {

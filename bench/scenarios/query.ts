@@ -21,7 +21,8 @@ async function fillUsers(harness: StateHarness, target: number): Promise<void> {
       const pipeline = harness.redis.pipeline();
       for (let c = 0; c < 100 && next < target; c++) {
         const fields: string[] = [];
-        for (let i = 0; i < 1000 && next < target; i++, next++) fields.push(userId(FILLER_BASE + next), next % 3 === 0 ? 'online' : 'offline');
+        for (let i = 0; i < 1000 && next < target; i++, next++)
+          fields.push(userId(FILLER_BASE + next), next % 3 === 0 ? 'online' : 'offline');
         pipeline.hset('USER:STATE', ...fields);
       }
       await pipeline.exec();
@@ -36,8 +37,12 @@ async function fillUsers(harness: StateHarness, target: number): Promise<void> {
 async function seedGuild(harness: StateHarness): Promise<string[]> {
   const g = guildId(QUERY_GUILD);
   const ids = Array.from({ length: QUERY_USERS }, (_, k) => userId(50_000_000 + k));
-  await harness.session(...ids.map((id, k) => `{"type":"CONNECT","sessionId":"q-${k}","userId":${id},"state":"online","guildIds":[${g}],"serverId":"chat-1"}`));
-  await harness.channel(...ids.slice(0, 50).map((id, k) => `{"type":"JOIN","userId":${id},"guildId":${g},"channelId":${channelId(QUERY_GUILD, k % 10)}}`));
+  await harness.session(
+    ...ids.map((id, k) => `{"type":"CONNECT","sessionId":"q-${k}","userId":${id},"state":"online","guildIds":[${g}],"serverId":"chat-1"}`),
+  );
+  await harness.channel(
+    ...ids.slice(0, 50).map((id, k) => `{"type":"JOIN","userId":${id},"guildId":${g},"channelId":${channelId(QUERY_GUILD, k % 10)}}`),
+  );
   const channels = await harness.redis.hlen(`GUILD:${g}`);
   if (channels !== 10) throw new Error(`expected 10 occupied channels, got ${channels}`);
   return ids;
@@ -52,7 +57,11 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
     await harness.ready();
     const ids = await seedGuild(harness);
     const path = `/guilds/${guildId(QUERY_GUILD)}/states?userIds=${ids.join(',')}`;
-    const service = startChild('consumer', { mode: 'service', env: await serviceEnv(stack, 'bench-query') }, { label: 'query-service', cpuProfileDir: ctx.profileDir });
+    const service = startChild(
+      'consumer',
+      { mode: 'service', env: await serviceEnv(stack, 'bench-query') },
+      { label: 'query-service', cpuProfileDir: ctx.profileDir },
+    );
     children.push(service);
     const { url } = await service.next<{ url: string }>('listening');
     const answer = await (await fetch(url + path)).text();
@@ -67,7 +76,18 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
     const rss = service.sampleRss();
     const seconds = ctx.queryDurationSeconds;
     const warmup = ctx.quick ? 1 : 2;
-    const runs: Record<string, { ours: CannonRun; bareNode: CannonRun; original: CannonRun; users: number; oursCpuUsPerRequest: number; bareNodeCpuUsPerRequest: number; originalSequentialMs?: number[] }> = {};
+    const runs: Record<
+      string,
+      {
+        ours: CannonRun;
+        bareNode: CannonRun;
+        original: CannonRun;
+        users: number;
+        oursCpuUsPerRequest: number;
+        bareNodeCpuUsPerRequest: number;
+        originalSequentialMs?: number[];
+      }
+    > = {};
     /** CPU time the child spent per answered request during the run: steadier than req/s on a shared machine. */
     const cpuPerRequest = async (child: BenchChild, run: () => Promise<CannonRun>) => {
       const before = child.cpuMs();
@@ -80,19 +100,32 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       children.push(original);
       const { url: originalUrl } = await original.next<{ url: string }>('listening');
       await cannon(url + path, warmup, CONNECTIONS, `warm-up ours`);
-      const { result: ours, cpuUsPerRequest: oursCpuUsPerRequest } = await cpuPerRequest(service, () => cannon(url + path, seconds, CONNECTIONS, `ours @ ${users.toLocaleString()} users`));
-      log(`  ours @ ${users.toLocaleString()} users: ${ours.requestsPerSecond} req/s, p50 ${ours.p50Ms} ms, p99 ${ours.p99Ms} ms, ${oursCpuUsPerRequest} µs CPU per request`);
-      if (ours.non2xx > 0 || ours.errors > 0) log(`  ours @ ${users.toLocaleString()} users: ${ours.non2xx} non-2xx answers, ${ours.errors} errors (not a clean run)`);
+      const { result: ours, cpuUsPerRequest: oursCpuUsPerRequest } = await cpuPerRequest(service, () =>
+        cannon(url + path, seconds, CONNECTIONS, `ours @ ${users.toLocaleString()} users`),
+      );
+      log(
+        `  ours @ ${users.toLocaleString()} users: ${ours.requestsPerSecond} req/s, p50 ${ours.p50Ms} ms, p99 ${ours.p99Ms} ms, ${oursCpuUsPerRequest} µs CPU per request`,
+      );
+      if (ours.non2xx > 0 || ours.errors > 0)
+        log(`  ours @ ${users.toLocaleString()} users: ${ours.non2xx} non-2xx answers, ${ours.errors} errors (not a clean run)`);
       await cannon(bareUrl + path, warmup, CONNECTIONS, `warm-up bare node`);
-      const { result: bareNode, cpuUsPerRequest: bareNodeCpuUsPerRequest } = await cpuPerRequest(bare, () => cannon(bareUrl + path, seconds, CONNECTIONS, `bare node @ ${users.toLocaleString()} users`));
-      log(`  bare node: ${bareNode.requestsPerSecond} req/s, p50 ${bareNode.p50Ms} ms, p99 ${bareNode.p99Ms} ms, ${bareNodeCpuUsPerRequest} µs CPU per request`);
+      const { result: bareNode, cpuUsPerRequest: bareNodeCpuUsPerRequest } = await cpuPerRequest(bare, () =>
+        cannon(bareUrl + path, seconds, CONNECTIONS, `bare node @ ${users.toLocaleString()} users`),
+      );
+      log(
+        `  bare node: ${bareNode.requestsPerSecond} req/s, p50 ${bareNode.p50Ms} ms, p99 ${bareNode.p99Ms} ms, ${bareNodeCpuUsPerRequest} µs CPU per request`,
+      );
       const orig = await cannon(originalUrl + path, seconds, CONNECTIONS, `original @ ${users.toLocaleString()} users`);
       log(`  original @ ${users.toLocaleString()} users: ${orig.requestsPerSecond} req/s, p50 ${orig.p50Ms} ms, p99 ${orig.p99Ms} ms`);
       await original.stop();
       let originalSequentialMs: number[] | undefined;
       if (orig.requests < 5) {
         // Too slow to finish at 32 connections: time a few requests one at a time instead.
-        const alone = startChild('original-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-original-alone' });
+        const alone = startChild(
+          'original-query-server',
+          { redisUrl: redis.url, port: await freePort() },
+          { label: 'query-original-alone' },
+        );
         children.push(alone);
         const { url: aloneUrl } = await alone.next<{ url: string }>('listening');
         originalSequentialMs = [];
@@ -112,7 +145,14 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
     for (const run of [small, large]) {
       const n = `${run.users.toLocaleString()} users`;
       figures.push(
-        { name: `query req/s @ ${n}`, value: run.ours.requestsPerSecond, unit: 'req/s', baselineName: 'original (HGETALL, pick)', baseline: run.original.requestsPerSecond, ratio: ratio(run.ours.requestsPerSecond, run.original.requestsPerSecond) },
+        {
+          name: `query req/s @ ${n}`,
+          value: run.ours.requestsPerSecond,
+          unit: 'req/s',
+          baselineName: 'original (HGETALL, pick)',
+          baseline: run.original.requestsPerSecond,
+          ratio: ratio(run.ours.requestsPerSecond, run.original.requestsPerSecond),
+        },
         {
           name: `query p50 @ ${n}`,
           value: run.ours.p50Ms,
@@ -120,7 +160,15 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
           baselineName: run.originalSequentialMs ? 'original, one request at a time (median of 3)' : 'original',
           baseline: run.originalSequentialMs ? [...run.originalSequentialMs].sort((a, b) => a - b)[1] : run.original.p50Ms,
         },
-        { name: `query p99 @ ${n}`, value: run.ours.p99Ms, unit: 'ms', baselineName: 'original', baseline: run.original.p99Ms, target: '<= 10 ms', met: run.ours.p99Ms <= 10 },
+        {
+          name: `query p99 @ ${n}`,
+          value: run.ours.p99Ms,
+          unit: 'ms',
+          baselineName: 'original',
+          baseline: run.original.p99Ms,
+          target: '<= 10 ms',
+          met: run.ours.p99Ms <= 10,
+        },
         {
           name: `query req/s vs bare node @ ${n}`,
           value: run.ours.requestsPerSecond,
@@ -169,7 +217,7 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       description:
         `GET /guilds/:id/states with ${QUERY_USERS} userIds, a guild with 10 occupied voice channels, ${CONNECTIONS} connections (autocannon in the bench process), ` +
         `${seconds} s per run after a ${warmup} s warm-up; the service in a child process (startApp). Bare node: a node:http server (child process) ` +
-        'answering every request with the service\'s own answer to this query (same bytes), no parsing, Redis or logging: the ceiling on this machine. ' +
+        "answering every request with the service's own answer to this query (same bytes), no parsing, Redis or logging: the ceiling on this machine. " +
         'CPU per request: user + system time of the child process during the run (/proc), over the requests answered. ' +
         'Original: a tiny node:http server (child process) that does HGETALL USER:STATE, picks, and HGETALL GUILD:<id>. ' +
         'Latencies from every response.',

@@ -1,8 +1,7 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { ArrayMinSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, Matches, ValidateBy, validateSync } from 'class-validator';
 
-const toInt = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value);
 const toBool = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string') return value;
   const v = value.trim().toLowerCase();
@@ -11,7 +10,12 @@ const toBool = ({ value }: { value: unknown }) => {
   return value;
 };
 const toList = ({ value }: { value: unknown }) =>
-  typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : value;
 
 /**
  * One check and one message per setting, right whatever the value: `PORT=abc` and `PORT=70000`
@@ -53,7 +57,8 @@ function BrokerList() {
           const port = typeof b === 'string' ? HOST_PORT.exec(b)?.[1] : undefined;
           return port !== undefined && Number(port) >= 1 && Number(port) <= 65535;
         }),
-      defaultMessage: (args) => `${args?.property} must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092`,
+      defaultMessage: (args) =>
+        `${args?.property} must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092`,
     },
   });
 }
@@ -64,42 +69,54 @@ function BrokerList() {
  * Nothing else in the code reads process.env.
  */
 export class AppConfig {
-  @Transform(toInt) @IntegerIn(0, 65535)
+  @Transform(toInt)
+  @IntegerIn(0, 65535)
   PORT = 3000;
 
-  @Transform(toList) @BrokerList()
+  @Transform(toList)
+  @BrokerList()
   KAFKA_BROKERS: string[] = ['localhost:9092'];
 
-  @IsString() @IsNotEmpty()
+  @IsString()
+  @IsNotEmpty()
   KAFKA_GROUP_ID = 'state-server';
 
-  @IsString() @IsNotEmpty()
+  @IsString()
+  @IsNotEmpty()
   KAFKA_CLIENT_ID = 'state-server';
 
   /** Where a consumer group with no committed offset starts: true replays the retained history (safe: apply is idempotent). */
-  @Transform(toBool) @Flag()
+  @Transform(toBool)
+  @Flag()
   KAFKA_FROM_BEGINNING = true;
 
   /** How many partitions are applied at the same time (per-partition order is always kept). */
-  @Transform(toInt) @IntegerIn(1, 256)
+  @Transform(toInt)
+  @IntegerIn(1, 256)
   KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 
-  @Transform(toInt) @IntegerIn(3000, 300000)
+  @Transform(toInt)
+  @IntegerIn(3000, 300000)
   KAFKA_SESSION_TIMEOUT_MS = 30000;
 
-  @Transform(toInt) @IntegerIn(100, 60000)
+  @Transform(toInt)
+  @IntegerIn(100, 60000)
   KAFKA_HEARTBEAT_INTERVAL_MS = 3000;
 
-  @IsOptional() @IsIn(['plain', 'scram-sha-256', 'scram-sha-512'])
+  @IsOptional()
+  @IsIn(['plain', 'scram-sha-256', 'scram-sha-512'])
   KAFKA_SASL_MECHANISM?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   KAFKA_SASL_USERNAME?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   KAFKA_SASL_PASSWORD?: string;
 
-  @Transform(toBool) @Flag()
+  @Transform(toBool)
+  @Flag()
   KAFKA_SSL = false;
 
   /** A single Redis (with or without replicas). Not together with REDIS_CLUSTER_NODES. */
@@ -110,7 +127,10 @@ export class AppConfig {
    * Redis Cluster: some of its nodes as host:port (the client learns the others). The state is then
    * spread over 128 hash-tagged buckets (docs/cluster.md). Not together with REDIS_URL.
    */
-  @IsOptional() @Transform(toList) @IsArray() @ArrayMinSize(1, { message: 'REDIS_CLUSTER_NODES must name at least one host:port' })
+  @IsOptional()
+  @Transform(toList)
+  @IsArray()
+  @ArrayMinSize(1, { message: 'REDIS_CLUSTER_NODES must name at least one host:port' })
   @Matches(/^[^\s:,]+:\d{1,5}$/, { each: true, message: 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port' })
   REDIS_CLUSTER_NODES?: string[];
 
@@ -120,32 +140,43 @@ export class AppConfig {
    * partitions it consumes to this long before the old master was last seen healthy, and replays:
    * the rules are idempotent, so that only re-applies what may have been lost.
    */
-  @Transform(toInt) @IntegerIn(0, 86400)
+  @Transform(toInt)
+  @IntegerIn(0, 86400)
   REDIS_FAILOVER_REPLAY_SECONDS = 30;
 
   /** A Redis command (or pipeline) that takes longer than this fails, so HTTP answers 503 instead of hanging. */
-  @Transform(toInt) @IntegerIn(50, 60000)
+  @Transform(toInt)
+  @IntegerIn(50, 60000)
   REDIS_COMMAND_TIMEOUT_MS = 2000;
 
-  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'SESSION_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{1,249}$/, {
+    message: 'SESSION_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens',
+  })
   SESSION_EVENTS_TOPIC = 'sessionEvent';
 
-  @IsString() @Matches(/^[A-Za-z0-9._-]{1,249}$/, { message: 'CHANNEL_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{1,249}$/, {
+    message: 'CHANNEL_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens',
+  })
   CHANNEL_EVENTS_TOPIC = 'channelEvent';
 
   /** Dead letters of topic T go to T + this suffix (Spring Kafka's convention). */
-  @IsString() @Matches(/^[A-Za-z0-9._-]{1,40}$/, { message: 'DEAD_LETTER_TOPIC_SUFFIX must be made of letters, digits, . _ -' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{1,40}$/, { message: 'DEAD_LETTER_TOPIC_SUFFIX must be made of letters, digits, . _ -' })
   DEAD_LETTER_TOPIC_SUFFIX = '.DLT';
 
   /** Events larger than this are dead-lettered unread. */
-  @Transform(toInt) @IntegerIn(256, 10485760)
+  @Transform(toInt)
+  @IntegerIn(256, 10485760)
   MAX_EVENT_BYTES = 65536;
 
   /**
    * Most userIds one HTTP query may ask about. The community server sends every member of a guild,
    * so this is sized for whole guilds; Redis is read in commands of at most 1,000 fields whatever it is.
    */
-  @Transform(toInt) @IntegerIn(1, 1000000)
+  @Transform(toInt)
+  @IntegerIn(1, 1000000)
   MAX_QUERY_USER_IDS = 100000;
 
   /**
@@ -160,14 +191,21 @@ export class AppConfig {
    * A user's voice seats end once they have had no live chat session for this long (the signaling
    * server sends no LEAVE when it crashes); restarted by a JOIN. 0 turns it off.
    */
-  @Transform(toInt) @IntegerIn(0, 86400)
+  @Transform(toInt)
+  @IntegerIn(0, 86400)
   VOICE_GRACE_SECONDS = 60;
 
   /**
    * A user with several live sessions shows the first of these states any of them has; states not
    * listed rank below all of them (the smaller string first).
    */
-  @Transform(toList) @IsArray() @ArrayMinSize(1) @Matches(/^[^\p{C},]{1,32}$/u, { each: true, message: 'STATE_PRIORITY must be a comma-separated list of states (1-32 printable characters each)' })
+  @Transform(toList)
+  @IsArray()
+  @ArrayMinSize(1)
+  @Matches(/^[^\p{C},]{1,32}$/u, {
+    each: true,
+    message: 'STATE_PRIORITY must be a comma-separated list of states (1-32 printable characters each)',
+  })
   STATE_PRIORITY: string[] = ['invisible', 'dnd', 'online', 'idle'];
 
   /** What queries show for a user whose shown state is `invisible`, so that it never leaks presence. */
@@ -175,7 +213,8 @@ export class AppConfig {
   INVISIBLE_SHOWN_AS = 'offline';
 
   /** Live sessions one user may hold; a CONNECT over the bound ends their oldest session. */
-  @Transform(toInt) @IntegerIn(1, 10000)
+  @Transform(toInt)
+  @IntegerIn(1, 10000)
   MAX_SESSIONS_PER_USER = 64;
 
   /**
@@ -183,11 +222,13 @@ export class AppConfig {
    * voice registers of a user who sits nowhere) is remembered, so that a redelivered or late record
    * cannot revive it. Size it to the longest consumer lag you tolerate (a deploy, a Redis outage).
    */
-  @Transform(toInt) @IntegerIn(60, 31536000)
+  @Transform(toInt)
+  @IntegerIn(60, 31536000)
   ENDED_SESSION_TTL_SECONDS = 86400;
 
   /** Session leases: when > 0, a session not renewed (HEARTBEAT or any event of it) within this time ends. 0 = off. */
-  @Transform(toInt) @IntegerIn(0, 31536000)
+  @Transform(toInt)
+  @IntegerIn(0, 31536000)
   SESSION_TTL_SECONDS = 0;
 
   /**
@@ -199,7 +240,9 @@ export class AppConfig {
   STATE_REBUILD: 'auto' | 'off' = 'auto';
 
   /** When set, every route but health and metrics needs `Authorization: Bearer <API_TOKEN>`. */
-  @IsOptional() @IsString() @IsNotEmpty()
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
   API_TOKEN?: string;
 
   /**
@@ -207,7 +250,8 @@ export class AppConfig {
    * the client being the API token when API_TOKEN is set (its SHA-256, never the token), else the
    * client IP. Health and metrics are exempt. 0 (the default) = off.
    */
-  @Transform(toInt) @IntegerIn(0)
+  @Transform(toInt)
+  @IntegerIn(0)
   RATE_LIMIT_PER_MINUTE = 0;
 
   /**
@@ -215,11 +259,16 @@ export class AppConfig {
    * limiting, logs) is then read from X-Forwarded-For. A hop count ("1"), "true", or
    * comma-separated addresses / subnets of the proxies ("10.0.0.0/8"). Unset: the socket's peer.
    */
-  @IsOptional() @IsString() @Matches(/^(true|false|\d{1,2}|[0-9A-Fa-f.:/, a-z]+)$/, { message: 'TRUST_PROXY must be true, false, a hop count or a list of proxy addresses/subnets' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^(true|false|\d{1,2}|[0-9A-Fa-f.:/, a-z]+)$/, {
+    message: 'TRUST_PROXY must be true, false, a hop count or a list of proxy addresses/subnets',
+  })
   TRUST_PROXY?: string;
 
   /** On SIGTERM/SIGINT: longest wait for in-flight batches to finish and commit and for connections to close; past it the process exits 1. */
-  @Transform(toInt) @IntegerIn(100, 600000)
+  @Transform(toInt)
+  @IntegerIn(100, 600000)
   SHUTDOWN_TIMEOUT_MS = 10000;
 
   /** pino level of the JSON logs on stdout; nothing per event above debug. */
@@ -235,7 +284,8 @@ export class AppConfig {
   HTTP_LOG: 'errors-and-slow' | 'all' | 'off' = 'errors-and-slow';
 
   /** With HTTP_LOG=errors-and-slow, a request taking longer than this (ms) is logged at info. */
-  @Transform(toInt) @IntegerIn(0, 600000)
+  @Transform(toInt)
+  @IntegerIn(0, 600000)
   HTTP_SLOW_MS = 100;
 
   /**
@@ -243,7 +293,8 @@ export class AppConfig {
    * apply that has follow-ups, before applying them, to show that redelivery converges
    * (test/e2e/cluster-steps.test.ts). Never set it in production.
    */
-  @Transform(toBool) @Flag()
+  @Transform(toBool)
+  @Flag()
   TEST_EXIT_BETWEEN_STEPS = false;
 }
 
@@ -266,7 +317,15 @@ function withoutCredentials(value: string | undefined): string | undefined {
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   const known = Object.keys(new AppConfig());
   const given: Record<string, string> = {};
-  for (const key of [...known, 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'API_TOKEN', 'TRUST_PROXY', 'REDIS_CLUSTER_NODES']) {
+  for (const key of [
+    ...known,
+    'KAFKA_SASL_MECHANISM',
+    'KAFKA_SASL_USERNAME',
+    'KAFKA_SASL_PASSWORD',
+    'API_TOKEN',
+    'TRUST_PROXY',
+    'REDIS_CLUSTER_NODES',
+  ]) {
     const value = env[key];
     if (value !== undefined && value !== '') given[key] = value;
   }
@@ -281,7 +340,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SASL_MECHANISM is set');
   }
   if (given.REDIS_URL !== undefined && given.REDIS_CLUSTER_NODES !== undefined) {
-    problems.push('REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for a single Redis or REDIS_CLUSTER_NODES for Redis Cluster, not both');
+    problems.push(
+      'REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for a single Redis or REDIS_CLUSTER_NODES for Redis Cluster, not both',
+    );
   }
   if (problems.length > 0) throw new InvalidConfigError(`Invalid configuration: ${problems.join('; ')}`);
   unsetSettings.set(config, new Set(known.filter((key) => !(key in given))));

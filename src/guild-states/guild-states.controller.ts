@@ -1,7 +1,6 @@
 import { Body, Controller, UseInterceptors, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { RebuildingHeaderInterceptor } from '../state-rebuild/rebuilding-header.interceptor';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { GuildStatesDoc } from '../docs/api-schemas';
 import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
 import { GuildStates, UserIdsQuery } from './guild-states.dto';
 import { GuildStatesService } from './guild-states.service';
@@ -19,21 +18,34 @@ export class GuildStatesController {
 
   @Get()
   @ApiOperation({
-    summary: 'States of a guild\'s users and its voice channels',
+    summary: "States of a guild's users and its voice channels",
     description:
       'With `userIds`: each named user\'s state ("offline" if never seen) and the guild\'s voice channels. ' +
       'Without: the users online in the guild, a page at a time (`limit`, default 1000, and `cursor`: the answer has `nextCursor` while there are more), ' +
       'and on the first page everyone in its voice channels.',
   })
   @guildIdParam
-  @ApiQuery({ name: 'userIds', required: false, description: 'Comma-separated user ids (for long lists use POST …/states/query)', example: '1,2' })
-  @ApiQuery({ name: 'limit', required: false, description: `Without userIds: online members per page, about this many (1 to ${MAX_PAGE}, default 1000)`, example: '1000' })
+  @ApiQuery({
+    name: 'userIds',
+    required: false,
+    description: 'Comma-separated user ids (for long lists use POST …/states/query)',
+    example: '1,2',
+  })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    description: `Without userIds: online members per page, about this many (1 to ${MAX_PAGE}, default 1000)`,
+    example: '1000',
+  })
   @ApiQuery({ name: 'cursor', required: false, description: 'Without userIds: the nextCursor of the previous page' })
   @ApiOkResponse({
-    type: GuildStatesDoc,
+    type: GuildStates,
     examples: {
       namedUsers: { summary: '?userIds=1,2', value: namedUsersExample },
-      wholeGuild: { summary: 'no userIds: the guild\'s online users', value: { guildId: '100', connectionStates: { '1': 'online', '3': 'idle' }, channelStates: { '10': ['1'] } } },
+      wholeGuild: {
+        summary: "no userIds: the guild's online users",
+        value: { guildId: '100', connectionStates: { '1': 'online', '3': 'idle' }, channelStates: { '10': ['1'] } },
+      },
     },
   })
   @ApiErrors({ guildId: badRequestExamples.guildId, userIds: badRequestExamples.userIdsQuery, tooMany: badRequestExamples.tooMany })
@@ -43,7 +55,9 @@ export class GuildStatesController {
     @Query('limit', PageLimitPipe) limit?: number,
     @Query('cursor', PageCursorPipe) cursor?: string,
   ): Promise<GuildStates> {
-    return userIds === undefined ? this.guildStates.guildPresence(guildId, { cursor, limit }) : this.guildStates.guildStates(guildId, userIds);
+    return userIds === undefined
+      ? this.guildStates.guildPresence(guildId, { cursor, limit })
+      : this.guildStates.guildStates(guildId, userIds);
   }
 
   /** Same answer as GET, for lists of userIds too long for a URL. */
@@ -51,8 +65,14 @@ export class GuildStatesController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Same answer as GET with userIds, for lists too long for a URL' })
   @guildIdParam
-  @ApiBody({ type: UserIdsQuery, examples: { strings: { summary: 'ids as strings', value: { userIds: ['1', '2'] } }, numbers: { summary: 'ids as JSON numbers (as Jackson writes a long)', value: { userIds: [1, 2] } } } })
-  @ApiOkResponse({ type: GuildStatesDoc, example: namedUsersExample })
+  @ApiBody({
+    type: UserIdsQuery,
+    examples: {
+      strings: { summary: 'ids as strings', value: { userIds: ['1', '2'] } },
+      numbers: { summary: 'ids as JSON numbers (as Jackson writes a long)', value: { userIds: [1, 2] } },
+    },
+  })
+  @ApiOkResponse({ type: GuildStates, example: namedUsersExample })
   @ApiErrors(
     {
       guildId: badRequestExamples.guildId,

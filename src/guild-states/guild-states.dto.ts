@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMinSize, IsArray } from 'class-validator';
 import { IsSnowflakeId } from '../common/snowflake-id';
 
@@ -40,15 +40,50 @@ export class CommunityUserInfoQuery extends AnyUserIdsQuery {
 /** POST /api/state/direct/user/info (the original service's route) */
 export class DirectUserInfoQuery extends AnyUserIdsQuery {}
 
-export interface GuildStates {
+/** GET /guilds/:guildId/states and POST …/states/query: the answer, in the code and in /docs. */
+export class GuildStates {
+  @ApiProperty({ description: 'The guild asked about, as a string', example: '100' })
   guildId: string;
+
+  @ApiProperty({
+    description:
+      'userId -> shown state: the highest-ranked state of the user\'s live sessions ("online", "idle", "dnd", …; invisible shows as "offline"); "offline" for users never seen or gone',
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { '1': 'online', '2': 'offline' },
+  })
   connectionStates: Record<string, string>;
+
+  @ApiProperty({
+    description: 'voice channelId -> userIds sitting in it (only channels with someone in them)',
+    type: 'object',
+    additionalProperties: { type: 'array', items: { type: 'string' } },
+    example: { '10': ['1'] },
+  })
   channelStates: Record<string, string[]>;
-  /** Whole-guild answers only: present when there are more online members; pass it as ?cursor= for the next page. */
+
+  @ApiPropertyOptional({
+    description: 'Whole-guild answers only: present while there are more online members; pass it as ?cursor= for the next page',
+    example: '1234',
+  })
   nextCursor?: string;
 }
 
-export interface UserInfo {
+/** The original routes' answer (POST /api/state/community|direct/user/info), in the code and in /docs. */
+export class UserInfo {
+  @ApiProperty({
+    description: 'userId -> state of the named users that were ever seen (users never seen are left out)',
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { '1': 'online' },
+  })
   connectionStates: Record<string, string>;
+
+  @ApiPropertyOptional({
+    description: 'Community route only: voice channelId -> userIds of the guild',
+    type: 'object',
+    additionalProperties: { type: 'array', items: { type: 'string' } },
+    example: { '10': ['1'] },
+  })
   channelStates?: Record<string, string[]>;
 }

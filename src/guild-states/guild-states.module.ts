@@ -3,11 +3,11 @@ import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { GuildStatesController } from './guild-states.controller';
 import { GuildStatesService } from './guild-states.service';
-import { OriginalUserInfoController } from './original-user-info.controller';
+import { HarmonyUserInfoController } from './harmony-user-info.controller';
 
 @Module({
   imports: [StateStoreModule, StateRebuildModule],
-  controllers: [GuildStatesController, OriginalUserInfoController],
+  controllers: [GuildStatesController, HarmonyUserInfoController],
   providers: [GuildStatesService],
 })
 export class GuildStatesModule {}

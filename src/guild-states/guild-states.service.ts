@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { badRequest } from '../http/bad-request';
 import { MetricsService } from '../metrics/metrics.service';
-import { StateStore, UnreadableValue } from '../state-store/state-store.repository';
+import { StateStore, UnreadableValue } from '../state-store/state-store';
 import { GuildStates, UserInfo } from './guild-states.dto';
 
 /** Online members per page of a whole-guild answer when the request names no limit. */
@@ -50,7 +50,12 @@ export class GuildStatesService {
       const state = snapshot.states[i] ?? 'offline';
       if (state !== 'offline' || inVoice.has(id)) connectionStates[id] = state;
     });
-    return { guildId, connectionStates, channelStates: snapshot.channels, ...(snapshot.nextCursor ? { nextCursor: snapshot.nextCursor } : {}) };
+    return {
+      guildId,
+      connectionStates,
+      channelStates: snapshot.channels,
+      ...(snapshot.nextCursor ? { nextCursor: snapshot.nextCursor } : {}),
+    };
   }
 
   /** The original's community route: users never seen are left out; any number of ids up to MAX_QUERY_USER_IDS, none included. */
@@ -83,7 +88,9 @@ export class GuildStatesService {
       const id = `${key}\u0000${field}`;
       if (this.loggedUnreadable.has(id) || this.loggedUnreadable.size >= MAX_LOGGED_UNREADABLE) continue;
       this.loggedUnreadable.add(id);
-      this.log.warn(`Skipped an unreadable value in ${key} (field ${JSON.stringify(field).slice(0, 40)}): not a JSON array of ids (another writer's bytes?); the next write to that channel replaces it`);
+      this.log.warn(
+        `Skipped an unreadable value in ${key} (field ${JSON.stringify(field).slice(0, 40)}): not a JSON array of ids (another writer's bytes?); the next write to that channel replaces it`,
+      );
     }
   }
 }

@@ -5,7 +5,7 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
 import { REDIS_CLIENT, RedisClient, redisConnectionProblem } from '../redis/redis.module';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
-import { StateStore } from '../state-store/state-store.repository';
+import { StateStore } from '../state-store/state-store';
 
 /**
  * live: the process answers. ready: Redis answers a PING (on Redis Cluster: every master serving
@@ -65,16 +65,23 @@ export class HealthController {
         const shown = clustered ? { nodes: Object.fromEntries(nodes.map((n) => [n.node, n.up ? 'up' : `down: ${n.error}`])) } : {};
         const down = nodes.filter((n) => !n.up);
         if (down.length > 0) {
-          const message = clustered ? down.map((n) => `${n.node} ${n.error}`).join('; ') : (redisConnectionProblem(this.redis) ?? down[0].error ?? 'unreachable');
+          const message = clustered
+            ? down.map((n) => `${n.node} ${n.error}`).join('; ')
+            : (redisConnectionProblem(this.redis) ?? down[0].error ?? 'unreachable');
           return redis.down({ message, ...shown });
         }
         const { lostAt, rebuilding, progress, groupId } = this.rebuild.status;
         if (lostAt) {
           const where = this.store.stateLostOn.length > 0 ? ` on ${this.store.stateLostOn.join(', ')}` : '';
-          return redis.down({ message: `Redis lost the state${where} at ${lostAt.toISOString()} (it came back empty) and STATE_REBUILD=off: rebuild it by replaying the topics, then restart`, ...shown });
+          return redis.down({
+            message: `Redis lost the state${where} at ${lostAt.toISOString()} (it came back empty) and STATE_REBUILD=off: rebuild it by replaying the topics, then restart`,
+            ...shown,
+          });
         }
         // Rebuilding is ready: queries are answered (marked X-State-Rebuilding) while the replay catches up.
-        return rebuilding ? redis.up({ rebuilding: true, progress: Number(progress!.toFixed(3)), group: groupId, ...shown }) : redis.up({ ...shown });
+        return rebuilding
+          ? redis.up({ rebuilding: true, progress: Number(progress!.toFixed(3)), group: groupId, ...shown })
+          : redis.up({ ...shown });
       },
       () => {
         const kafka = this.indicators.check('kafka');

@@ -5,5 +5,8 @@ import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { HealthController } from './health.controller';
 
-@Module({ imports: [TerminusModule.forRoot({ logger: false }), StateStoreModule, StateRebuildModule, IngestModule], controllers: [HealthController] })
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false }), StateStoreModule, StateRebuildModule, IngestModule],
+  controllers: [HealthController],
+})
 export class HealthModule {}

@@ -53,7 +53,10 @@ export function clientErrorHandler(maxHeaderBytes: number, logger: Logger) {
     const answer = clientErrorAnswer(error, maxHeaderBytes);
     const { statusCode } = answer;
     const body = JSON.stringify(answer);
-    logger[statusCode === 400 || statusCode === 408 ? 'debug' : 'info']({ err: { code: error.code, message: error.message } }, `client error: ${statusCode}`);
+    logger[statusCode === 400 || statusCode === 408 ? 'debug' : 'info'](
+      { err: { code: error.code, message: error.message } },
+      `client error: ${statusCode}`,
+    );
     socket.end(
       `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -69,9 +72,11 @@ export function clientErrorHandler(maxHeaderBytes: number, logger: Logger) {
 export function routingErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const statusCode = error.statusCode ?? 400;
   const message =
-    error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
-    : error.code === 'FST_ERR_BAD_URL' ? `malformed URL: ${error.message}`
-    : error.message;
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+      : error.code === 'FST_ERR_BAD_URL'
+        ? `malformed URL: ${error.message}`
+        : error.message;
   reply
     .code(statusCode)
     .header(REQUEST_ID_HEADER, request.id)

@@ -2,7 +2,7 @@ import { ArgumentsHost, Catch, HttpException, HttpServer } from '@nestjs/common'
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { MetricsService } from '../metrics/metrics.service';
-import { StateStoreUnavailableError } from '../state-store/state-store.repository';
+import { StateStoreUnavailableError } from '../state-store/state-store';
 import { errorBody } from './error-body';
 import { bodyTooLarge, unsupportedMediaType } from './json-body';
 

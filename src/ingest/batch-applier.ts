@@ -1,6 +1,6 @@
 import type { ClassConstructor } from 'class-transformer';
 import { ReplyError } from 'ioredis';
-import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store.repository';
+import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store';
 import { decodeEvent, InvalidEventError } from './event-decoding';
 import { ConsumedEvent } from './event-patterns';
 
@@ -101,7 +101,9 @@ export class BatchApplier {
 
 function checked(outcomes: ApplyOutcome[], expected: number): ApplyOutcome[] {
   if (!Array.isArray(outcomes) || outcomes.length !== expected) {
-    throw new Error(`the event handler returned ${Array.isArray(outcomes) ? outcomes.length : typeof outcomes} outcomes for ${expected} events`);
+    throw new Error(
+      `the event handler returned ${Array.isArray(outcomes) ? outcomes.length : typeof outcomes} outcomes for ${expected} events`,
+    );
   }
   return outcomes;
 }

@@ -19,5 +19,4 @@ export const DECODE_AS = 'decodeAs';
  * (ConsumedEvent<T>[]) of records that decoded into valid T; the rest were dead-lettered already.
  * It returns one ApplyOutcome per event.
  */
-export const EventBatchHandler = (stream: string, decodeAs: ClassConstructor<object>) =>
-  EventPattern(stream, { [DECODE_AS]: decodeAs });
+export const EventBatchHandler = (stream: string, decodeAs: ClassConstructor<object>) => EventPattern(stream, { [DECODE_AS]: decodeAs });

@@ -5,7 +5,7 @@ import { Consumer, EachBatchPayload, Kafka, Partitioners, Producer } from 'kafka
 import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store.repository';
+import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store';
 import { BatchApplier, MAX_CHUNK, TopicRoute } from './batch-applier';
 import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
 import { CHANNEL_EVENTS, DECODE_AS, SESSION_EVENTS } from './event-patterns';
@@ -205,7 +205,11 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
 
   private async start(): Promise<void> {
     this.reason = `joining consumer group ${this.config.KAFKA_GROUP_ID}`;
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: true,
+      idempotent: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.applier ??= new BatchApplier(this.routes(), this.config.MAX_EVENT_BYTES);
     await this.producer.connect();
     if (!this.rebuildStarted) {
@@ -248,7 +252,10 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       }
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: this.topics, fromBeginning: this.config.KAFKA_FROM_BEGINNING || groupId !== this.config.KAFKA_GROUP_ID });
+    await consumer.subscribe({
+      topics: this.topics,
+      fromBeginning: this.config.KAFKA_FROM_BEGINNING || groupId !== this.config.KAFKA_GROUP_ID,
+    });
     await consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
@@ -311,7 +318,9 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(start, start + MAX_CHUNK);
       const timer = this.metrics.applySeconds.startTimer({ topic });
-      const results = await this.untilDone(`apply ${topic}[${partition}]`, heartbeat, isRunning, () => this.applier!.applyChunk(topic, chunk));
+      const results = await this.untilDone(`apply ${topic}[${partition}]`, heartbeat, isRunning, () =>
+        this.applier!.applyChunk(topic, chunk),
+      );
       if (results === undefined) return; // stopping: leave the rest uncommitted for the next owner
       timer();
       this.metrics.batchSize.observe({ topic }, chunk.length);
@@ -349,7 +358,12 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
    * between, so the partition waits out a Redis or Kafka outage without losing its assignment.
    * Returns undefined if the consumer is stopping meanwhile. Logs once per outage, not per retry.
    */
-  private async untilDone<T>(what: string, heartbeat: () => Promise<void>, isRunning: () => boolean, work: () => Promise<T>): Promise<T | undefined> {
+  private async untilDone<T>(
+    what: string,
+    heartbeat: () => Promise<void>,
+    isRunning: () => boolean,
+    work: () => Promise<T>,
+  ): Promise<T | undefined> {
     let delay = RETRY_MIN_MS;
     let failures = 0;
     for (;;) {

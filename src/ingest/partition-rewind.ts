@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { Consumer, Kafka } from 'kafkajs';
-import { StateStore } from '../state-store/state-store.repository';
+import { StateStore } from '../state-store/state-store';
 
 /** Applied chunks remembered per partition (a minute at the highest rates is far fewer). */
 const MAX_CHECKPOINTS = 2000;
@@ -77,7 +77,9 @@ export class PartitionRewinder {
     }
     for (const { topic, partition, offset } of targets) consumer.seek({ topic, partition, offset: offset.toString() });
     if (targets.length > 0) {
-      this.log.warn(`Replaying ${targets.length} partitions from ${new Date(sinceMs).toISOString()}: ${targets.map((t) => `${t.topic}[${t.partition}]@${t.offset}`).join(', ')}`);
+      this.log.warn(
+        `Replaying ${targets.length} partitions from ${new Date(sinceMs).toISOString()}: ${targets.map((t) => `${t.topic}[${t.partition}]@${t.offset}`).join(', ')}`,
+      );
     }
     return targets.length;
   }

@@ -55,7 +55,9 @@ export class RequestLogController extends LogController {
     const statusCode = reply.statusCode;
     const elapsedMs = reply.elapsedTime;
     const route = routeOf(request);
-    const level = error ? 'error' : requestLogLevel(this.mode, this.slowMs, statusCode, elapsedMs, route !== undefined && isProbeOrScrape(route));
+    const level = error
+      ? 'error'
+      : requestLogLevel(this.mode, this.slowMs, statusCode, elapsedMs, route !== undefined && isProbeOrScrape(route));
     if (level === undefined || !this.logger.isLevelEnabled(level)) return;
     const { method, url } = request.raw;
     this.logger[level](

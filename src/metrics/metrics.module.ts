@@ -8,5 +8,10 @@ import { PresenceGauges } from './presence-gauges';
 import { ReadinessGauge } from './readiness-gauge';
 
 @Global()
-@Module({ imports: [StateStoreModule, StateRebuildModule, IngestModule], controllers: [MetricsController], providers: [MetricsService, PresenceGauges, ReadinessGauge], exports: [MetricsService] })
+@Module({
+  imports: [StateStoreModule, StateRebuildModule, IngestModule],
+  controllers: [MetricsController],
+  providers: [MetricsService, PresenceGauges, ReadinessGauge],
+  exports: [MetricsService],
+})
 export class MetricsModule {}

@@ -44,7 +44,7 @@ export class MetricsService {
 
   readonly unreadableValues = new Counter({
     name: 'state_server_unreadable_values_total',
-    help: 'Redis values skipped in answers because another writer left them unreadable (e.g. the original service\'s JDK-serialized bytes)',
+    help: "Redis values skipped in answers because another writer left them unreadable (e.g. the original service's JDK-serialized bytes)",
     registers: [this.registry],
   });
 

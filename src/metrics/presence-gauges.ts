@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { StateStore } from '../state-store/state-store.repository';
+import { StateStore } from '../state-store/state-store';
 import { MetricsService } from './metrics.service';
 
 type Counters = Awaited<ReturnType<StateStore['readCounters']>>;
@@ -21,7 +21,11 @@ export class PresenceGauges {
     private readonly store: StateStore,
   ) {
     this.gauge('state_server_online_users', 'Users with at least one live session', (c) => c.onlineUsers);
-    this.gauge('state_server_voice_participants', 'Voice seats taken (users in a voice channel, one seat each when VOICE_ONE_CHANNEL_PER_USER)', (c) => c.voiceSeats);
+    this.gauge(
+      'state_server_voice_participants',
+      'Voice seats taken (users in a voice channel, one seat each when VOICE_ONE_CHANNEL_PER_USER)',
+      (c) => c.voiceSeats,
+    );
     this.gauge('state_server_known_users', 'Users ever seen (entries of USER:STATE), online or not', (c) => c.knownUsers);
     const nodes = () => this.store.nodeStatuses();
     new Gauge({

@@ -13,7 +13,7 @@ export class SessionUpdateController {
   @Post('session')
   @HttpCode(200)
   @ApiOperation({
-    summary: 'A chat-server session event over HTTP (the original service\'s route)',
+    summary: "A chat-server session event over HTTP (the original service's route)",
     description:
       'Applied at once and appended to the session topic before the answer. `result` is the userId only when this DISCONNECT ended the ' +
       'user\'s last live session (the chat server then broadcasts "offline"); an unknown session answers isSuccess:false, result:null.',
@@ -21,23 +21,39 @@ export class SessionUpdateController {
   @ApiBody({
     type: SessionUpdate,
     examples: {
-      disconnect: { summary: 'the chat server\'s DISCONNECT', value: { sessionId: 'x1y2z3ab', type: 'DISCONNECT', state: 'offline' } },
+      disconnect: { summary: "the chat server's DISCONNECT", value: { sessionId: 'x1y2z3ab', type: 'DISCONNECT', state: 'offline' } },
       connect: { summary: 'CONNECT', value: { sessionId: 'x1y2z3ab', type: 'CONNECT', userId: 123, state: 'online' } },
     },
   })
   @ApiOkResponse({
     type: SessionUpdateAnswer,
     examples: {
-      offline: { summary: 'the user\'s last session ended', value: { code: 200, message: 'session ended; the user is offline', isSuccess: true, result: '123' } },
-      stillOnline: { summary: 'another session of the user is live', value: { code: 200, message: 'session ended; the user is still online on another session', isSuccess: true, result: null } },
+      offline: {
+        summary: "the user's last session ended",
+        value: { code: 200, message: 'session ended; the user is offline', isSuccess: true, result: '123' },
+      },
+      stillOnline: {
+        summary: 'another session of the user is live',
+        value: { code: 200, message: 'session ended; the user is still online on another session', isSuccess: true, result: null },
+      },
       unknown: { summary: 'no such session', value: { code: 200, message: 'unknown session', isSuccess: false, result: null } },
     },
   })
   @ApiErrors(sessionBodyErrors, {
     body: true,
     unavailable: {
-      description: 'Kafka is unreachable: the event could not be appended to the session topic (it may have been applied to Redis); retry shortly',
-      examples: { kafkaDown: { summary: 'Kafka unreachable', value: { statusCode: 503, error: 'Service Unavailable', message: 'the session event could not be recorded (Kafka unreachable); retry shortly' } } },
+      description:
+        'Kafka is unreachable: the event could not be appended to the session topic (it may have been applied to Redis); retry shortly',
+      examples: {
+        kafkaDown: {
+          summary: 'Kafka unreachable',
+          value: {
+            statusCode: 503,
+            error: 'Service Unavailable',
+            message: 'the session event could not be recorded (Kafka unreachable); retry shortly',
+          },
+        },
+      },
     },
   })
   update(@Body() body: SessionUpdate): Promise<SessionUpdateAnswer> {

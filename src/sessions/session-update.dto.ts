@@ -10,16 +10,23 @@ export class SessionUpdate {
   @IsIn(['CONNECT', 'DISCONNECT'], { message: 'type must be one of CONNECT, DISCONNECT' })
   type: 'CONNECT' | 'DISCONNECT';
 
-  @ApiProperty({ description: 'The chat server\'s WebSocket session id', example: 'x1y2z3ab' })
+  @ApiProperty({ description: "The chat server's WebSocket session id", example: 'x1y2z3ab' })
   @IsToken()
   sessionId: string;
 
-  @ApiPropertyOptional({ description: 'Required on CONNECT; on DISCONNECT the session\'s user is found from the session', type: String, example: '123' })
+  @ApiPropertyOptional({
+    description: "Required on CONNECT; on DISCONNECT the session's user is found from the session",
+    type: String,
+    example: '123',
+  })
   @ValidateIf((e: SessionUpdate) => e.type === 'CONNECT' || (e.userId !== undefined && e.userId !== null))
   @IsSnowflakeId()
   userId?: string;
 
-  @ApiPropertyOptional({ description: 'The session\'s state (1-32 printable characters); the chat server sends "offline" with DISCONNECT', example: 'offline' })
+  @ApiPropertyOptional({
+    description: 'The session\'s state (1-32 printable characters); the chat server sends "offline" with DISCONNECT',
+    example: 'offline',
+  })
   @IsOptional()
   @Matches(STATE_TEXT, { message: STATE_RULE })
   state?: string;

@@ -1,6 +1,6 @@
 import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { MetricsService } from '../metrics/metrics.service';
-import { ChangeResult, StateStoreUnavailableError } from '../state-store/state-store.repository';
+import { ChangeResult, StateStoreUnavailableError } from '../state-store/state-store';
 import { SessionEvent } from './session-event';
 import { GroupCommit } from '../common/group-commit';
 import { errorBody } from '../http/error-body';
@@ -32,7 +32,12 @@ export class SessionUpdatesService {
   }
 
   async update(body: SessionUpdate): Promise<SessionUpdateAnswer> {
-    const event = Object.assign(new SessionEvent(), { type: body.type, sessionId: body.sessionId, userId: body.userId ?? undefined, state: body.state });
+    const event = Object.assign(new SessionEvent(), {
+      type: body.type,
+      sessionId: body.sessionId,
+      userId: body.userId ?? undefined,
+      state: body.state,
+    });
     let result: ChangeResult | undefined;
     try {
       result = await this.applying.submit(event);
@@ -40,12 +45,19 @@ export class SessionUpdatesService {
     } catch (error) {
       if (!(error instanceof StateStoreUnavailableError)) throw error;
       this.metrics.redisErrors.inc({ operation: 'session_route' });
-      if (!this.redisDownLogged) this.log.warn(`Redis unreachable (${error.message}): HTTP session events are appended to Kafka and applied once it is back`);
+      if (!this.redisDownLogged)
+        this.log.warn(`Redis unreachable (${error.message}): HTTP session events are appended to Kafka and applied once it is back`);
       this.redisDownLogged = true;
     }
     const userId = result?.userId ?? body.userId ?? undefined;
     try {
-      await this.appending.submit({ type: body.type, sessionId: body.sessionId, ...(userId ? { userId } : {}), ...(body.state !== undefined ? { state: body.state } : {}), origin: 'http' });
+      await this.appending.submit({
+        type: body.type,
+        sessionId: body.sessionId,
+        ...(userId ? { userId } : {}),
+        ...(body.state !== undefined ? { state: body.state } : {}),
+        origin: 'http',
+      });
     } catch (error) {
       this.metrics.sessionRouteEvents.inc({ type: body.type, result: 'not_recorded' });
       this.log.error(`Could not append ${body.type} of session ${body.sessionId} to Kafka: ${(error as Error).message}`);
@@ -57,8 +69,17 @@ export class SessionUpdatesService {
   }
 }
 
-function answerFor(body: SessionUpdate, result: ChangeResult | undefined): { label: string; message: string; isSuccess: boolean; result: string | null } {
-  if (!result) return { label: 'deferred', message: 'recorded; the state store is unreachable, it is applied once it is back', isSuccess: true, result: null };
+function answerFor(
+  body: SessionUpdate,
+  result: ChangeResult | undefined,
+): { label: string; message: string; isSuccess: boolean; result: string | null } {
+  if (!result)
+    return {
+      label: 'deferred',
+      message: 'recorded; the state store is unreachable, it is applied once it is back',
+      isSuccess: true,
+      result: null,
+    };
   const { outcome } = result;
   if (typeof outcome === 'object') return { label: 'rejected', message: outcome.rejected, isSuccess: false, result: null };
   if (body.type === 'CONNECT') {

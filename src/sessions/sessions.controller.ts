@@ -2,7 +2,7 @@ import { Controller, UseFilters } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import { ConsumedEvent, EventBatchHandler, SESSION_EVENTS } from '../ingest/event-patterns';
 import { RethrowRpcExceptionFilter } from '../ingest/rethrow-rpc-exception.filter';
-import { ApplyOutcome } from '../state-store/state-store.repository';
+import { ApplyOutcome } from '../state-store/state-store';
 import { SessionEvent } from './session-event';
 import { SessionsService } from './sessions.service';
 

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
 import { MetricsService } from '../metrics/metrics.service';
-import { ApplyOutcome, ChangeResult, StateChange, StateStore } from '../state-store/state-store.repository';
+import { ApplyOutcome, ChangeResult, StateChange, StateStore } from '../state-store/state-store';
 import { SessionEvent } from './session-event';
 
 /** Sessions a RESET or the lease sweeper ends per Redis script call: bounds how long Redis is busy. */
@@ -106,7 +106,9 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
     if (now - (this.evictionLoggedAt.get(change.userId) ?? 0) < EVICTION_LOG_INTERVAL_MS) return;
     if (this.evictionLoggedAt.size > 10_000) this.evictionLoggedAt.clear();
     this.evictionLoggedAt.set(change.userId, now);
-    this.log.warn(`User ${change.userId} holds MAX_SESSIONS_PER_USER=${this.config.MAX_SESSIONS_PER_USER} live sessions: a new one ended their oldest (a chat server leaking sessions?)`);
+    this.log.warn(
+      `User ${change.userId} holds MAX_SESSIONS_PER_USER=${this.config.MAX_SESSIONS_PER_USER} live sessions: a new one ended their oldest (a chat server leaking sessions?)`,
+    );
   }
 
   private toChange(event: SessionEvent, timestampMs: number): StateChange {

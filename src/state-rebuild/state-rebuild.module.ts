@@ -4,5 +4,9 @@ import { RebuildingHeaderInterceptor } from './rebuilding-header.interceptor';
 import { StateRebuild } from './state-rebuild.service';
 
 /** Rebuilds a lost state through a fresh consumer group (see StateRebuild). */
-@Module({ imports: [StateStoreModule], providers: [StateRebuild, RebuildingHeaderInterceptor], exports: [StateRebuild, RebuildingHeaderInterceptor] })
+@Module({
+  imports: [StateStoreModule],
+  providers: [StateRebuild, RebuildingHeaderInterceptor],
+  exports: [StateRebuild, RebuildingHeaderInterceptor],
+})
 export class StateRebuildModule {}

@@ -3,7 +3,7 @@ import { Admin } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../ingest/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
-import { StateStore } from '../state-store/state-store.repository';
+import { StateStore } from '../state-store/state-store';
 
 const WATCH_MS = 1000;
 const PROGRESS_LOG_MS = 5000;
@@ -88,12 +88,16 @@ export class StateRebuild implements OnApplicationShutdown {
     // Read before this process consumes anything: whether the deployment consumed before decides
     // what a missing marker means, and our own commits would answer "yes" a moment later.
     this.ranBeforeStart = await this.ranBefore().catch((error: Error) => {
-      this.log.warn(`Could not read the committed offsets of ${this.config.KAFKA_GROUP_ID} (${error.message}): a missing state marker will be taken for a new deployment`);
+      this.log.warn(
+        `Could not read the committed offsets of ${this.config.KAFKA_GROUP_ID} (${error.message}): a missing state marker will be taken for a new deployment`,
+      );
       return false;
     });
     await this.store.whenConnected(SETTLE_WAIT_MS);
     await this.settle().catch((error: Error) =>
-      this.log.warn(`Could not check the state marker at start-up (${error.message}); starting with group ${this.groupId}, checking again every second`),
+      this.log.warn(
+        `Could not check the state marker at start-up (${error.message}); starting with group ${this.groupId}, checking again every second`,
+      ),
     );
     this.watcher = setInterval(() => void this.check(), WATCH_MS);
     this.watcher.unref();
@@ -124,7 +128,8 @@ export class StateRebuild implements OnApplicationShutdown {
       if (!this.settled) return await this.settle();
       const { since, epoch } = await this.store.readMarker();
       if (since === null) await this.lost('Redis no longer holds the state marker (restarted empty, failed over or flushed)');
-      else if (this.store.stateLostAt) await this.lost(`Redis node(s) ${this.store.stateLostOn.join(', ')} came back without their part of the state`);
+      else if (this.store.stateLostAt)
+        await this.lost(`Redis node(s) ${this.store.stateLostOn.join(', ')} came back without their part of the state`);
       else if (epoch !== this.epoch && epoch !== null) await this.switchTo(epoch, true);
       if (this.rebuild) await this.updateProgress();
     } catch {
@@ -137,12 +142,15 @@ export class StateRebuild implements OnApplicationShutdown {
   /** The state is gone: claim a new epoch (one winner among the instances) and switch to it, or, with STATE_REBUILD=off, report it. */
   private async lost(why: string): Promise<void> {
     if (this.config.STATE_REBUILD === 'off') {
-      if (!this.lostAt) this.log.error(`State lost: ${why}. STATE_REBUILD=off: rebuild it by hand (docs/reliability.md); not ready until then`);
+      if (!this.lostAt)
+        this.log.error(`State lost: ${why}. STATE_REBUILD=off: rebuild it by hand (docs/reliability.md); not ready until then`);
       this.lostAt ??= new Date();
       return;
     }
     const epoch = await this.store.claimEpoch(String(Date.now()));
-    this.log.error(`State lost: ${why}. Rebuilding it from the topics as epoch ${epoch} (consumer group ${this.config.KAFKA_GROUP_ID}.${epoch})`);
+    this.log.error(
+      `State lost: ${why}. Rebuilding it from the topics as epoch ${epoch} (consumer group ${this.config.KAFKA_GROUP_ID}.${epoch})`,
+    );
     if (epoch !== this.epoch) await this.switchTo(epoch, true);
   }
 
@@ -176,7 +184,9 @@ export class StateRebuild implements OnApplicationShutdown {
     rebuild.progress = total === 0 ? 1 : done / total;
     this.metrics.rebuildProgress.set(rebuild.progress);
     if (done >= total) {
-      this.log.log(`Rebuild of epoch ${rebuild.epoch} done in ${((Date.now() - rebuild.startedAt) / 1000).toFixed(1)} s: group ${this.groupId} caught up with the offsets of the moment the loss was found`);
+      this.log.log(
+        `Rebuild of epoch ${rebuild.epoch} done in ${((Date.now() - rebuild.startedAt) / 1000).toFixed(1)} s: group ${this.groupId} caught up with the offsets of the moment the loss was found`,
+      );
       this.rebuild = undefined;
       return;
     }
@@ -200,7 +210,8 @@ export class StateRebuild implements OnApplicationShutdown {
     const admin = await this.connectedAdmin();
     const targets: Targets = {};
     for (const topic of this.topics()) {
-      for (const p of await admin.fetchTopicOffsets(topic)) targets[`${topic}:${p.partition}`] = { low: Number(p.low), high: Number(p.high) };
+      for (const p of await admin.fetchTopicOffsets(topic))
+        targets[`${topic}:${p.partition}`] = { low: Number(p.low), high: Number(p.high) };
     }
     return targets;
   }

@@ -1,4 +1,4 @@
-import { StateChange } from '../state-store/state-store.repository';
+import { StateChange } from '../state-store/state-store';
 
 type VoiceChange = Extract<StateChange, { kind: 'join' | 'leave' }>;
 export type VoiceScope = 'guild' | 'user' | 'none';
@@ -14,7 +14,10 @@ function joinNewer(a: VoiceChange, b: VoiceChange): boolean {
 }
 
 const sameJoin = (a: VoiceChange, b: VoiceChange) =>
-  a.atMs === b.atMs && a.guildId === b.guildId && a.channelId === b.channelId && ((a.kind === 'join' && a.serverId) || '') === ((b.kind === 'join' && b.serverId) || '');
+  a.atMs === b.atMs &&
+  a.guildId === b.guildId &&
+  a.channelId === b.channelId &&
+  ((a.kind === 'join' && a.serverId) || '') === ((b.kind === 'join' && b.serverId) || '');
 
 /**
  * Coalesces one batch of JOIN / LEAVE changes before they reach Redis. The voice state is made of
@@ -27,7 +30,10 @@ const sameJoin = (a: VoiceChange, b: VoiceChange) =>
  * Not coalesced: session events (a CONNECT's guildIds add up, tombstones must be written) and RESETs
  * (they split the batch).
  */
-export function coalesceVoiceChanges(changes: readonly VoiceChange[], scope: VoiceScope): { kept: VoiceChange[]; dropped: Map<number, 'stale' | 'duplicate'> } {
+export function coalesceVoiceChanges(
+  changes: readonly VoiceChange[],
+  scope: VoiceScope,
+): { kept: VoiceChange[]; dropped: Map<number, 'stale' | 'duplicate'> } {
   const newest = new Map<string, number>();
   const dropped = new Map<number, 'stale' | 'duplicate'>();
   changes.forEach((change, i) => {

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
-import { ApplyOutcome, StateChange, StateStore } from '../state-store/state-store.repository';
+import { ApplyOutcome, StateChange, StateStore } from '../state-store/state-store';
 import { ChannelEvent, isNullLeave } from './channel-event';
 import { coalesceVoiceChanges } from './coalesce-voice-changes';
 
@@ -51,7 +51,14 @@ export class VoiceService implements OnModuleInit, OnApplicationShutdown {
       } else {
         pending.push(
           event.type === 'JOIN'
-            ? { kind: 'join', userId: event.userId, guildId: event.guildId, channelId: event.channelId, atMs: timestampMs, serverId: event.serverId }
+            ? {
+                kind: 'join',
+                userId: event.userId,
+                guildId: event.guildId,
+                channelId: event.channelId,
+                atMs: timestampMs,
+                serverId: event.serverId,
+              }
             : { kind: 'leave', userId: event.userId, guildId: event.guildId, channelId: event.channelId, atMs: timestampMs },
         );
       }

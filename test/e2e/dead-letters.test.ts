@@ -15,7 +15,11 @@ it('dead-letters every kind of bad session event with its reason and applies the
     ['unknown type', '{"type":"LOGIN","sessionId":"x","userId":1}', /type must be one of/],
     ['wrong type of id', '{"type":"CONNECT","sessionId":"x","userId":"abc"}', /userId must be a decimal integer id/],
     ['missing field', '{"type":"CONNECT","userId":5}', /sessionId is required/],
-    ['oversized', JSON.stringify({ type: 'CONNECT', sessionId: 'big', userId: 1, pad: 'x'.repeat(5000) }), /exceeds the limit of 4096 bytes/],
+    [
+      'oversized',
+      JSON.stringify({ type: 'CONNECT', sessionId: 'big', userId: 1, pad: 'x'.repeat(5000) }),
+      /exceeds the limit of 4096 bytes/,
+    ],
     ['array', '[1,2,3]', /must be a JSON object/],
   ];
   const messages = [
@@ -58,6 +62,11 @@ it('dead-letters bad channel events too', async () => {
 
 it('counts dead letters in /metrics', async () => {
   const { body } = await getJson(`${stack.app.url}/metrics`);
-  const line = (body as string).split('\n').find((l) => l.startsWith('state_server_events_total') && l.includes(`topic="${stack.topics.sessionEvents}"`) && l.includes('dead_lettered'));
+  const line = (body as string)
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('state_server_events_total') && l.includes(`topic="${stack.topics.sessionEvents}"`) && l.includes('dead_lettered'),
+    );
   expect(line).toMatch(/ 7$/);
 });

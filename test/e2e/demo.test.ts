@@ -54,22 +54,25 @@ afterEach(() => {
 
 // SIGINT: a terminal's Ctrl-C; SIGTERM: what `timeout` sends. Either reaches every process of the
 // foreground group (npm and the demo); the demo's children must get exactly one signal, from it.
-it.each(['SIGINT', 'SIGTERM'] as const)('stops everything on one %s to its process group, exit 0, ending with "Stopped."', async (signal) => {
-  demo = startDemo(['--port', '0', '--kafka-port', '0', '--users', '50']);
-  const d = demo;
-  await eventually(() => expect(d.output()).toMatch(/events produced\n(\s+guild 1: \d+ online.*\n)/), 90000, 200);
-  const out = d.output();
-  expect(out).toMatch(/read back over HTTP/);
-  expect(out).toMatch(/http:\/\/127\.0\.0\.1:\d+\/docs/);
-  const [kafkaPort, redisPort, httpPort] = [portOf(out, 'Kafka'), portOf(out, 'Redis'), portOf(out, 'HTTP')];
+it.each(['SIGINT', 'SIGTERM'] as const)(
+  'stops everything on one %s to its process group, exit 0, ending with "Stopped."',
+  async (signal) => {
+    demo = startDemo(['--port', '0', '--kafka-port', '0', '--users', '50']);
+    const d = demo;
+    await eventually(() => expect(d.output()).toMatch(/events produced\n(\s+guild 1: \d+ online.*\n)/), 90000, 200);
+    const out = d.output();
+    expect(out).toMatch(/read back over HTTP/);
+    expect(out).toMatch(/http:\/\/127\.0\.0\.1:\d+\/docs/);
+    const [kafkaPort, redisPort, httpPort] = [portOf(out, 'Kafka'), portOf(out, 'Redis'), portOf(out, 'HTTP')];
 
-  process.kill(-d.child.pid!, signal);
-  expect(await d.exit).toBe(0);
-  const lines = d.output().trim().split('\n');
-  expect(lines[lines.length - 1]).toBe('Stopped.');
-  expect(d.output()).not.toMatch(/again|exited with code/);
-  for (const port of [kafkaPort, redisPort, httpPort]) expect(await refuses(port)).toBe(true);
-});
+    process.kill(-d.child.pid!, signal);
+    expect(await d.exit).toBe(0);
+    const lines = d.output().trim().split('\n');
+    expect(lines[lines.length - 1]).toBe('Stopped.');
+    expect(d.output()).not.toMatch(/again|exited with code/);
+    for (const port of [kafkaPort, redisPort, httpPort]) expect(await refuses(port)).toBe(true);
+  },
+);
 
 it('stops what it started and names --port when the HTTP port is taken', async () => {
   const taken: Server = createServer();
@@ -79,7 +82,9 @@ it('stops what it started and names --port when the HTTP port is taken', async (
     demo = startDemo(['--port', String(port), '--kafka-port', '0']);
     expect(await demo.exit).toBe(1);
     const out = demo.output();
-    expect(out).toContain(`demo failed: port ${port} is taken by another process: pick another with --port <port> (--port 0 = any free port)`);
+    expect(out).toContain(
+      `demo failed: port ${port} is taken by another process: pick another with --port <port> (--port 0 = any free port)`,
+    );
     expect(out).not.toMatch(/EADDRINUSE|\n\s+at /);
     expect(await refuses(portOf(out, 'Redis'))).toBe(true);
     expect(await refuses(portOf(out, 'Kafka'))).toBe(true);

@@ -48,7 +48,10 @@ function events() {
   const channels: { key: string; value: string }[] = [];
   for (let i = 0; i < USERS; i++) {
     const userId = firstUser + i;
-    sessions.push({ key: String(userId), value: toJson({ type: 'CONNECT', sessionId: `g-${userId}`, userId, state: 'online', guildIds: [GUILD] }) });
+    sessions.push({
+      key: String(userId),
+      value: toJson({ type: 'CONNECT', sessionId: `g-${userId}`, userId, state: 'online', guildIds: [GUILD] }),
+    });
     if (i % 3 === 0) {
       sessions.push({ key: String(userId), value: toJson({ type: 'DISCONNECT', sessionId: `g-${userId}`, userId, state: 'offline' }) });
     } else {

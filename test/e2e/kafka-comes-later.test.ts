@@ -44,12 +44,16 @@ const logs = (s: ServiceProcess) =>
 /** Waits (bounded) until HTTP answers, then expects /health/ready to say 503 with `reason` within a second. */
 async function expectNotReadyBecause(s: ServiceProcess, reason: RegExp): Promise<void> {
   await eventually(async () => expect(await s.status('/health/live')).toBe(200), 30000, 50);
-  const body = await eventually(async () => {
-    const { status, body } = await getJson(`${s.url}/health/ready`);
-    expect(status).toBe(503);
-    expect(body.error.kafka.message).toMatch(reason);
-    return body;
-  }, 1000, 50);
+  const body = await eventually(
+    async () => {
+      const { status, body } = await getJson(`${s.url}/health/ready`);
+      expect(status).toBe(503);
+      expect(body.error.kafka.message).toMatch(reason);
+      return body;
+    },
+    1000,
+    50,
+  );
   expect(body.details.kafka.status).toBe('down');
 }
 
@@ -58,11 +62,15 @@ async function expectConsumed(s: ServiceProcess, brokers: string[], topics: Retu
   const peers = await Peers.connect(new Kafka({ clientId: 'late-peer', brokers, logLevel: logLevel.NOTHING }), topics);
   try {
     await peers.connect('late-session', 4242, { guildIds: [7] });
-    await eventually(async () => {
-      const { status, body } = await getJson(`${s.url}/guilds/7/states?userIds=4242`);
-      expect(status).toBe(200);
-      expect(body.connectionStates).toEqual({ 4242: 'online' });
-    }, 30000, 100);
+    await eventually(
+      async () => {
+        const { status, body } = await getJson(`${s.url}/guilds/7/states?userIds=4242`);
+        expect(status).toBe(200);
+        expect(body.connectionStates).toEqual({ 4242: 'online' });
+      },
+      30000,
+      100,
+    );
   } finally {
     await peers.close();
   }
@@ -73,17 +81,32 @@ it('serves HTTP and says why it is not ready while the broker is down, then cons
   const port = await freePort();
   const topics = uniqueTopics('late-kafka');
   service = await ServiceProcess.start(
-    { KAFKA_BROKERS: `127.0.0.1:${port}`, REDIS_URL: redis.url, KAFKA_GROUP_ID: topics.groupId, SESSION_EVENTS_TOPIC: topics.sessionEvents, CHANNEL_EVENTS_TOPIC: topics.channelEvents },
+    {
+      KAFKA_BROKERS: `127.0.0.1:${port}`,
+      REDIS_URL: redis.url,
+      KAFKA_GROUP_ID: topics.groupId,
+      SESSION_EVENTS_TOPIC: topics.sessionEvents,
+      CHANNEL_EVENTS_TOPIC: topics.channelEvents,
+    },
     'service',
     { waitUntilReady: false },
   );
-  await expectNotReadyBecause(service, new RegExp(`^cannot reach 127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)$`));
+  await expectNotReadyBecause(
+    service,
+    new RegExp(`^cannot reach 127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)$`),
+  );
 
   // One warn line per attempt, with the cause; none of kafkajs's own per-retry error lines.
   const s = service;
-  await eventually(() => expect(logs(s).filter((l) => /^Kafka not available \(attempt \d+\)/.test(l.msg)).length).toBeGreaterThanOrEqual(2), 10000, 100);
+  await eventually(
+    () => expect(logs(s).filter((l) => /^Kafka not available \(attempt \d+\)/.test(l.msg)).length).toBeGreaterThanOrEqual(2),
+    10000,
+    100,
+  );
   const attempts = logs(service).filter((l) => l.msg.startsWith('Kafka not available'));
-  expect(attempts.every((l) => l.level === 'warn' && l.msg.includes(`cannot reach 127.0.0.1:${port}`) && /retrying in \d/.test(l.msg))).toBe(true);
+  expect(
+    attempts.every((l) => l.level === 'warn' && l.msg.includes(`cannot reach 127.0.0.1:${port}`) && /retrying in \d/.test(l.msg)),
+  ).toBe(true);
   expect(attempts.map((l) => Number(/attempt (\d+)/.exec(l.msg)![1]))).toEqual(attempts.map((_, i) => i + 1));
   expect(logs(service).filter((l) => l.context === 'Kafka')).toEqual([]);
 
@@ -99,11 +122,20 @@ it('names the missing topic when the broker does not create topics, and consumes
   try {
     await admin.createTopics({ topics: [{ topic: topics.channelEvents, numPartitions: 2 }], waitForLeaders: true });
     service = await ServiceProcess.start(
-      { KAFKA_BROKERS: broker.brokers.join(','), REDIS_URL: redis.url, KAFKA_GROUP_ID: topics.groupId, SESSION_EVENTS_TOPIC: topics.sessionEvents, CHANNEL_EVENTS_TOPIC: topics.channelEvents },
+      {
+        KAFKA_BROKERS: broker.brokers.join(','),
+        REDIS_URL: redis.url,
+        KAFKA_GROUP_ID: topics.groupId,
+        SESSION_EVENTS_TOPIC: topics.sessionEvents,
+        CHANNEL_EVENTS_TOPIC: topics.channelEvents,
+      },
       'service',
       { waitUntilReady: false },
     );
-    await expectNotReadyBecause(service, new RegExp(`^topic ${topics.sessionEvents} does not exist and the broker does not create topics automatically`));
+    await expectNotReadyBecause(
+      service,
+      new RegExp(`^topic ${topics.sessionEvents} does not exist and the broker does not create topics automatically`),
+    );
 
     await admin.createTopics({ topics: [{ topic: topics.sessionEvents, numPartitions: 2 }], waitForLeaders: true });
     await expectConsumed(service, broker.brokers, topics);
@@ -114,13 +146,21 @@ it('names the missing topic when the broker does not create topics, and consumes
 
 it('names the real cause when Redis is unreachable too', async () => {
   const [kafkaPort, redisPort] = [await freePort(), await freePort()];
-  service = await ServiceProcess.start({ KAFKA_BROKERS: `127.0.0.1:${kafkaPort}`, REDIS_URL: `redis://127.0.0.1:${redisPort}` }, 'service', { waitUntilReady: false });
+  service = await ServiceProcess.start(
+    { KAFKA_BROKERS: `127.0.0.1:${kafkaPort}`, REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+    'service',
+    { waitUntilReady: false },
+  );
   await expectNotReadyBecause(service, /^cannot reach /);
   const s = service;
-  const { body } = await eventually(async () => {
-    const reply = await getJson(`${s.url}/health/ready`);
-    expect(reply.body.error.redis.message).toBe(`connect ECONNREFUSED 127.0.0.1:${redisPort}`);
-    return reply;
-  }, 1000, 50);
+  const { body } = await eventually(
+    async () => {
+      const reply = await getJson(`${s.url}/health/ready`);
+      expect(reply.body.error.redis.message).toBe(`connect ECONNREFUSED 127.0.0.1:${redisPort}`);
+      return reply;
+    },
+    1000,
+    50,
+  );
   expect(body.status).toBe('error');
 });

@@ -33,7 +33,12 @@ interface Rule {
   annotations?: Record<string, string>;
 }
 
-const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { title: string; uid: string; panels: Panel[]; templating: { list: { name: string }[] } };
+const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+  title: string;
+  uid: string;
+  panels: Panel[];
+  templating: { list: { name: string }[] };
+};
 const alertRules = parse(readFileSync(ALERTS, 'utf8')) as { groups: { name: string; rules: Rule[] }[] };
 
 const dashboardExprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })));
@@ -107,7 +112,10 @@ it('exports readiness per component for the not-ready alert', async () => {
 });
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
-if (promtool.error) process.stderr.write(`monitoring-files.test.ts: promtool not installed (apt-get install prometheus): skipping promtool check rules / test rules on alerts.yml (the structural check still runs)\n`);
+if (promtool.error)
+  process.stderr.write(
+    `monitoring-files.test.ts: promtool not installed (apt-get install prometheus): skipping promtool check rules / test rules on alerts.yml (the structural check still runs)\n`,
+  );
 
 (promtool.error ? it.skip : it)('the alert rules pass promtool check rules', () => {
   const check = spawnSync('promtool', ['check', 'rules', ALERTS], { encoding: 'utf8' });
@@ -128,7 +136,9 @@ it('the alert rules have the shape Prometheus loads', () => {
   for (const group of alertRules.groups) {
     expect(typeof group.name).toBe('string');
     for (const rule of group.rules) {
-      expect(Object.keys(rule).filter((k) => !['alert', 'expr', 'for', 'labels', 'annotations', 'keep_firing_for'].includes(k))).toEqual([]);
+      expect(Object.keys(rule).filter((k) => !['alert', 'expr', 'for', 'labels', 'annotations', 'keep_firing_for'].includes(k))).toEqual(
+        [],
+      );
       expect(rule.alert).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
       expect(typeof rule.expr).toBe('string');
       if (rule.for !== undefined) expect(rule.for).toMatch(/^\d+[smhdwy]$/);

@@ -25,13 +25,14 @@ let stdoutSpy: jest.SpyInstance;
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 const get = (path: string, headers: Record<string, string> = auth) => getJson(`${app.url}${path}`, { headers });
-const logLines = () => stdout.flatMap((line) => {
-  try {
-    return [JSON.parse(line) as Record<string, any>];
-  } catch {
-    return [];
-  }
-});
+const logLines = () =>
+  stdout.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, any>];
+    } catch {
+      return [];
+    }
+  });
 
 /** The value of one Prometheus sample, e.g. metric('state_server_events_total', { outcome: 'applied' }); summed over other labels. */
 async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -82,15 +83,25 @@ afterAll(async () => {
 describe('access control (API_TOKEN set)', () => {
   it('answers 401 with a JSON error without a token, or with a wrong one', async () => {
     const missing = await get('/guilds/1/states?userIds=1', {});
-    expect(missing).toEqual({ status: 401, body: { statusCode: 401, error: 'Unauthorized', message: 'missing Authorization: Bearer <token> header' } });
+    expect(missing).toEqual({
+      status: 401,
+      body: { statusCode: 401, error: 'Unauthorized', message: 'missing Authorization: Bearer <token> header' },
+    });
     const wrong = await get('/guilds/1/states?userIds=1', { authorization: 'Bearer not-the-token' });
     expect(wrong).toEqual({ status: 401, body: { statusCode: 401, error: 'Unauthorized', message: 'invalid bearer token' } });
-    const postWithout = await getJson(`${app.url}/api/state/direct/user/info`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userIds":[1]}' });
+    const postWithout = await getJson(`${app.url}/api/state/direct/user/info`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"userIds":[1]}',
+    });
     expect(postWithout.status).toBe(401);
   });
 
   it('answers 200 with the token', async () => {
-    expect(await get('/guilds/1/states?userIds=1')).toEqual({ status: 200, body: { guildId: '1', connectionStates: { '1': 'offline' }, channelStates: {} } });
+    expect(await get('/guilds/1/states?userIds=1')).toEqual({
+      status: 200,
+      body: { guildId: '1', connectionStates: { '1': 'offline' }, channelStates: {} },
+    });
   });
 
   it('keeps health and metrics open', async () => {
@@ -103,8 +114,9 @@ describe('access control (API_TOKEN set)', () => {
     expect((await get('/docs-json', {})).status).toBe(401);
     const { status, body } = await get('/docs-json');
     expect(status).toBe(200);
-    const ops = Object.entries(body.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(([path, methods]) =>
-      Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, statuses: Object.keys(op.responses) })),
+    const ops = Object.entries(body.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(
+      ([path, methods]) =>
+        Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, statuses: Object.keys(op.responses) })),
     );
     expect(ops.map((o) => o.route).sort()).toEqual([
       'GET /guilds/{guildId}/states',
@@ -116,7 +128,8 @@ describe('access control (API_TOKEN set)', () => {
       'POST /api/state/update/session',
       'POST /guilds/{guildId}/states/query',
     ]);
-    for (const op of ops.filter((o) => !/health|metrics/.test(o.route))) expect(op.statuses).toEqual(expect.arrayContaining(['200', '400', '401', '429', '503']));
+    for (const op of ops.filter((o) => !/health|metrics/.test(o.route)))
+      expect(op.statuses).toEqual(expect.arrayContaining(['200', '400', '401', '429', '503']));
     expect((await get('/docs', {})).status).toBe(401);
     expect((await get('/docs/')).status).toBe(200);
   });
@@ -176,7 +189,12 @@ describe('logs', () => {
       for (const reqId of ['ops-req-0001', id]) {
         const lines = logLines().filter((l) => l.reqId === reqId);
         expect(lines).toHaveLength(1);
-        expect(lines[0]).toMatchObject({ level: 'info', route: '/guilds/:guildId/states', req: { method: 'GET', url: '/guilds/1/states?userIds=1' }, res: { statusCode: 200 } });
+        expect(lines[0]).toMatchObject({
+          level: 'info',
+          route: '/guilds/:guildId/states',
+          req: { method: 'GET', url: '/guilds/1/states?userIds=1' },
+          res: { statusCode: 200 },
+        });
         expect(typeof lines[0].responseTime).toBe('number');
       }
     });
@@ -190,7 +208,7 @@ describe('logs', () => {
     expect(all).not.toContain(REDIS_PASSWORD);
   });
 
-  it('scrub the Kafka SASL password too, and a bad REDIS_URL\'s password from the config error', () => {
+  it("scrub the Kafka SASL password too, and a bad REDIS_URL's password from the config error", () => {
     const saslPassword = 'ops-sasl-pw-93d0';
     const config = loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'state', KAFKA_SASL_PASSWORD: saslPassword });
     const { logger } = requestLogging(config);

@@ -53,7 +53,7 @@ describe('the chat server', () => {
     expect((await guild(1, [2001])).connectionStates).toEqual({ '2001': 'offline' });
   });
 
-  it('answers result:null for a second device\'s DISCONNECT: the user is still online', async () => {
+  it("answers result:null for a second device's DISCONNECT: the user is still online", async () => {
     await chat.connect('c2-phone', 2002, 'online', { partition: 0 });
     await chat.connect('c2-desktop', 2002, 'online', { partition: 1 });
     await settled();
@@ -120,7 +120,14 @@ describe('the signaling servers', () => {
   });
 
   it('keeps a device switch across two signaling instances, in every order of application', async () => {
-    const orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1], [0, 2, 1], [1, 0, 2]];
+    const orders = [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 2, 0],
+      [2, 0, 1],
+      [0, 2, 1],
+      [1, 0, 2],
+    ];
     for (const [n, order] of orders.entries()) {
       const userId = 3100 + n;
       const t = Date.now();
@@ -157,7 +164,7 @@ describe('the signaling servers', () => {
     expect(await guild(14, [3004])).toEqual({ connectionStates: { '3004': 'online' }, channelStates: { '140': ['3004'] } });
   });
 
-  it('never compares its clock with the chat server\'s: 5 s ahead or behind changes nothing', async () => {
+  it("never compares its clock with the chat server's: 5 s ahead or behind changes nothing", async () => {
     const now = Date.now();
     // Ahead: the user joins and leaves; the LEAVE ends the seat whatever the chat server's clock says.
     await chat.connect('v2-s1', 3005, 'online', { at: now });
@@ -186,7 +193,9 @@ describe('the signaling servers', () => {
     await signaling1.leaveWithoutJoining();
     await signaling2.leaveWithoutJoining();
     await settled();
-    expect(await metric('state_server_events_total', { topic: stack.topics.channelEvents, outcome: 'ignored', reason: 'leave_without_ids' })).toBe(2);
+    expect(
+      await metric('state_server_events_total', { topic: stack.topics.channelEvents, outcome: 'ignored', reason: 'leave_without_ids' }),
+    ).toBe(2);
     expect(await metric('state_server_events_total', { topic: stack.topics.channelEvents, outcome: 'dead_lettered' })).toBe(dead);
   });
 });

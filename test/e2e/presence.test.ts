@@ -72,7 +72,9 @@ it('keeps 64-bit snowflake ids exact from the event to the answer', async () => 
     });
   });
   // GUILD:<guildId> (bucket-tagged on a cluster, see docs/cluster.md)
-  expect(await stack.redis.client.hget(stack.redis.keys.guildChannels('987654321098765432'), '9007199254740993')).toBe('["1234567890123456789"]');
+  expect(await stack.redis.client.hget(stack.redis.keys.guildChannels('987654321098765432'), '9007199254740993')).toBe(
+    '["1234567890123456789"]',
+  );
 });
 
 it('answers without userIds with the guild online members and everyone in its voice channels', async () => {
@@ -91,7 +93,9 @@ it('answers long lists through POST /guilds/:id/states/query', async () => {
   await stack.peers.connect('u-long', userIds[999]);
   await eventually(async () => {
     const { status, body } = await getJson(`${stack.app.url}/guilds/8/states/query`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userIds }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userIds }),
     });
     expect(status).toBe(200);
     expect(Object.keys(body.connectionStates)).toHaveLength(1000);
@@ -105,12 +109,16 @@ it('serves the original routes with their shapes, leaving users never seen out',
   await peers.join(1009, 9, 90);
   await eventually(async () => {
     const community = await getJson(`${app.url}/api/state/community/user/info`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"guildId":9,"userIds":[1009,424242]}',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"guildId":9,"userIds":[1009,424242]}',
     });
     expect(community).toEqual({ status: 200, body: { connectionStates: { '1009': 'online' }, channelStates: { '90': ['1009'] } } });
   });
   const direct = await getJson(`${app.url}/api/state/direct/user/info`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userIds":[1009,424242]}',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"userIds":[1009,424242]}',
   });
   expect(direct).toEqual({ status: 200, body: { connectionStates: { '1009': 'online' } } });
 });

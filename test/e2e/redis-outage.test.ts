@@ -38,7 +38,9 @@ it('applies every event produced while Redis was down once it is back', async ()
   await eventually(async () => {
     const { status: code, body: answer } = await getJson(`${app.url}/guilds/7/states`);
     expect(code).toBe(200);
-    const online = Object.entries(answer.connectionStates).filter(([, s]) => s === 'online').map(([u]) => Number(u));
+    const online = Object.entries(answer.connectionStates)
+      .filter(([, s]) => s === 'online')
+      .map(([u]) => Number(u));
     expect(online.sort((a, b) => a - b)).toEqual(users.slice(50));
     expect(answer.channelStates['70']).toHaveLength(50);
   }, 30000);

@@ -23,6 +23,8 @@ it('answers a GET naming as many 18-digit userIds as MAX_QUERY_USER_IDS allows (
 });
 
 it('does not rate limit by default', async () => {
-  const statuses = await Promise.all(Array.from({ length: 200 }, () => getJson(`${stack.app.url}/guilds/100/states?userIds=1`).then((r) => r.status)));
+  const statuses = await Promise.all(
+    Array.from({ length: 200 }, () => getJson(`${stack.app.url}/guilds/100/states?userIds=1`).then((r) => r.status)),
+  );
   expect(new Set(statuses)).toEqual(new Set([200]));
 });

@@ -34,7 +34,9 @@ it('loses no JOIN when 500 users join one channel at once through two instances'
 it('spreads the partitions over both instances', async () => {
   const metricsOf = async (url: string) => (await getJson(`${url}/metrics`)).body as string;
   const applied = (text: string) =>
-    text.split('\n').filter((l) => l.startsWith('state_server_events_total{') && l.includes('outcome="applied"'))
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('state_server_events_total{') && l.includes('outcome="applied"'))
       .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
   // Both instances run in this one process and share prom-client's registry type but not the instance:
   // each app has its own MetricsService, so each count is that instance's own work.

@@ -71,25 +71,50 @@ async function produce(records: Produced[]): Promise<void> {
     const messages = records
       .filter((r) => r.topic === topic)
       .map((r) => ({ key: r.key, value: JSON.stringify(r.event), timestamp: String(r.atMs) }));
-    if (messages.length > 0) await producer.send({ topic: topic === 'session' ? topics.sessionEvents : topics.channelEvents, acks: -1, messages });
+    if (messages.length > 0)
+      await producer.send({ topic: topic === 'session' ? topics.sessionEvents : topics.channelEvents, acks: -1, messages });
   }
 }
 
 /** Each user: a CONNECT listing two guilds, a JOIN. */
 function firstRound(t: number): Produced[] {
   return USERS.flatMap((u) => [
-    { topic: 'session' as const, key: String(u), event: { type: 'CONNECT', sessionId: `a${u}`, userId: u, state: 'online', guildIds: [guildOf(u), guildOf(u) + 100] }, atMs: t },
-    { topic: 'channel' as const, key: String(u), event: { type: 'JOIN', userId: u, guildId: guildOf(u), channelId: 40 + (u % 3) }, atMs: t + 1 },
+    {
+      topic: 'session' as const,
+      key: String(u),
+      event: { type: 'CONNECT', sessionId: `a${u}`, userId: u, state: 'online', guildIds: [guildOf(u), guildOf(u) + 100] },
+      atMs: t,
+    },
+    {
+      topic: 'channel' as const,
+      key: String(u),
+      event: { type: 'JOIN', userId: u, guildId: guildOf(u), channelId: 40 + (u % 3) },
+      atMs: t + 1,
+    },
   ]);
 }
 
 /** Moves, second devices, DISCONNECTs naming no user, LEAVEs. */
 function secondRound(t: number): Produced[] {
   return USERS.flatMap((u) => {
-    const records: Produced[] = [{ topic: 'channel', key: String(u), event: { type: 'JOIN', userId: u, guildId: guildOf(u), channelId: 43 + (u % 2) }, atMs: t }];
-    if (u % 4 === 0) records.push({ topic: 'session', key: String(u), event: { type: 'CONNECT', sessionId: `b${u}`, userId: u, state: 'idle', guildIds: [guildOf(u) + 200] }, atMs: t + 1 });
+    const records: Produced[] = [
+      { topic: 'channel', key: String(u), event: { type: 'JOIN', userId: u, guildId: guildOf(u), channelId: 43 + (u % 2) }, atMs: t },
+    ];
+    if (u % 4 === 0)
+      records.push({
+        topic: 'session',
+        key: String(u),
+        event: { type: 'CONNECT', sessionId: `b${u}`, userId: u, state: 'idle', guildIds: [guildOf(u) + 200] },
+        atMs: t + 1,
+      });
     if (u % 3 === 0) records.push({ topic: 'session', key: String(u), event: { type: 'DISCONNECT', sessionId: `a${u}` }, atMs: t + 2 });
-    if (u % 5 === 0) records.push({ topic: 'channel', key: String(u), event: { type: 'LEAVE', userId: u, guildId: guildOf(u), channelId: 43 + (u % 2) }, atMs: t + 3 });
+    if (u % 5 === 0)
+      records.push({
+        topic: 'channel',
+        key: String(u),
+        event: { type: 'LEAVE', userId: u, guildId: guildOf(u), channelId: 43 + (u % 2) },
+        atMs: t + 3,
+      });
     return records;
   });
 }
@@ -98,8 +123,15 @@ function secondRound(t: number): Produced[] {
 function thirdRound(t: number): Produced[] {
   return USERS.flatMap((u) => {
     const records: Produced[] = [];
-    if (u % 2 === 0) records.push({ topic: 'channel', key: String(u), event: { type: 'JOIN', userId: u, guildId: guildOf(u) + 100, channelId: 60 }, atMs: t });
-    if (u % 4 === 0) records.push({ topic: 'session', key: String(u), event: { type: 'DISCONNECT', sessionId: `b${u}`, userId: u }, atMs: t + 1 });
+    if (u % 2 === 0)
+      records.push({
+        topic: 'channel',
+        key: String(u),
+        event: { type: 'JOIN', userId: u, guildId: guildOf(u) + 100, channelId: 60 },
+        atMs: t,
+      });
+    if (u % 4 === 0)
+      records.push({ topic: 'session', key: String(u), event: { type: 'DISCONNECT', sessionId: `b${u}`, userId: u }, atMs: t + 1 });
     return records;
   });
 }
@@ -108,8 +140,14 @@ function thirdRound(t: number): Produced[] {
 async function referenceState() {
   await reference.flush();
   for (const r of produced) {
-    if (r.topic === 'session') await harness.sessions.applyAll([{ event: decodeEvent(Buffer.from(JSON.stringify(r.event)), SessionEvent, 65536), timestampMs: r.atMs }]);
-    else await harness.voice.applyAll([{ event: decodeEvent(Buffer.from(JSON.stringify(r.event)), ChannelEvent, 65536), timestampMs: r.atMs }]);
+    if (r.topic === 'session')
+      await harness.sessions.applyAll([
+        { event: decodeEvent(Buffer.from(JSON.stringify(r.event)), SessionEvent, 65536), timestampMs: r.atMs },
+      ]);
+    else
+      await harness.voice.applyAll([
+        { event: decodeEvent(Buffer.from(JSON.stringify(r.event)), ChannelEvent, 65536), timestampMs: r.atMs },
+      ]);
   }
   return readStoredState(reference.client);
 }
@@ -140,7 +178,7 @@ it('loses nothing and applies nothing twice when a master fails over having miss
 
   // The master of user 10000's bucket: from now on, what it accepts exists on it alone.
   const keys = new KeyLayout(true);
-  const doomed = (cluster.client.slots)[keySlot(keys.userStatesOf('10000'))][0];
+  const doomed = cluster.client.slots[keySlot(keys.userStatesOf('10000'))][0];
   expect(await cluster.replicasOf(doomed)).toHaveLength(1);
   await cluster.severReplication(doomed);
   await produce(secondRound(t + 10));
@@ -152,12 +190,16 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   // Records keep coming while the master is gone: the service waits, retrying, until its replica serves.
   await produce(thirdRound(t + 20));
   // Until its replica takes over, the service is not ready and says which node is down.
-  await eventually(async () => {
-    const res = await fetch(`${service!.url}/health/ready`);
-    expect(res.status).toBe(503);
-    const body = (await res.json()) as { details: { redis: { nodes: Record<string, string> } } };
-    expect(body.details.redis.nodes[doomed]).toMatch(/^down/);
-  }, 5000, 50);
+  await eventually(
+    async () => {
+      const res = await fetch(`${service!.url}/health/ready`);
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { details: { redis: { nodes: Record<string, string> } } };
+      expect(body.details.redis.nodes[doomed]).toMatch(/^down/);
+    },
+    5000,
+    50,
+  );
   await cluster.waitUntilHealthy();
   expect(await cluster.masters()).not.toContain(doomed);
   await settled();
@@ -170,11 +212,15 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   expect(await metric('state_server_events_total', 'outcome="dead_lettered"')).toBe(0);
   expect(await metric('state_server_events_total', 'outcome="applied"')).toBeGreaterThan(1000);
   expect(await metric('state_server_redis_errors_total')).toBeGreaterThan(0);
-  await eventually(async () => {
-    const res = await fetch(`${service!.url}/health/ready`);
-    const body = JSON.stringify(await res.json());
-    expect(`${res.status} ${body}`).toMatch(/^200 /);
-  }, 20000, 200);
+  await eventually(
+    async () => {
+      const res = await fetch(`${service!.url}/health/ready`);
+      const body = JSON.stringify(await res.json());
+      expect(`${res.status} ${body}`).toMatch(/^200 /);
+    },
+    20000,
+    200,
+  );
 
   // The old master comes back (empty) and rejoins as a replica: nothing changes.
   await cluster.restart(doomed);
@@ -183,4 +229,3 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   await settled();
   await eventually(async () => expect(await readStoredState(cluster.client)).toEqual(await referenceState()), 30000, 500);
 }, 240000);
-

@@ -100,7 +100,11 @@ it('completes a DISCONNECT naming no user after dying between its steps, by rede
   service = await ServiceProcess.start(env);
   await eventually(async () => expect(await onlineIn('100')).toEqual([]), 20000, 100);
   // The session id's claims know the session ended: a replayed CONNECT cannot take the id back.
-  await eventually(async () => expect(await cluster.client.hget(`${keys.prefix(keys.bucketOf('s1'))}SESSION_OWNERS:s1`, '7')).toMatch(/\|e$/), 10000, 100);
+  await eventually(
+    async () => expect(await cluster.client.hget(`${keys.prefix(keys.bucketOf('s1'))}SESSION_OWNERS:s1`, '7')).toMatch(/\|e$/),
+    10000,
+    100,
+  );
 });
 
 it('completes an HTTP DISCONNECT whose instance died between the steps before answering, from the outbox', async () => {

@@ -25,7 +25,11 @@ export function produce(env: FaultEnv, events: Parameters<typeof publish>[2]): P
 
 /** Waits until Redis holds the model's state for everything produced. */
 export async function converged(env: FaultEnv, workload: StoryWorkload, timeoutMs = 40000): Promise<void> {
-  await eventually(async () => expect(normalized(await readObservableState(env.redis.client))).toEqual(workload.expected()), timeoutMs, 200);
+  await eventually(
+    async () => expect(normalized(await readObservableState(env.redis.client))).toEqual(workload.expected()),
+    timeoutMs,
+    200,
+  );
 }
 
 /** Events this instance counted with that outcome, from its /metrics. */

@@ -33,7 +33,16 @@ const BAD_TOKEN = fc.constantFrom<unknown>('', 'has space', 'x'.repeat(200), 'se
  * an object or a boolean are bad. (A bare number is read as its text, like ids, so 5 is the state "5".)
  */
 const BAD_STATE = fc.constantFrom<unknown>('a'.repeat(33), '', 'tab\there', '\u0007bell', {}, true);
-const BAD_GUILD_IDS = fc.constantFrom<unknown>('1,2', [0], [-1], ['x'], 7, {}, [[1]], Array.from({ length: 1001 }, (_, i) => i + 1));
+const BAD_GUILD_IDS = fc.constantFrom<unknown>(
+  '1,2',
+  [0],
+  [-1],
+  ['x'],
+  7,
+  {},
+  [[1]],
+  Array.from({ length: 1001 }, (_, i) => i + 1),
+);
 const BAD_TIMESTAMP = fc.constantFrom<unknown>('abc', -5, 1.5, 1e20, '', true, {});
 
 const sessionBase = fc.record({
@@ -45,18 +54,39 @@ const sessionBase = fc.record({
   serverId: fc.constant('chat-g'),
   timestamp: fc.constant(1_700_000_000_000),
 });
-const channelBase = fc.record({ type: fc.constantFrom('JOIN', 'LEAVE'), userId: fc.constant(5), guildId: fc.constant(100), channelId: fc.constant(10) });
+const channelBase = fc.record({
+  type: fc.constantFrom('JOIN', 'LEAVE'),
+  userId: fc.constant(5),
+  guildId: fc.constant(100),
+  channelId: fc.constant(10),
+});
 
 /** One field of a valid-looking event replaced by a value its format forbids, or a required field dropped. */
-function corrupted(base: fc.Arbitrary<Record<string, unknown>>, bad: Record<string, fc.Arbitrary<unknown>>, required: (e: Record<string, unknown>) => string[]) {
-  const replaced = fc.tuple(base, fc.constantFrom(...Object.keys(bad))).chain(([event, field]) => bad[field].map((value) => ({ ...event, [field]: value })));
-  const dropped = base.chain((event) => fc.constantFrom(...required(event)).map((field) => Object.fromEntries(Object.entries(event).filter(([k]) => k !== field))));
+function corrupted(
+  base: fc.Arbitrary<Record<string, unknown>>,
+  bad: Record<string, fc.Arbitrary<unknown>>,
+  required: (e: Record<string, unknown>) => string[],
+) {
+  const replaced = fc
+    .tuple(base, fc.constantFrom(...Object.keys(bad)))
+    .chain(([event, field]) => bad[field].map((value) => ({ ...event, [field]: value })));
+  const dropped = base.chain((event) =>
+    fc.constantFrom(...required(event)).map((field) => Object.fromEntries(Object.entries(event).filter(([k]) => k !== field))),
+  );
   return fc.oneof(replaced, dropped).map((e) => JSON.stringify(e));
 }
 
 const badSessionEvent = corrupted(
   sessionBase,
-  { type: fc.constantFrom<unknown>('connect', 'LOGIN', '', 5, null), sessionId: BAD_TOKEN, userId: BAD_ID, state: BAD_STATE, guildIds: BAD_GUILD_IDS, serverId: BAD_TOKEN, timestamp: BAD_TIMESTAMP },
+  {
+    type: fc.constantFrom<unknown>('connect', 'LOGIN', '', 5, null),
+    sessionId: BAD_TOKEN,
+    userId: BAD_ID,
+    state: BAD_STATE,
+    guildIds: BAD_GUILD_IDS,
+    serverId: BAD_TOKEN,
+    timestamp: BAD_TIMESTAMP,
+  },
   (e) => (e.type === 'RESET' ? ['type', 'serverId'] : e.type === 'CONNECT' ? ['type', 'sessionId', 'userId'] : ['type', 'sessionId']),
 );
 const badChannelEvent = corrupted(
@@ -74,7 +104,10 @@ const junk = fc.oneof(
       return true;
     }
   }),
-  fc.jsonValue({ maxDepth: 2 }).filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)).map((v) => JSON.stringify(v)),
+  fc
+    .jsonValue({ maxDepth: 2 })
+    .filter((v) => v === null || typeof v !== 'object' || Array.isArray(v))
+    .map((v) => JSON.stringify(v)),
   fc.constant(`{"type":"JOIN","userId":1,"guildId":1,"channelId":1,"pad":"${'x'.repeat(5000)}"}`),
   fc.constant(null),
 );
@@ -87,14 +120,23 @@ it('dead-letters every bad record, unchanged, and applies the valid ones around 
 
   for (let i = 0; i < 3; i++) {
     await produce(env, workload.round(100));
-    await env.peers.sendMany(env.topics.sessionEvents, badSessions.slice(i * 50, i * 50 + 50).map((value, k) => ({ key: `junk-${k}`, value })));
-    await env.peers.sendMany(env.topics.channelEvents, badChannels.slice(i * 50, i * 50 + 50).map((value, k) => ({ key: `junk-${k}`, value })));
+    await env.peers.sendMany(
+      env.topics.sessionEvents,
+      badSessions.slice(i * 50, i * 50 + 50).map((value, k) => ({ key: `junk-${k}`, value })),
+    );
+    await env.peers.sendMany(
+      env.topics.channelEvents,
+      badChannels.slice(i * 50, i * 50 + 50).map((value, k) => ({ key: `junk-${k}`, value })),
+    );
   }
   await produce(env, workload.round(100));
   await converged(env, workload);
 
   const shown = (v: string | null) => v ?? '<null>';
-  for (const [topic, sent] of [[env.topics.sessionEvents, badSessions], [env.topics.channelEvents, badChannels]] as const) {
+  for (const [topic, sent] of [
+    [env.topics.sessionEvents, badSessions],
+    [env.topics.channelEvents, badChannels],
+  ] as const) {
     const letters = await readTopic(env.kafka.kafka, `${topic}.DLT`, sent.length, 20000);
     expect(letters.map((l) => shown(l.value)).sort()).toEqual(sent.map(shown).sort());
     for (const letter of letters) expect(letter.headers['kafka_dlt-exception-message']?.toString()).toBeTruthy();
@@ -103,23 +145,60 @@ it('dead-letters every bad record, unchanged, and applies the valid ones around 
   expect(service.running).toBe(true);
 });
 
-const text = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('1', '0', '-1', '1.5', '99999999999999999999', '1,2', ',', '%00', '../x', '1e3'));
+const text = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.constantFrom('1', '0', '-1', '1.5', '99999999999999999999', '1,2', ',', '%00', '../x', '1e3'),
+);
 const body = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 60 }),
-  fc.record({ userIds: fc.oneof(fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 5 }), fc.jsonValue({ maxDepth: 1 })), guildId: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+  fc
+    .record(
+      {
+        userIds: fc.oneof(fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 5 }), fc.jsonValue({ maxDepth: 1 })),
+        guildId: fc.jsonValue({ maxDepth: 1 }),
+      },
+      { requiredKeys: [] },
+    )
+    .map((v) => JSON.stringify(v)),
   fc.constant(JSON.stringify({ guildId: 1, userIds: Array.from({ length: 1001 }, (_, i) => i + 1) })),
   fc.constant(`{"userIds":[${'1,'.repeat(40000)}1]}`),
 );
 const request = fc.oneof(
-  fc.record({ method: fc.constant('GET'), path: fc.tuple(text, fc.option(text)).map(([g, q]) => `/guilds/${encodeURIComponent(g)}/states${q === null ? '' : `?userIds=${encodeURIComponent(q)}`}`), body: fc.constant(undefined), type: fc.constant(undefined) }),
+  fc.record({
+    method: fc.constant('GET'),
+    path: fc
+      .tuple(text, fc.option(text))
+      .map(([g, q]) => `/guilds/${encodeURIComponent(g)}/states${q === null ? '' : `?userIds=${encodeURIComponent(q)}`}`),
+    body: fc.constant(undefined),
+    type: fc.constant(undefined),
+  }),
   fc.record({
     method: fc.constant('POST'),
-    path: fc.oneof(text.map((g) => `/guilds/${encodeURIComponent(g)}/states/query`), fc.constantFrom('/guilds/100/states/query', '/api/state/community/user/info', '/api/state/direct/user/info', '/api/state/update/session')),
+    path: fc.oneof(
+      text.map((g) => `/guilds/${encodeURIComponent(g)}/states/query`),
+      fc.constantFrom(
+        '/guilds/100/states/query',
+        '/api/state/community/user/info',
+        '/api/state/direct/user/info',
+        '/api/state/update/session',
+      ),
+    ),
     body,
-    type: fc.constantFrom<string | undefined>('application/json', 'text/plain', 'application/x-www-form-urlencoded', undefined, 'application/json; charset=latin1'),
+    type: fc.constantFrom<string | undefined>(
+      'application/json',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      undefined,
+      'application/json; charset=latin1',
+    ),
   }),
-  fc.record({ method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), path: text.map((p) => `/${encodeURIComponent(p)}`), body: fc.constant(undefined), type: fc.constant(undefined) }),
+  fc.record({
+    method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'),
+    path: text.map((p) => `/${encodeURIComponent(p)}`),
+    body: fc.constant(undefined),
+    type: fc.constant(undefined),
+  }),
 );
 
 it('answers every generated HTTP request with 2xx or 4xx, never 5xx, and keeps running', async () => {

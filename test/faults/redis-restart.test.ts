@@ -42,23 +42,36 @@ it('pauses while Redis is down, skips nothing, and is rebuilt by a replay from t
 
   await env.redis.restart(); // empty
   // The service notices that the state is gone and says so: not ready, with the reason.
-  await eventually(async () => {
-    const res = await fetch(`${service.url}/health/ready`);
-    expect(res.status).toBe(503);
-    expect(JSON.stringify(await res.json())).toMatch(/Redis lost the state/);
-  }, 15000, 200);
+  await eventually(
+    async () => {
+      const res = await fetch(`${service.url}/health/ready`);
+      expect(res.status).toBe(503);
+      expect(JSON.stringify(await res.json())).toMatch(/Redis lost the state/);
+    },
+    15000,
+    200,
+  );
   // Everything produced during the outage was applied, onto the empty Redis: exactly what the
   // model says those events alone do.
   const outageOnly = new PresenceModel();
   for (const { event, atMs } of duringOutage) outageOnly.apply(event, atMs);
-  await eventually(async () => expect(normalized(await readObservableState(env.redis.client))).toEqual(normalized(outageOnly.observable())), 30000, 200);
+  await eventually(
+    async () => expect(normalized(await readObservableState(env.redis.client))).toEqual(normalized(outageOnly.observable())),
+    30000,
+    200,
+  );
 
   // Rebuild: stop the service, clear the partial state, replay from the earliest offset. With a
   // real cluster one rewinds the group (kafka-consumer-groups.sh --reset-offsets --to-earliest);
   // here, as docs/reliability.md also allows, a fresh group id with KAFKA_FROM_BEGINNING=true.
   expect(await service.kill('SIGTERM')).toBe(0);
   await env.redis.flush();
-  service = await ServiceProcess.start({ ...env.serviceEnv, STATE_REBUILD: 'off', KAFKA_GROUP_ID: `${env.serviceEnv.KAFKA_GROUP_ID}-rebuild`, KAFKA_FROM_BEGINNING: 'true' });
+  service = await ServiceProcess.start({
+    ...env.serviceEnv,
+    STATE_REBUILD: 'off',
+    KAFKA_GROUP_ID: `${env.serviceEnv.KAFKA_GROUP_ID}-rebuild`,
+    KAFKA_FROM_BEGINNING: 'true',
+  });
   await converged(env, workload);
 
   // And it keeps going.

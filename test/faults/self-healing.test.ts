@@ -55,7 +55,11 @@ async function answer(service: ServiceProcess, userIds: number[]) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ guildId: 1, userIds }),
   });
-  return { status: res.status, rebuilding: res.headers.get('x-state-rebuilding'), body: (await res.json()) as { connectionStates: Record<string, string>; channelStates: Record<string, string[]> } };
+  return {
+    status: res.status,
+    rebuilding: res.headers.get('x-state-rebuilding'),
+    body: (await res.json()) as { connectionStates: Record<string, string>; channelStates: Record<string, string[]> },
+  };
 }
 
 async function metric(service: ServiceProcess, name: string): Promise<number> {
@@ -78,7 +82,10 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
   // Before: 1..50 online, 1..10 ended over HTTP, 11..20 in voice channel 7.
   for (const id of range(1, 50)) await chat.connect(`s${id}`, id);
   for (const id of range(11, 20)) await signaling.join(id, 1, 7);
-  await eventually(async () => expect(Object.keys((await answer(services[0], range(1, 50))).body.connectionStates)).toHaveLength(50), 20000);
+  await eventually(
+    async () => expect(Object.keys((await answer(services[0], range(1, 50))).body.connectionStates)).toHaveLength(50),
+    20000,
+  );
   for (const id of range(1, 10)) expect((await chat.disconnect(`s${id}`)).body.result).toBe(String(id));
 
   await redis.kill();
@@ -94,17 +101,27 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
   await eventually(async () => expect((await answer(services[1], [1])).status).toBe(200), 15000, 100);
   const statuses = new Set<number>();
   const expected = {
-    connectionStates: Object.fromEntries([...range(1, 10), ...range(21, 25)].map((id) => [String(id), 'offline']).concat([...range(11, 20), ...range(26, 60)].map((id) => [String(id), 'online']))),
+    connectionStates: Object.fromEntries(
+      [...range(1, 10), ...range(21, 25)]
+        .map((id) => [String(id), 'offline'])
+        .concat([...range(11, 20), ...range(26, 60)].map((id) => [String(id), 'online'])),
+    ),
     channelStates: { '7': range(11, 20).map(String) },
   };
-  await eventually(async () => {
-    for (const service of services) {
-      const { status, body } = await answer(service, range(1, 60));
-      statuses.add(status);
-      expect(body.connectionStates).toEqual(expected.connectionStates);
-      expect(Object.fromEntries(Object.entries(body.channelStates).map(([c, m]) => [c, [...m].sort((x, y) => Number(x) - Number(y))]))).toEqual(expected.channelStates);
-    }
-  }, 40000, 200);
+  await eventually(
+    async () => {
+      for (const service of services) {
+        const { status, body } = await answer(service, range(1, 60));
+        statuses.add(status);
+        expect(body.connectionStates).toEqual(expected.connectionStates);
+        expect(
+          Object.fromEntries(Object.entries(body.channelStates).map(([c, m]) => [c, [...m].sort((x, y) => Number(x) - Number(y))])),
+        ).toEqual(expected.channelStates);
+      }
+    },
+    40000,
+    200,
+  );
   expect([...statuses]).toEqual([200]);
 
   // Both instances took part, through the epoch's group; the rebuild finished.
@@ -118,14 +135,21 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
 
   // And it keeps going.
   for (const id of range(61, 65)) await chat.connect(`s${id}`, id);
-  await eventually(async () => expect(Object.keys((await answer(services[0], range(61, 65))).body.connectionStates)).toHaveLength(5), 20000);
+  await eventually(
+    async () => expect(Object.keys((await answer(services[0], range(61, 65))).body.connectionStates)).toHaveLength(5),
+    20000,
+  );
 }, 120000);
 
 it('converges when an instance is SIGKILLed in the middle of a rebuild and a third joins during it', async () => {
   // A longer history, so that the rebuild takes a while: 2,000 more sessions, half ended over HTTP.
   const many = range(1000, 2999);
   for (let i = 0; i < many.length; i += 200) await Promise.all(many.slice(i, i + 200).map((id) => chat.connect(`m${id}`, id)));
-  await eventually(async () => expect(Object.keys((await answer(services[0], many)).body.connectionStates)).toHaveLength(many.length), 60000, 500);
+  await eventually(
+    async () => expect(Object.keys((await answer(services[0], many)).body.connectionStates)).toHaveLength(many.length),
+    60000,
+    500,
+  );
   for (let i = 0; i < many.length; i += 2) await chat.disconnect(`m${many[i]}`);
 
   await redis.kill();
@@ -135,12 +159,18 @@ it('converges when an instance is SIGKILLed in the middle of a rebuild and a thi
   const third = await ServiceProcess.start(serviceEnv, 'c');
   services.push(third);
 
-  await eventually(async () => {
-    const { body } = await answer(third, many);
-    const online = Object.entries(body.connectionStates).filter(([, s]) => s === 'online').map(([id]) => Number(id));
-    expect(online).toHaveLength(many.length / 2);
-    expect(online.every((id) => (id - 1000) % 2 === 1)).toBe(true);
-    expect((await answer(services[1], many)).body).toEqual(body);
-  }, 60000, 500);
+  await eventually(
+    async () => {
+      const { body } = await answer(third, many);
+      const online = Object.entries(body.connectionStates)
+        .filter(([, s]) => s === 'online')
+        .map(([id]) => Number(id));
+      expect(online).toHaveLength(many.length / 2);
+      expect(online.every((id) => (id - 1000) % 2 === 1)).toBe(true);
+      expect((await answer(services[1], many)).body).toEqual(body);
+    },
+    60000,
+    500,
+  );
   await eventually(async () => expect(await metric(third, 'state_server_rebuild_progress_ratio')).toBe(1), 30000);
 }, 180000);

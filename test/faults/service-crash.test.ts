@@ -29,17 +29,29 @@ it('reaches the model state after being killed mid-batch and restarted', async (
     // A fresh backlog each time, so that there is one to be in the middle of however fast the
     // service drained the previous one; killed as soon as it has applied some of it.
     await produce(env, Array.from({ length: 4 }, () => workload.round(2000)).flat());
-    await eventually(async () => expect((await eventsSeen(service, 'applied')) + (await eventsSeen(service, 'duplicate'))).toBeGreaterThan(500), 30000, 5);
+    await eventually(
+      async () => expect((await eventsSeen(service, 'applied')) + (await eventsSeen(service, 'duplicate'))).toBeGreaterThan(500),
+      30000,
+      5,
+    );
     expect(await service.kill('SIGKILL')).toBeNull();
     await service.restart();
   }
   await converged(env, workload);
 
   await service.stop();
-  service = await ServiceProcess.start({ ...env.serviceEnv, KAFKA_GROUP_ID: `${env.serviceEnv.KAFKA_GROUP_ID}-again`, KAFKA_FROM_BEGINNING: 'true' });
+  service = await ServiceProcess.start({
+    ...env.serviceEnv,
+    KAFKA_GROUP_ID: `${env.serviceEnv.KAFKA_GROUP_ID}-again`,
+    KAFKA_FROM_BEGINNING: 'true',
+  });
   // Every record again, each counted once (applied, duplicate, stale or ignored: a user's replayed
   // moves change the state on the way, hence not all "duplicate")...
-  const seen = async () => (await Promise.all((['applied', 'duplicate', 'stale', 'ignored'] as const).map((o) => eventsSeen(service, o)))).reduce((a, b) => a + b, 0);
+  const seen = async () =>
+    (await Promise.all((['applied', 'duplicate', 'stale', 'ignored'] as const).map((o) => eventsSeen(service, o)))).reduce(
+      (a, b) => a + b,
+      0,
+    );
   await eventually(async () => expect(await seen()).toBe(workload.produced), 30000, 200);
   // ...and the end state is unchanged.
   await converged(env, workload);

@@ -25,9 +25,26 @@ afterAll(async () => {
 });
 beforeEach(() => redis.flush());
 
-const connect = (sessionId: string, userId: string | number, extra: Record<string, unknown> = {}) => ({ type: 'CONNECT', sessionId, userId, state: 'online', ...extra });
-const disconnect = (sessionId: string, extra: Record<string, unknown> = {}) => ({ type: 'DISCONNECT', sessionId, state: 'offline', ...extra });
-const join = (userId: number, guildId: number, channelId: number, extra: Record<string, unknown> = {}) => ({ type: 'JOIN', userId, guildId, channelId, ...extra });
+const connect = (sessionId: string, userId: string | number, extra: Record<string, unknown> = {}) => ({
+  type: 'CONNECT',
+  sessionId,
+  userId,
+  state: 'online',
+  ...extra,
+});
+const disconnect = (sessionId: string, extra: Record<string, unknown> = {}) => ({
+  type: 'DISCONNECT',
+  sessionId,
+  state: 'offline',
+  ...extra,
+});
+const join = (userId: number, guildId: number, channelId: number, extra: Record<string, unknown> = {}) => ({
+  type: 'JOIN',
+  userId,
+  guildId,
+  channelId,
+  ...extra,
+});
 const leave = (userId: number, guildId: number, channelId: number) => ({ type: 'LEAVE', userId, guildId, channelId });
 const T = 1_700_000_000_000;
 
@@ -79,7 +96,7 @@ describe('sessions', () => {
     expect(await state.userState('8')).toBe('online');
   });
 
-  it('lets another user reuse a session id: one user\'s ended session never blocks another\'s', async () => {
+  it("lets another user reuse a session id: one user's ended session never blocks another's", async () => {
     await state.session(connect('abc', 1), disconnect('abc'));
     expect(await state.session(connect('abc', 2))).toEqual(['applied']);
     expect(await state.userState('2')).toBe('online');
@@ -94,7 +111,7 @@ describe('sessions', () => {
     expect(ttl).toBeLessThanOrEqual(86400);
   });
 
-  it('drops the user out of their guilds\' online sets when the last session ends', async () => {
+  it("drops the user out of their guilds' online sets when the last session ends", async () => {
     await state.session(connect('s1', 7, { guildIds: [100] }), connect('s2', 7, { guildIds: [100, 200] }));
     await state.session(disconnect('s2'));
     expect(await state.redis.smembers(state.keys.guildOnline('100'))).toEqual(['7']);
@@ -129,7 +146,7 @@ describe('shown state', () => {
     expect(await state.userState('2')).toBe('online');
   });
 
-  it('goes back to the remaining session\'s state when a device leaves', async () => {
+  it("goes back to the remaining session's state when a device leaves", async () => {
     await state.session(connect('phone', 1, { state: 'idle' }), connect('desktop', 1, { state: 'dnd' }));
     expect(await state.userState('1')).toBe('dnd');
     await state.session(disconnect('desktop'));
@@ -145,7 +162,11 @@ describe('shown state', () => {
   });
 
   it('stores any printable state verbatim and shows invisible as offline', async () => {
-    await state.session(connect('s1', 1, { state: 'In a meeting 🎧' }), connect('s2', 2, { state: 'invisible' }), connect('s3', 2, { state: 'online' }));
+    await state.session(
+      connect('s1', 1, { state: 'In a meeting 🎧' }),
+      connect('s2', 2, { state: 'invisible' }),
+      connect('s3', 2, { state: 'online' }),
+    );
     expect(await state.userState('1')).toBe('In a meeting 🎧');
     expect(await state.userState('2')).toBe('offline');
     expect((await state.counters()).online_users).toBe('2');
@@ -209,9 +230,18 @@ describe('voice channels', () => {
     expect(await state.guildHash('100')).toEqual({});
   });
 
-  it('keeps a device switch across two signaling instances: JOIN c5, JOIN c6, then the old socket\'s LEAVE c5', async () => {
-    const records: [number, ReturnType<typeof join>][] = [[T, join(1, 100, 5)], [T + 100, join(1, 100, 6)], [T + 200, leave(1, 100, 5)]];
-    for (const order of [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]]) {
+  it("keeps a device switch across two signaling instances: JOIN c5, JOIN c6, then the old socket's LEAVE c5", async () => {
+    const records: [number, ReturnType<typeof join>][] = [
+      [T, join(1, 100, 5)],
+      [T + 100, join(1, 100, 6)],
+      [T + 200, leave(1, 100, 5)],
+    ];
+    for (const order of [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 2, 0],
+      [2, 0, 1],
+    ]) {
       await redis.flush();
       for (const i of order) await state.channelAt(records[i][0], records[i][1]);
       expect(await state.guildHash('100')).toEqual({ '6': ['1'] });
@@ -226,7 +256,7 @@ describe('voice channels', () => {
     expect((await state.counters()).voice_seats).toBe('2');
   });
 
-  it('with VOICE_SCOPE=user, moves the user across guilds (Discord\'s rule)', async () => {
+  it("with VOICE_SCOPE=user, moves the user across guilds (Discord's rule)", async () => {
     await withHarness({ VOICE_SCOPE: 'user' }, async (h) => {
       await h.channelAt(T, join(1, 100, 10));
       await h.channelAt(T + 1, join(1, 200, 20));
@@ -242,9 +272,11 @@ describe('voice channels', () => {
     });
   });
 
-  it('ignores the signaling server\'s LEAVE with null ids, without dead-lettering it', async () => {
+  it("ignores the signaling server's LEAVE with null ids, without dead-lettering it", async () => {
     await state.channelAt(T, join(1, 100, 10));
-    expect(await state.channel('{"guildId":null,"channelId":null,"userId":null,"type":"LEAVE"}')).toEqual([{ ignored: 'leave_without_ids' }]);
+    expect(await state.channel('{"guildId":null,"channelId":null,"userId":null,"type":"LEAVE"}')).toEqual([
+      { ignored: 'leave_without_ids' },
+    ]);
     expect(await state.guildHash('100')).toEqual({ '10': ['1'] });
   });
 
@@ -330,9 +362,10 @@ describe('queries', () => {
     expect(answer.channelStates).toEqual({ '10': ['3'] });
   });
 
-  it('pages a big guild\'s online members: every member exactly once across the pages, channels on each page', async () => {
+  it("pages a big guild's online members: every member exactly once across the pages, channels on each page", async () => {
     const members = Array.from({ length: 5000 }, (_, i) => i + 1);
-    for (let i = 0; i < members.length; i += 1000) await state.session(...members.slice(i, i + 1000).map((id) => connect(`p${id}`, id, { guildIds: [100] })));
+    for (let i = 0; i < members.length; i += 1000)
+      await state.session(...members.slice(i, i + 1000).map((id) => connect(`p${id}`, id, { guildIds: [100] })));
     await state.channel(join(9999, 100, 10));
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -363,22 +396,25 @@ describe('queries', () => {
   });
 });
 
-describe('taking over the original service\'s Redis', () => {
+describe("taking over the original service's Redis", () => {
   // The original service ran on one Redis: taking it over is a single-Redis matter.
-  (clusterRequested() ? it.skip : it)('clears the inherited whole-key expiry on USER:STATE and GUILD:* at start-up and on write', async () => {
-    await state.redis.hset('USER:STATE', '1', 'online');
-    await state.redis.expire('USER:STATE', 60000);
-    await state.redis.hset('GUILD:100', '10', '["1"]');
-    await state.redis.expire('GUILD:100', 60000);
-    await withHarness({}, async (h) => {
-      await new Promise((r) => setTimeout(r, 200)); // start-up runs on connect
-      expect(await h.redis.ttl('USER:STATE')).toBe(-1);
-      expect(await h.redis.ttl('GUILD:100')).toBe(-1);
-    });
-    await state.redis.expire('USER:STATE', 60000);
-    await state.session(connect('s1', 2));
-    expect(await state.redis.ttl('USER:STATE')).toBe(-1);
-  });
+  (clusterRequested() ? it.skip : it)(
+    'clears the inherited whole-key expiry on USER:STATE and GUILD:* at start-up and on write',
+    async () => {
+      await state.redis.hset('USER:STATE', '1', 'online');
+      await state.redis.expire('USER:STATE', 60000);
+      await state.redis.hset('GUILD:100', '10', '["1"]');
+      await state.redis.expire('GUILD:100', 60000);
+      await withHarness({}, async (h) => {
+        await new Promise((r) => setTimeout(r, 200)); // start-up runs on connect
+        expect(await h.redis.ttl('USER:STATE')).toBe(-1);
+        expect(await h.redis.ttl('GUILD:100')).toBe(-1);
+      });
+      await state.redis.expire('USER:STATE', 60000);
+      await state.session(connect('s1', 2));
+      expect(await state.redis.ttl('USER:STATE')).toBe(-1);
+    },
+  );
 
   it('reads spaced JSON arrays and skips foreign bytes instead of failing the query', async () => {
     const guild = state.keys.guildChannels('100');

@@ -8,13 +8,21 @@ import { ModelOptions, PresenceEvent, PresenceModel } from '../../testkit/presen
 
 type Timed = [PresenceEvent, number];
 
-const connect = (sessionId: string, userId: string, at: number, extra: Partial<Extract<PresenceEvent, { type: 'CONNECT' }>> = {}): Timed => [
-  { type: 'CONNECT', sessionId, userId, state: 'online', ...extra },
+const connect = (
+  sessionId: string,
+  userId: string,
+  at: number,
+  extra: Partial<Extract<PresenceEvent, { type: 'CONNECT' }>> = {},
+): Timed => [{ type: 'CONNECT', sessionId, userId, state: 'online', ...extra }, at];
+const disconnect = (sessionId: string, userId?: string, at = 0): Timed => [{ type: 'DISCONNECT', sessionId, userId, state: 'offline' }, at];
+const join = (userId: string, guildId: string, channelId: string, at: number, serverId?: string): Timed => [
+  { type: 'JOIN', userId, guildId, channelId, serverId },
   at,
 ];
-const disconnect = (sessionId: string, userId?: string, at = 0): Timed => [{ type: 'DISCONNECT', sessionId, userId, state: 'offline' }, at];
-const join = (userId: string, guildId: string, channelId: string, at: number, serverId?: string): Timed => [{ type: 'JOIN', userId, guildId, channelId, serverId }, at];
-const leave = (userId: string, guildId: string, channelId: string, at: number): Timed => [{ type: 'LEAVE', userId, guildId, channelId }, at];
+const leave = (userId: string, guildId: string, channelId: string, at: number): Timed => [
+  { type: 'LEAVE', userId, guildId, channelId },
+  at,
+];
 const chatReset = (serverId: string, at: number): Timed => [{ type: 'RESET', serverId, timestamp: at }, at];
 const voiceReset = (serverId: string, at: number): Timed => [{ type: 'VOICE_RESET', serverId, timestamp: at }, at];
 
@@ -33,7 +41,9 @@ function permutations<T>(items: readonly T[]): T[][] {
 function inEveryOrder(records: readonly Timed[], options: ModelOptions = {}) {
   const states = permutations(records).map((order) => {
     const { userStates, guildChannels, guildOnline } = run(order, options).observable();
-    const sorted = Object.fromEntries(Object.entries(guildChannels).map(([g, chans]) => [g, Object.fromEntries(Object.entries(chans).map(([c, m]) => [c, [...m].sort()]))]));
+    const sorted = Object.fromEntries(
+      Object.entries(guildChannels).map(([g, chans]) => [g, Object.fromEntries(Object.entries(chans).map(([c, m]) => [c, [...m].sort()]))]),
+    );
     return { userStates, guildChannels: sorted, guildOnline };
   });
   for (const state of states) expect(state).toEqual(states[0]);
@@ -42,31 +52,51 @@ function inEveryOrder(records: readonly Timed[], options: ModelOptions = {}) {
 
 describe('sessions', () => {
   it('keeps a user online while another of their sessions is live', () => {
-    expect(inEveryOrder([connect('phone', '7', 1), connect('desktop', '7', 2), disconnect('phone', '7')]).userStates).toEqual({ '7': 'online' });
+    expect(inEveryOrder([connect('phone', '7', 1), connect('desktop', '7', 2), disconnect('phone', '7')]).userStates).toEqual({
+      '7': 'online',
+    });
   });
 
   it('shows the highest-ranked state of the live sessions, whichever device connected last', () => {
     expect(inEveryOrder([connect('phone', '7', 1, { state: 'idle' }), connect('desktop', '7', 2)]).userStates).toEqual({ '7': 'online' });
-    expect(inEveryOrder([connect('phone', '7', 1, { state: 'idle' }), connect('desktop', '7', 2), disconnect('phone', '7')]).userStates).toEqual({ '7': 'online' });
-    expect(inEveryOrder([connect('phone', '7', 1, { state: 'idle' }), connect('desktop', '7', 2), disconnect('desktop', '7')]).userStates).toEqual({ '7': 'idle' });
+    expect(
+      inEveryOrder([connect('phone', '7', 1, { state: 'idle' }), connect('desktop', '7', 2), disconnect('phone', '7')]).userStates,
+    ).toEqual({ '7': 'online' });
+    expect(
+      inEveryOrder([connect('phone', '7', 1, { state: 'idle' }), connect('desktop', '7', 2), disconnect('desktop', '7')]).userStates,
+    ).toEqual({ '7': 'idle' });
     expect(inEveryOrder([connect('a', '7', 1, { state: 'dnd' }), connect('b', '7', 2)]).userStates).toEqual({ '7': 'dnd' });
   });
 
   it('ranks states it does not know below idle, the smaller string first, and stores them verbatim', () => {
-    expect(inEveryOrder([connect('a', '7', 1, { state: 'On a call' }), connect('b', '7', 2, { state: 'away' })]).userStates).toEqual({ '7': 'On a call' });
-    expect(inEveryOrder([connect('a', '7', 1, { state: 'On a call' }), connect('b', '7', 2, { state: 'idle' })]).userStates).toEqual({ '7': 'idle' });
+    expect(inEveryOrder([connect('a', '7', 1, { state: 'On a call' }), connect('b', '7', 2, { state: 'away' })]).userStates).toEqual({
+      '7': 'On a call',
+    });
+    expect(inEveryOrder([connect('a', '7', 1, { state: 'On a call' }), connect('b', '7', 2, { state: 'idle' })]).userStates).toEqual({
+      '7': 'idle',
+    });
   });
 
   it('shows an invisible user as offline (or as configured), even beside another device', () => {
     expect(inEveryOrder([connect('a', '7', 1, { state: 'invisible' }), connect('b', '7', 2)]).userStates).toEqual({ '7': 'offline' });
-    expect(run([connect('a', '7', 1, { state: 'invisible' })], { invisibleShownAs: 'hidden' }).observable().userStates).toEqual({ '7': 'hidden' });
-    expect(run([connect('a', '7', 1, { state: 'invisible' }), connect('b', '7', 2, { state: 'idle' })], { statePriority: ['online', 'idle', 'invisible'] }).observable().userStates).toEqual({ '7': 'idle' });
+    expect(run([connect('a', '7', 1, { state: 'invisible' })], { invisibleShownAs: 'hidden' }).observable().userStates).toEqual({
+      '7': 'hidden',
+    });
+    expect(
+      run([connect('a', '7', 1, { state: 'invisible' }), connect('b', '7', 2, { state: 'idle' })], {
+        statePriority: ['online', 'idle', 'invisible'],
+      }).observable().userStates,
+    ).toEqual({ '7': 'idle' });
   });
 
   it('takes a status change (CONNECT on a live session) by the newest CONNECT, in any order', () => {
-    expect(inEveryOrder([connect('s1', '7', 1), connect('s1', '7', 5, { state: 'dnd' }), connect('s1', '7', 9, { state: 'idle' })]).userStates).toEqual({ '7': 'idle' });
+    expect(
+      inEveryOrder([connect('s1', '7', 1), connect('s1', '7', 5, { state: 'dnd' }), connect('s1', '7', 9, { state: 'idle' })]).userStates,
+    ).toEqual({ '7': 'idle' });
     // a tie goes to the higher-ranked state
-    expect(inEveryOrder([connect('s1', '7', 5, { state: 'idle' }), connect('s1', '7', 5, { state: 'dnd' })]).userStates).toEqual({ '7': 'dnd' });
+    expect(inEveryOrder([connect('s1', '7', 5, { state: 'idle' }), connect('s1', '7', 5, { state: 'dnd' })]).userStates).toEqual({
+      '7': 'dnd',
+    });
   });
 
   it('is offline when no session is live, whatever state the DISCONNECT carries', () => {
@@ -75,14 +105,22 @@ describe('sessions', () => {
   });
 
   it('never revives an ended session: a DISCONNECT (with the user) before its CONNECT leaves it ended', () => {
-    expect(inEveryOrder([connect('s1', '7', 1), disconnect('s1', '7')])).toEqual({ userStates: { '7': 'offline' }, guildChannels: {}, guildOnline: {} });
+    expect(inEveryOrder([connect('s1', '7', 1), disconnect('s1', '7')])).toEqual({
+      userStates: { '7': 'offline' },
+      guildChannels: {},
+      guildOnline: {},
+    });
     const model = run([disconnect('s1', '7')]);
     expect(model.apply(...connect('s1', '7', 1))).toBe('stale');
     expect(model.observable().userStates).toEqual({ '7': 'offline' });
   });
 
   it('ends at once the CONNECT that an HTTP DISCONNECT (no user) overtook: a one-shot pending marker', () => {
-    expect(inEveryOrder([connect('s1', '7', 1, { guildIds: ['100'] }), disconnect('s1')])).toEqual({ userStates: { '7': 'offline' }, guildChannels: {}, guildOnline: {} });
+    expect(inEveryOrder([connect('s1', '7', 1, { guildIds: ['100'] }), disconnect('s1')])).toEqual({
+      userStates: { '7': 'offline' },
+      guildChannels: {},
+      guildOnline: {},
+    });
     const model = run([disconnect('s1'), connect('s1', '7', 1)]);
     expect(model.observable().userStates).toEqual({ '7': 'offline' });
     // one-shot: the id's next use (another user, later) is a session like any other
@@ -92,8 +130,13 @@ describe('sessions', () => {
 
   it('keys sessions by (user, session): another user reusing an ended session id a day later goes online', () => {
     const day = 86_400_000;
-    expect(inEveryOrder([connect('s1', '7', 1), disconnect('s1', '7'), connect('s1', '8', day), disconnect('s1', '8')]).userStates).toEqual({ '7': 'offline', '8': 'offline' });
-    expect(inEveryOrder([connect('s1', '7', 1), disconnect('s1', '7'), connect('s1', '8', day)]).userStates).toEqual({ '7': 'offline', '8': 'online' });
+    expect(inEveryOrder([connect('s1', '7', 1), disconnect('s1', '7'), connect('s1', '8', day), disconnect('s1', '8')]).userStates).toEqual(
+      { '7': 'offline', '8': 'offline' },
+    );
+    expect(inEveryOrder([connect('s1', '7', 1), disconnect('s1', '7'), connect('s1', '8', day)]).userStates).toEqual({
+      '7': 'offline',
+      '8': 'online',
+    });
   });
 
   it('finds the session of a DISCONNECT without user from the latest CONNECT with that id', () => {
@@ -111,12 +154,23 @@ describe('sessions', () => {
     expect(state.userStates).toEqual({ '1': 'offline', '2': 'online', '3': 'online' });
   });
 
-  it('ends a session whose first CONNECT predates its server\'s RESET, even after a later status change', () => {
-    expect(inEveryOrder([connect('s1', '1', 100, { serverId: 'chat-a' }), connect('s1', '1', 300, { serverId: 'chat-a', state: 'dnd' }), chatReset('chat-a', 200)]).userStates).toEqual({ '1': 'offline' });
+  it("ends a session whose first CONNECT predates its server's RESET, even after a later status change", () => {
+    expect(
+      inEveryOrder([
+        connect('s1', '1', 100, { serverId: 'chat-a' }),
+        connect('s1', '1', 300, { serverId: 'chat-a', state: 'dnd' }),
+        chatReset('chat-a', 200),
+      ]).userStates,
+    ).toEqual({ '1': 'offline' });
   });
 
   it('adds the guildIds of every CONNECT of a live session; GUILD_ONLINE is the union over live sessions', () => {
-    const state = inEveryOrder([connect('s1', '1', 1, { guildIds: ['100'] }), connect('s1', '1', 2, { guildIds: ['200'] }), connect('s2', '1', 3, { guildIds: ['300'] }), disconnect('s2', '1')]);
+    const state = inEveryOrder([
+      connect('s1', '1', 1, { guildIds: ['100'] }),
+      connect('s1', '1', 2, { guildIds: ['200'] }),
+      connect('s2', '1', 3, { guildIds: ['300'] }),
+      disconnect('s2', '1'),
+    ]);
     expect(state.guildOnline).toEqual({ '100': ['1'], '200': ['1'] });
   });
 
@@ -129,7 +183,9 @@ describe('sessions', () => {
   });
 
   it('ends the oldest live session over MAX_SESSIONS_PER_USER (applied in CONNECT order)', () => {
-    const model = run([connect('a', '1', 1, { state: 'dnd' }), connect('b', '1', 2), connect('c', '1', 3, { state: 'idle' })], { maxSessionsPerUser: 2 });
+    const model = run([connect('a', '1', 1, { state: 'dnd' }), connect('b', '1', 2), connect('c', '1', 3, { state: 'idle' })], {
+      maxSessionsPerUser: 2,
+    });
     expect(model.liveSessions('1').sort()).toEqual(['b', 'c']);
     expect(model.observable().userStates).toEqual({ '1': 'online' });
   });
@@ -181,7 +237,9 @@ describe('voice', () => {
   });
 
   it('seats a user again by a JOIN newer than their LEAVE', () => {
-    expect(inEveryOrder([join('1', '100', '5', 10), leave('1', '100', '5', 20), join('1', '100', '5', 30)]).guildChannels).toEqual({ '100': { '5': ['1'] } });
+    expect(inEveryOrder([join('1', '100', '5', 10), leave('1', '100', '5', 20), join('1', '100', '5', 30)]).guildChannels).toEqual({
+      '100': { '5': ['1'] },
+    });
   });
 
   it('ends with a LEAVE only the channel it names', () => {
@@ -194,20 +252,36 @@ describe('voice', () => {
   });
 
   it('keeps one channel per user with VOICE_SCOPE=user, a tie going to the larger guild id', () => {
-    expect(inEveryOrder([join('1', '100', '5', 10), join('1', '200', '7', 20)], { voiceScope: 'user' }).guildChannels).toEqual({ '200': { '7': ['1'] } });
-    expect(inEveryOrder([join('1', '900', '5', 10), join('1', '1000', '7', 10)], { voiceScope: 'user' }).guildChannels).toEqual({ '1000': { '7': ['1'] } });
+    expect(inEveryOrder([join('1', '100', '5', 10), join('1', '200', '7', 20)], { voiceScope: 'user' }).guildChannels).toEqual({
+      '200': { '7': ['1'] },
+    });
+    expect(inEveryOrder([join('1', '900', '5', 10), join('1', '1000', '7', 10)], { voiceScope: 'user' }).guildChannels).toEqual({
+      '1000': { '7': ['1'] },
+    });
     expect(inEveryOrder([join('1', '100', '5', 10), join('1', '100', '7', 10)]).guildChannels).toEqual({ '100': { '7': ['1'] } });
   });
 
   it('lets a user sit in any number of channels with VOICE_SCOPE=none', () => {
-    expect(inEveryOrder([join('1', '100', '5', 10), join('1', '100', '6', 20), leave('1', '100', '5', 30)], { voiceScope: 'none' }).guildChannels).toEqual({ '100': { '6': ['1'] } });
-    expect(run([join('1', '100', '5', 10), join('1', '100', '6', 20)], { voiceScope: 'none' }).observable().guildChannels).toEqual({ '100': { '5': ['1'], '6': ['1'] } });
+    expect(
+      inEveryOrder([join('1', '100', '5', 10), join('1', '100', '6', 20), leave('1', '100', '5', 30)], { voiceScope: 'none' })
+        .guildChannels,
+    ).toEqual({ '100': { '6': ['1'] } });
+    expect(run([join('1', '100', '5', 10), join('1', '100', '6', 20)], { voiceScope: 'none' }).observable().guildChannels).toEqual({
+      '100': { '5': ['1'], '6': ['1'] },
+    });
   });
 
   it('does not end a call when the chat session ends or reconnects', () => {
-    const state = inEveryOrder([connect('s1', '1', 1, { guildIds: ['100'] }), join('1', '100', '5', 50), disconnect('s1', '1'), connect('s2', '1', 3, { guildIds: ['100'] })]);
+    const state = inEveryOrder([
+      connect('s1', '1', 1, { guildIds: ['100'] }),
+      join('1', '100', '5', 50),
+      disconnect('s1', '1'),
+      connect('s2', '1', 3, { guildIds: ['100'] }),
+    ]);
     expect(state).toEqual({ userStates: { '1': 'online' }, guildChannels: { '100': { '5': ['1'] } }, guildOnline: { '100': ['1'] } });
-    expect(inEveryOrder([connect('s1', '1', 1, { serverId: 'chat-a' }), join('1', '100', '5', 50), chatReset('chat-a', 2)]).guildChannels).toEqual({ '100': { '5': ['1'] } });
+    expect(
+      inEveryOrder([connect('s1', '1', 1, { serverId: 'chat-a' }), join('1', '100', '5', 50), chatReset('chat-a', 2)]).guildChannels,
+    ).toEqual({ '100': { '5': ['1'] } });
   });
 
   it('ignores a LEAVE whose ids are all null', () => {
@@ -216,7 +290,7 @@ describe('voice', () => {
     expect(model.observable().guildChannels).toEqual({ '100': { '5': ['1'] } });
   });
 
-  it('ends the seats of a user with no live session when the grace period runs out, as LEAVEs at their JOINs\' times', () => {
+  it("ends the seats of a user with no live session when the grace period runs out, as LEAVEs at their JOINs' times", () => {
     const grace: PresenceEvent = { type: 'GRACE_EXPIRED', userId: '1' };
     const model = run([join('1', '100', '5', 10), join('1', '200', '7', 20)]);
     expect(model.apply(grace, 0)).toBe('applied');
@@ -234,18 +308,29 @@ describe('voice', () => {
     expect(model.observable().guildChannels).toEqual({ '100': { '5': ['1'] } });
   });
 
-  it('ends on a signaling RESET the seats taken by that server\'s JOINs before it, in any order', () => {
-    const state = inEveryOrder([join('1', '100', '5', 10, 'sig-1'), join('2', '100', '5', 10, 'sig-2'), join('3', '100', '5', 30, 'sig-1'), voiceReset('sig-1', 20)]);
+  it("ends on a signaling RESET the seats taken by that server's JOINs before it, in any order", () => {
+    const state = inEveryOrder([
+      join('1', '100', '5', 10, 'sig-1'),
+      join('2', '100', '5', 10, 'sig-2'),
+      join('3', '100', '5', 30, 'sig-1'),
+      voiceReset('sig-1', 20),
+    ]);
     expect(state.guildChannels).toEqual({ '100': { '5': ['2', '3'] } });
     // the ended seat stays the newest JOIN of its scope: an older JOIN elsewhere does not come back
-    expect(inEveryOrder([join('1', '100', '4', 5, 'sig-2'), join('1', '100', '5', 10, 'sig-1'), voiceReset('sig-1', 20)]).guildChannels).toEqual({});
+    expect(
+      inEveryOrder([join('1', '100', '4', 5, 'sig-2'), join('1', '100', '5', 10, 'sig-1'), voiceReset('sig-1', 20)]).guildChannels,
+    ).toEqual({});
   });
 
   it('decides a JOIN tie of one channel and millisecond on two signaling servers by serverId, so a RESET of one ends the same seat in any order', () => {
     // The larger serverId wins a full tie (absent smallest): sig-2's JOIN stands whatever the order; a LEAVE written
     // at sig-1's JOIN time instead would also end sig-2's JOIN when that is applied after the RESET.
-    expect(inEveryOrder([join('1', '100', '5', 10, 'sig-2'), join('1', '100', '5', 10, 'sig-1'), voiceReset('sig-1', 20)]).guildChannels).toEqual({ '100': { '5': ['1'] } });
-    expect(inEveryOrder([join('1', '100', '5', 10, 'sig-2'), join('1', '100', '5', 10, 'sig-1'), voiceReset('sig-2', 20)]).guildChannels).toEqual({});
+    expect(
+      inEveryOrder([join('1', '100', '5', 10, 'sig-2'), join('1', '100', '5', 10, 'sig-1'), voiceReset('sig-1', 20)]).guildChannels,
+    ).toEqual({ '100': { '5': ['1'] } });
+    expect(
+      inEveryOrder([join('1', '100', '5', 10, 'sig-2'), join('1', '100', '5', 10, 'sig-1'), voiceReset('sig-2', 20)]).guildChannels,
+    ).toEqual({});
   });
 
   it('keeps channel members in the order they sat down and drops emptied channels', () => {
@@ -259,13 +344,22 @@ describe('voice', () => {
 
 describe('answers', () => {
   it('answers queries in GuildStatesService shapes', () => {
-    const model = run([connect('s1', '1', 1, { guildIds: ['100'] }), connect('s2', '2', 2), disconnect('s2', '2'), join('3', '100', '10', 3)]);
+    const model = run([
+      connect('s1', '1', 1, { guildIds: ['100'] }),
+      connect('s2', '2', 2),
+      disconnect('s2', '2'),
+      join('3', '100', '10', 3),
+    ]);
     expect(model.guildStates('100', ['1', '2', '4'])).toEqual({
       guildId: '100',
       connectionStates: { '1': 'online', '2': 'offline', '4': 'offline' },
       channelStates: { '10': ['3'] },
     });
-    expect(model.guildStates('100')).toEqual({ guildId: '100', connectionStates: { '1': 'online', '3': 'offline' }, channelStates: { '10': ['3'] } });
+    expect(model.guildStates('100')).toEqual({
+      guildId: '100',
+      connectionStates: { '1': 'online', '3': 'offline' },
+      channelStates: { '10': ['3'] },
+    });
     expect(model.communityUserInfo('100', ['1', '4'])).toEqual({ connectionStates: { '1': 'online' }, channelStates: { '10': ['3'] } });
     expect(model.communityUserInfo('100', [])).toEqual({ connectionStates: {}, channelStates: { '10': ['3'] } });
     expect(model.directUserInfo(['2', '4'])).toEqual({ connectionStates: { '2': 'offline' } });

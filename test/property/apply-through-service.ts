@@ -1,6 +1,6 @@
 import { decodeEvent } from '../../src/ingest/event-decoding';
 import { SessionEvent } from '../../src/sessions/session-event';
-import { ApplyOutcome } from '../../src/state-store/state-store.repository';
+import { ApplyOutcome } from '../../src/state-store/state-store';
 import { ChannelEvent } from '../../src/voice/channel-event';
 import { topicOf } from '../../testkit/presence-model';
 import { StateHarness } from '../../testkit/state-harness';
@@ -14,7 +14,7 @@ import { DeliveredLog, recordValue } from './event-log';
 export async function applyThroughService(harness: StateHarness, log: DeliveredLog): Promise<ApplyOutcome[]> {
   const all: ApplyOutcome[] = [];
   const deliveries = log.deliveries;
-  for (let i = 0; i < deliveries.length; ) {
+  for (let i = 0; i < deliveries.length;) {
     const topic = topicOf(deliveries[i].event);
     if (topic === 'clock') throw new Error('the state server clock cannot be driven through the harness');
     let end = i + 1;
@@ -22,9 +22,14 @@ export async function applyThroughService(harness: StateHarness, log: DeliveredL
     const batch = deliveries.slice(i, end).map((d) => ({ value: Buffer.from(recordValue(d.event)), timestampMs: d.atMs }));
     const outcomes =
       topic === 'sessionEvent'
-        ? await harness.sessions.applyAll(batch.map((r) => ({ event: decodeEvent(r.value, SessionEvent, 65536), timestampMs: r.timestampMs })))
-        : await harness.voice.applyAll(batch.map((r) => ({ event: decodeEvent(r.value, ChannelEvent, 65536), timestampMs: r.timestampMs })));
-    for (const outcome of outcomes) if (typeof outcome === 'object' && 'rejected' in outcome) throw new Error(`Redis rejected an event: ${outcome.rejected}`);
+        ? await harness.sessions.applyAll(
+            batch.map((r) => ({ event: decodeEvent(r.value, SessionEvent, 65536), timestampMs: r.timestampMs })),
+          )
+        : await harness.voice.applyAll(
+            batch.map((r) => ({ event: decodeEvent(r.value, ChannelEvent, 65536), timestampMs: r.timestampMs })),
+          );
+    for (const outcome of outcomes)
+      if (typeof outcome === 'object' && 'rejected' in outcome) throw new Error(`Redis rejected an event: ${outcome.rejected}`);
     all.push(...outcomes);
     i = end;
   }

@@ -75,12 +75,21 @@ function intentArbitrary(o: LogOptions): fc.Arbitrary<Intent> {
     options.push(
       {
         weight: 5,
-        arbitrary: fc.record({ t: fc.constant('CONNECT' as const), user, session, state: fc.constantFrom(...STATES), guilds: fc.subarray([...GUILDS]), ownTimestamp: fc.boolean(), ts }),
+        arbitrary: fc.record({
+          t: fc.constant('CONNECT' as const),
+          user,
+          session,
+          state: fc.constantFrom(...STATES),
+          guilds: fc.subarray([...GUILDS]),
+          ownTimestamp: fc.boolean(),
+          ts,
+        }),
       },
       { weight: 3, arbitrary: fc.record({ t: fc.constant('DISCONNECT' as const), user, session, withUser: fc.boolean(), ts }) },
       { weight: 1, arbitrary: fc.record({ t: fc.constant('HEARTBEAT' as const), user, session, ts }) },
     );
-    if (o.resets !== false) options.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('RESET' as const), server: fc.constantFrom(...CHAT_SERVERS), ts }) });
+    if (o.resets !== false)
+      options.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('RESET' as const), server: fc.constantFrom(...CHAT_SERVERS), ts }) });
   }
   if (o.voice !== false) {
     options.push(
@@ -91,7 +100,8 @@ function intentArbitrary(o: LogOptions): fc.Arbitrary<Intent> {
     if (o.resets !== false) options.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('VOICE_RESET' as const), host, ts }) });
   }
   if (o.clock) {
-    if (o.sessions !== false) options.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('LEASE_EXPIRED' as const), user, session }) });
+    if (o.sessions !== false)
+      options.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('LEASE_EXPIRED' as const), user, session }) });
     options.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('GRACE_EXPIRED' as const), user }) });
   }
   return fc.oneof(...options);
@@ -133,18 +143,34 @@ export function recordSet(intents: readonly Intent[]): RecordSet {
       case 'CONNECT': {
         const serverId = chatServerOf(i.user, i.session);
         const at = distinct(chatHost(i.user, i.session), i.ts);
-        const event: PresenceEvent = { type: 'CONNECT', sessionId: i.session, userId: i.user, state: i.state, guildIds: i.guilds, serverId };
-        if (i.ownTimestamp) records.push({ event: { ...event, timestamp: at }, atMs: at + PRODUCER_DELAY_MS, host: chatHost(i.user, i.session) });
+        const event: PresenceEvent = {
+          type: 'CONNECT',
+          sessionId: i.session,
+          userId: i.user,
+          state: i.state,
+          guildIds: i.guilds,
+          serverId,
+        };
+        if (i.ownTimestamp)
+          records.push({ event: { ...event, timestamp: at }, atMs: at + PRODUCER_DELAY_MS, host: chatHost(i.user, i.session) });
         else records.push({ event, atMs: at, host: chatHost(i.user, i.session) });
         break;
       }
       case 'DISCONNECT': {
         const withUser = i.withUser || usersOfId.get(i.session)!.size > 1;
-        records.push({ event: { type: 'DISCONNECT', sessionId: i.session, userId: withUser ? i.user : undefined }, atMs: distinct(chatHost(i.user, i.session), i.ts), host: chatHost(i.user, i.session) });
+        records.push({
+          event: { type: 'DISCONNECT', sessionId: i.session, userId: withUser ? i.user : undefined },
+          atMs: distinct(chatHost(i.user, i.session), i.ts),
+          host: chatHost(i.user, i.session),
+        });
         break;
       }
       case 'HEARTBEAT':
-        records.push({ event: { type: 'HEARTBEAT', sessionId: i.session, userId: i.user }, atMs: distinct(chatHost(i.user, i.session), i.ts), host: chatHost(i.user, i.session) });
+        records.push({
+          event: { type: 'HEARTBEAT', sessionId: i.session, userId: i.user },
+          atMs: distinct(chatHost(i.user, i.session), i.ts),
+          host: chatHost(i.user, i.session),
+        });
         break;
       case 'RESET': {
         const at = distinct(i.server, i.ts);
@@ -159,10 +185,18 @@ export function recordSet(intents: readonly Intent[]): RecordSet {
         });
         break;
       case 'LEAVE':
-        records.push({ event: { type: 'LEAVE', userId: i.user, guildId: i.guild, channelId: i.channel }, atMs: distinct(i.host, i.ts), host: i.host });
+        records.push({
+          event: { type: 'LEAVE', userId: i.user, guildId: i.guild, channelId: i.channel },
+          atMs: distinct(i.host, i.ts),
+          host: i.host,
+        });
         break;
       case 'NULL_LEAVE':
-        records.push({ event: { type: 'LEAVE', userId: null, guildId: null, channelId: null }, atMs: distinct(i.host, i.ts), host: i.host });
+        records.push({
+          event: { type: 'LEAVE', userId: null, guildId: null, channelId: null },
+          atMs: distinct(i.host, i.ts),
+          host: i.host,
+        });
         break;
       case 'VOICE_RESET': {
         const at = distinct(i.host, i.ts);
@@ -234,7 +268,8 @@ export function shuffled(set: RecordSet, shuffle: Shuffle): DeliveredLog {
     earlier.push(...records);
     const items = records.map((r) => ({ r, key: shuffle.keys[k++] ?? 0, again: false }));
     for (const a of shuffle.again) {
-      if (a.segment % set.segments.length === s && earlier.length > 0) items.push({ r: earlier[a.pick % earlier.length], key: a.key, again: true });
+      if (a.segment % set.segments.length === s && earlier.length > 0)
+        items.push({ r: earlier[a.pick % earlier.length], key: a.key, again: true });
     }
     items.sort((a, b) => a.key - b.key); // stable: equal keys keep the produced order
     const seen = new Set<ProducedRecord>();
@@ -280,7 +315,9 @@ export function shuffles(options: { maxRecords: number; redeliveries?: boolean }
     again:
       options.redeliveries === false
         ? fc.constant([])
-        : fc.array(fc.record({ segment: fc.nat({ max: 20 }), pick: fc.nat({ max: 1000 }), key: fc.nat({ max: 1000 }) }), { maxLength: Math.ceil(options.maxRecords / 3) }),
+        : fc.array(fc.record({ segment: fc.nat({ max: 20 }), pick: fc.nat({ max: 1000 }), key: fc.nat({ max: 1000 }) }), {
+            maxLength: Math.ceil(options.maxRecords / 3),
+          }),
   });
 }
 

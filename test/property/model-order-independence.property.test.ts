@@ -26,7 +26,10 @@ const MAX_RECORDS = 30;
 const configurations: { name: string; options: ModelOptions }[] = [
   { name: 'VOICE_SCOPE=guild, leases', options: { voiceScope: 'guild', leases: true } },
   { name: 'VOICE_SCOPE=user', options: { voiceScope: 'user' } },
-  { name: 'VOICE_SCOPE=none, another state priority', options: { voiceScope: 'none', statePriority: ['online', 'dnd', 'idle', 'invisible'], invisibleShownAs: 'away' } },
+  {
+    name: 'VOICE_SCOPE=none, another state priority',
+    options: { voiceScope: 'none', statePriority: ['online', 'dnd', 'idle', 'invisible'], invisibleShownAs: 'away' },
+  },
 ];
 
 describe.each(configurations)('the model ($name)', ({ options }) => {
@@ -39,7 +42,7 @@ describe.each(configurations)('the model ($name)', ({ options }) => {
     );
   });
 
-  it('ends in the same state for any order of one user\'s voice records', () => {
+  it("ends in the same state for any order of one user's voice records", () => {
     fc.assert(
       fc.property(scenarios({ maxRecords: 12, users: 1, sessions: false }), (scenario) => {
         expect(applied(scenario.delivered, options)).toEqual(applied(scenario.produced, options));
@@ -48,7 +51,7 @@ describe.each(configurations)('the model ($name)', ({ options }) => {
     );
   });
 
-  it('ends in the same state for any order of one user\'s session records', () => {
+  it("ends in the same state for any order of one user's session records", () => {
     fc.assert(
       fc.property(scenarios({ maxRecords: 12, users: 1, voice: false }), (scenario) => {
         expect(applied(scenario.delivered, options)).toEqual(applied(scenario.produced, options));
@@ -66,20 +69,31 @@ describe.each(configurations)('the model ($name)', ({ options }) => {
 describe('the fault workload', () => {
   it('reaches the same state in any order of its records, with no seat left to a user who is offline', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.array(fc.nat({ max: 1_000_000 }), { minLength: 1000, maxLength: 1000 }), (seed, keys) => {
-        const workload = new StoryWorkload({ users: 40, guilds: 3, seed, runId: 'w' });
-        const events = [...workload.round(30), ...workload.round(30), ...workload.reset('chat-a'), ...workload.round(30), ...workload.reset(), ...workload.round(30)];
-        const shuffledModel = new PresenceModel();
-        events
-          .map((e, i) => ({ e, key: keys[i % keys.length] + i / events.length }))
-          .sort((a, b) => a.key - b.key)
-          .forEach(({ e }) => shuffledModel.apply(e.event, e.atMs));
-        expect(normalized(shuffledModel.observable())).toEqual(workload.expected());
-        const expected = workload.expected();
-        const seated = new Set(Object.values(expected.guildChannels).flatMap((channels) => Object.values(channels).flat()));
-        const offline = [...seated].filter((userId) => workload.model.liveSessions(userId).length === 0);
-        expect(offline).toEqual([]);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.array(fc.nat({ max: 1_000_000 }), { minLength: 1000, maxLength: 1000 }),
+        (seed, keys) => {
+          const workload = new StoryWorkload({ users: 40, guilds: 3, seed, runId: 'w' });
+          const events = [
+            ...workload.round(30),
+            ...workload.round(30),
+            ...workload.reset('chat-a'),
+            ...workload.round(30),
+            ...workload.reset(),
+            ...workload.round(30),
+          ];
+          const shuffledModel = new PresenceModel();
+          events
+            .map((e, i) => ({ e, key: keys[i % keys.length] + i / events.length }))
+            .sort((a, b) => a.key - b.key)
+            .forEach(({ e }) => shuffledModel.apply(e.event, e.atMs));
+          expect(normalized(shuffledModel.observable())).toEqual(workload.expected());
+          const expected = workload.expected();
+          const seated = new Set(Object.values(expected.guildChannels).flatMap((channels) => Object.values(channels).flat()));
+          const offline = [...seated].filter((userId) => workload.model.liveSessions(userId).length === 0);
+          expect(offline).toEqual([]);
+        },
+      ),
       { numRuns: 40 },
     );
   });

@@ -80,7 +80,7 @@ function modelAnswers(model: PresenceModel) {
 }
 
 describe.each(configurations)('the service matches the model ($name)', (configuration) => {
-  it('reaches the model\'s state and answers for any order of a set of records and any redelivery', async () => {
+  it("reaches the model's state and answers for any order of a set of records and any redelivery", async () => {
     const harness = harnesses.get(configuration.name)!;
     await fc.assert(
       fc.asyncProperty(scenarios({ maxRecords: MAX_RECORDS }), async (scenario) => {
@@ -90,7 +90,12 @@ describe.each(configurations)('the service matches the model ($name)', (configur
         for (const d of scenario.produced.deliveries) model.apply(d.event, d.atMs);
         expect(normalized(await readObservableState(harness.redis))).toEqual(normalized(model.observable()));
         expect(await serviceAnswers(harness)).toEqual(modelAnswers(model));
-        expect(await invariantViolations(harness.redis, { voiceScope: configuration.model.voiceScope!, invisibleShownAs: configuration.model.invisibleShownAs })).toEqual([]);
+        expect(
+          await invariantViolations(harness.redis, {
+            voiceScope: configuration.model.voiceScope!,
+            invisibleShownAs: configuration.model.invisibleShownAs,
+          }),
+        ).toEqual([]);
       }),
       // A failure shrinks through many service runs: bounded, the best counterexample so far is reported.
       { numRuns: 120, interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false },

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { coalesceVoiceChanges, VoiceScope } from '../../src/voice/coalesce-voice-changes';
-import { StateChange } from '../../src/state-store/state-store.repository';
+import { StateChange } from '../../src/state-store/state-store';
 import { ChannelEventModel, normalizedChannels, PresenceModel } from './voice-coalescing-support';
 
 /**
@@ -46,8 +46,21 @@ it.each(['guild', 'user', 'none'] as VoiceScope[])('keeps the state the whole ba
 });
 
 it('drops only changes dominated in their own register, and says which were identical', () => {
-  const join = (atMs: number, channelId: string): VoiceChange => ({ kind: 'join', userId: '1', guildId: '100', channelId, atMs, serverId: undefined });
-  const { kept, dropped } = coalesceVoiceChanges([join(5, '10'), join(7, '11'), join(7, '11'), { kind: 'leave', userId: '1', guildId: '100', channelId: '10', atMs: 6 }], 'guild');
+  const join = (atMs: number, channelId: string): VoiceChange => ({
+    kind: 'join',
+    userId: '1',
+    guildId: '100',
+    channelId,
+    atMs,
+    serverId: undefined,
+  });
+  const { kept, dropped } = coalesceVoiceChanges(
+    [join(5, '10'), join(7, '11'), join(7, '11'), { kind: 'leave', userId: '1', guildId: '100', channelId: '10', atMs: 6 }],
+    'guild',
+  );
   expect(kept).toEqual([join(7, '11'), { kind: 'leave', userId: '1', guildId: '100', channelId: '10', atMs: 6 }]);
-  expect([...dropped.entries()].sort()).toEqual([[0, 'stale'], [2, 'duplicate']]);
+  expect([...dropped.entries()].sort()).toEqual([
+    [0, 'stale'],
+    [2, 'duplicate'],
+  ]);
 });

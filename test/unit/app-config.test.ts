@@ -26,8 +26,20 @@ describe('configuration', () => {
   });
 
   it('reads the environment', () => {
-    const config = loadConfig({ PORT: '8080', KAFKA_BROKERS: 'k1:9092, k2:9093', VOICE_SCOPE: 'user', STATE_PRIORITY: 'dnd, online', KAFKA_GROUP_ID: 'my-group' });
-    expect(config).toMatchObject({ PORT: 8080, KAFKA_BROKERS: ['k1:9092', 'k2:9093'], VOICE_SCOPE: 'user', STATE_PRIORITY: ['dnd', 'online'], KAFKA_GROUP_ID: 'my-group' });
+    const config = loadConfig({
+      PORT: '8080',
+      KAFKA_BROKERS: 'k1:9092, k2:9093',
+      VOICE_SCOPE: 'user',
+      STATE_PRIORITY: 'dnd, online',
+      KAFKA_GROUP_ID: 'my-group',
+    });
+    expect(config).toMatchObject({
+      PORT: 8080,
+      KAFKA_BROKERS: ['k1:9092', 'k2:9093'],
+      VOICE_SCOPE: 'user',
+      STATE_PRIORITY: ['dnd', 'online'],
+      KAFKA_GROUP_ID: 'my-group',
+    });
   });
 
   it.each([
@@ -60,22 +72,43 @@ describe('configuration', () => {
     ['KAFKA_FROM_BEGINNING', 'maybe', 'KAFKA_FROM_BEGINNING must be true or false (or 1/0, yes/no) (got "maybe")'],
     ['VOICE_SCOPE', 'channel', 'VOICE_SCOPE must be one of guild, user, none (got "channel")'],
     ['STATE_REBUILD', 'sometimes', 'STATE_REBUILD must be auto or off (got "sometimes")'],
-    ['KAFKA_BROKERS', 'localhost', 'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got "localhost")'],
-    ['KAFKA_BROKERS', 'k1:9092,k2:99999', 'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got "k1:9092,k2:99999")'],
-    ['KAFKA_BROKERS', ' , ', 'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got " , ")'],
+    [
+      'KAFKA_BROKERS',
+      'localhost',
+      'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got "localhost")',
+    ],
+    [
+      'KAFKA_BROKERS',
+      'k1:9092,k2:99999',
+      'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got "k1:9092,k2:99999")',
+    ],
+    [
+      'KAFKA_BROKERS',
+      ' , ',
+      'KAFKA_BROKERS must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092 (got " , ")',
+    ],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of the following values: fatal, error, warn, info, debug, trace, silent (got "loud")'],
-    ['KAFKA_SASL_MECHANISM', 'kerberos', 'KAFKA_SASL_MECHANISM must be one of the following values: plain, scram-sha-256, scram-sha-512 (got "kerberos")'],
-    ['CHANNEL_EVENTS_TOPIC', 'voice/events', 'CHANNEL_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens (got "voice/events")'],
+    [
+      'KAFKA_SASL_MECHANISM',
+      'kerberos',
+      'KAFKA_SASL_MECHANISM must be one of the following values: plain, scram-sha-256, scram-sha-512 (got "kerberos")',
+    ],
+    [
+      'CHANNEL_EVENTS_TOPIC',
+      'voice/events',
+      'CHANNEL_EVENTS_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens (got "voice/events")',
+    ],
     ['REDIS_URL', 'redis.internal:6379', 'REDIS_URL must be a redis:// or rediss:// URL (got "redis.internal:6379")'],
   ])('says what is wrong with %s=%j', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(`Invalid configuration: ${message}`);
-
   });
 
   it('takes Redis Cluster seed nodes, and refuses them together with REDIS_URL, naming both', () => {
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000, r2:7001' }).REDIS_CLUSTER_NODES).toEqual(['r1:7000', 'r2:7001']);
     expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
-    expect(() => loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r1:7000' })).toThrow(/REDIS_URL and REDIS_CLUSTER_NODES are both set/);
+    expect(() => loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r1:7000' })).toThrow(
+      /REDIS_URL and REDIS_CLUSTER_NODES are both set/,
+    );
   });
 
   it('lists every bad variable at once and never shows a secret', () => {
@@ -94,7 +127,11 @@ describe('configuration', () => {
   const main = join(__dirname, '..', '..', 'dist', 'main.js');
   it('makes the built service exit with code 2 and the reason before connecting anywhere', () => {
     expect(existsSync(main)).toBe(true);
-    const run = spawnSync(process.execPath, [main], { env: { PATH: process.env.PATH, REDIS_URL: 'nope' }, encoding: 'utf8', timeout: 20000 });
+    const run = spawnSync(process.execPath, [main], {
+      env: { PATH: process.env.PATH, REDIS_URL: 'nope' },
+      encoding: 'utf8',
+      timeout: 20000,
+    });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/Invalid configuration: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got "nope"\)/);
   });
@@ -102,7 +139,10 @@ describe('configuration', () => {
   it('logs at warn which Redis it uses when REDIS_URL is not set', async () => {
     expect(existsSync(main)).toBe(true);
     // Kafka at a closed port: the service stays up (not ready) until stopped.
-    const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH, PORT: '0', KAFKA_BROKERS: '127.0.0.1:1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main], {
+      env: { PATH: process.env.PATH, PORT: '0', KAFKA_BROKERS: '127.0.0.1:1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     try {
       const line = await new Promise<Record<string, unknown>>((resolve, reject) => {

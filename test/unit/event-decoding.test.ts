@@ -18,7 +18,10 @@ const reasonOf = (fn: () => unknown) => {
 describe('decoding session events', () => {
   it('accepts the chat server CONNECT and keeps ids as decimal strings', () => {
     expect(session('{"type":"CONNECT","sessionId":"abc","userId":123,"state":"online"}')).toMatchObject({
-      type: 'CONNECT', sessionId: 'abc', userId: '123', state: 'online',
+      type: 'CONNECT',
+      sessionId: 'abc',
+      userId: '123',
+      state: 'online',
     });
   });
 
@@ -70,7 +73,12 @@ describe('decoding session events', () => {
 
 describe('decoding channel events', () => {
   it('accepts JOIN and LEAVE with numeric or string ids', () => {
-    expect(channel('{"type":"JOIN","userId":1,"guildId":"2","channelId":3}')).toMatchObject({ type: 'JOIN', userId: '1', guildId: '2', channelId: '3' });
+    expect(channel('{"type":"JOIN","userId":1,"guildId":"2","channelId":3}')).toMatchObject({
+      type: 'JOIN',
+      userId: '1',
+      guildId: '2',
+      channelId: '3',
+    });
   });
 
   it('names the missing field', () => {

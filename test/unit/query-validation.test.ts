@@ -37,12 +37,13 @@ const bodies = fc.oneof(
   fc.anything(),
 );
 
-describe('the query bodies\' fast path', () => {
+describe("the query bodies' fast path", () => {
   it('accepts no body the DTO refuses, and answers a refused body exactly as ValidationPipe does', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...DTOS), bodies, async (dto, body) => {
         const expected = await verdict(dto, body);
-        const fast = typeof body === 'object' && body !== null && !Array.isArray(body) && VALID_BODY.get(dto)!(body as Record<string, unknown>);
+        const fast =
+          typeof body === 'object' && body !== null && !Array.isArray(body) && VALID_BODY.get(dto)!(body as Record<string, unknown>);
         if (fast) expect(expected).toBeUndefined();
         let got: string | undefined;
         try {

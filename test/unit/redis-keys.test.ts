@@ -28,13 +28,22 @@ describe('the key layout', () => {
     expect(Math.min(...counts)).toBeGreaterThan(850);
   });
 
-  it('keeps today\'s names on a single Redis and tags every key with its bucket on a cluster', () => {
+  it("keeps today's names on a single Redis and tags every key with its bucket on a cluster", () => {
     const single = new KeyLayout(false);
-    expect([single.userStatesOf('7'), single.guildChannels('100'), single.session('7', 's1'), single.counters(0)]).toEqual(['USER:STATE', 'GUILD:100', 'SESSION:7:s1', 'STATE_COUNTERS']);
+    expect([single.userStatesOf('7'), single.guildChannels('100'), single.session('7', 's1'), single.counters(0)]).toEqual([
+      'USER:STATE',
+      'GUILD:100',
+      'SESSION:7:s1',
+      'STATE_COUNTERS',
+    ]);
     expect(single.buckets).toEqual([0]);
     const cluster = new KeyLayout(true);
     const tag = `{${BUCKET_TAGS[bucketOfId('7')]}}`;
-    expect([cluster.userStatesOf('7'), cluster.userVoice('7'), cluster.session('7', 's{1}')]).toEqual([`${tag}USER:STATE`, `${tag}USER_VOICE:7`, `${tag}SESSION:7:s{1}`]);
+    expect([cluster.userStatesOf('7'), cluster.userVoice('7'), cluster.session('7', 's{1}')]).toEqual([
+      `${tag}USER:STATE`,
+      `${tag}USER_VOICE:7`,
+      `${tag}SESSION:7:s{1}`,
+    ]);
     // Every key of a user is in the slot of that user's bucket, whatever the session id holds.
     expect(keySlot(cluster.session('7', 's{1}'))).toBe(keySlot(cluster.counters(bucketOfId('7'))));
     expect(keySlot(cluster.guildChannels('100'))).toBe(keySlot(cluster.guildOnline('100')));

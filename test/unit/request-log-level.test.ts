@@ -1,7 +1,7 @@
 import { requestLogLevel } from '../../src/logging/request-logging';
 
 /** HTTP_LOG: which requests get a line, at which level (LOG_LEVEL then decides whether it is written). */
-describe('the level of a request\'s log line', () => {
+describe("the level of a request's log line", () => {
   const SLOW = 100;
 
   it('by default (errors-and-slow) logs at info every answer that is not a 2xx and every slow request, the rest at debug', () => {

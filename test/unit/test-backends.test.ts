@@ -25,7 +25,10 @@ it('falls back to the embedded broker and a local redis-server when no Docker en
 
 it('falls back when the Docker socket does not exist (a docker CLI without an engine)', async () => {
   const choice = await chooseBackends({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
-  expect(choice).toEqual({ kind: 'local', notice: expect.stringContaining('no Docker engine reachable (unix:///nonexistent/docker.sock: connect ENOENT)') });
+  expect(choice).toEqual({
+    kind: 'local',
+    notice: expect.stringContaining('no Docker engine reachable (unix:///nonexistent/docker.sock: connect ENOENT)'),
+  });
 });
 
 it('falls back on this machine as it is, or finds its engine, in one line either way', async () => {
@@ -57,8 +60,15 @@ describe('with an engine that answers', () => {
   });
 
   it('still uses what you set first', async () => {
-    const choice = await chooseBackends({ DOCKER_HOST: `unix://${join(dir, 'docker.sock')}`, KAFKA_BROKERS: 'kafka-1:9092', REDIS_URL: 'redis://:secret@cache:6379' });
-    expect(choice).toEqual({ kind: 'given', notice: 'Test backends: KAFKA_BROKERS=kafka-1:9092 and REDIS_URL=redis://:<hidden>@cache:6379, as set' });
+    const choice = await chooseBackends({
+      DOCKER_HOST: `unix://${join(dir, 'docker.sock')}`,
+      KAFKA_BROKERS: 'kafka-1:9092',
+      REDIS_URL: 'redis://:secret@cache:6379',
+    });
+    expect(choice).toEqual({
+      kind: 'given',
+      notice: 'Test backends: KAFKA_BROKERS=kafka-1:9092 and REDIS_URL=redis://:<hidden>@cache:6379, as set',
+    });
   });
 
   it('uses the local ones when told to (TEST_BACKENDS=local)', async () => {

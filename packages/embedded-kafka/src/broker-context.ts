@@ -35,11 +35,7 @@ export interface RequestHeader {
 }
 
 /** A handler returns the response body (after the correlation id), or null for "no response" (acks=0). */
-export type ApiHandler = (
-  body: Reader,
-  header: RequestHeader,
-  broker: BrokerContext,
-) => Writer | null | Promise<Writer | null>;
+export type ApiHandler = (body: Reader, header: RequestHeader, broker: BrokerContext) => Writer | null | Promise<Writer | null>;
 
 export interface ApiDefinition {
   key: number;

@@ -151,7 +151,12 @@ export class GroupCoordinator {
     });
   }
 
-  sync(groupId: string, generationId: number, memberId: string, assignments: { memberId: string; assignment: Buffer }[]): Promise<SyncResult> {
+  sync(
+    groupId: string,
+    generationId: number,
+    memberId: string,
+    assignments: { memberId: string; assignment: Buffer }[],
+  ): Promise<SyncResult> {
     const group = this.groups.get(groupId);
     const member = group?.members.get(memberId);
     if (!group || !member) return Promise.resolve({ errorCode: ErrorCode.UNKNOWN_MEMBER_ID, assignment: EMPTY });
@@ -258,15 +263,13 @@ export class GroupCoordinator {
       state: group.state,
       protocolType: group.protocolType ?? '',
       protocolName: stable ? (group.protocolName ?? '') : '',
-      members: [...group.members.values()].map(
-        (m): DescribedMember => ({
-          memberId: m.id,
-          clientId: m.clientId,
-          clientHost: m.clientHost,
-          metadata: stable ? (m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? EMPTY) : EMPTY,
-          assignment: stable ? m.assignment : EMPTY,
-        }),
-      ),
+      members: [...group.members.values()].map((m): DescribedMember => ({
+        memberId: m.id,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        metadata: stable ? (m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? EMPTY) : EMPTY,
+        assignment: stable ? m.assignment : EMPTY,
+      })),
     };
   }
 

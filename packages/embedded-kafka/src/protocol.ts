@@ -12,7 +12,10 @@ export class MalformedRequestError extends Error {}
 export class Reader {
   offset = 0;
 
-  constructor(readonly buffer: Buffer, start = 0) {
+  constructor(
+    readonly buffer: Buffer,
+    start = 0,
+  ) {
     this.offset = start;
   }
 

@@ -87,7 +87,7 @@ export class Connection {
         await this.handle(frame);
       }
     } catch (err) {
-      const reason = err instanceof MalformedRequestError ? err.message : (err as Error).stack ?? String(err);
+      const reason = err instanceof MalformedRequestError ? err.message : ((err as Error).stack ?? String(err));
       this.broker.logger.warn(`embedded-kafka: closing ${this.clientHost}: ${reason}`);
       this.close();
     } finally {
@@ -110,7 +110,10 @@ export class Connection {
     if (!api || header.apiVersion < api.minVersion || header.apiVersion > api.maxVersion) {
       const name = api?.name ?? `unknown API ${header.apiKey}`;
       // An ApiVersions downgrade is ordinary negotiation (librdkafka opens with v3), so only debug.
-      const log = header.apiKey === API_VERSIONS_KEY ? this.broker.logger.debug?.bind(this.broker.logger) : this.broker.logger.warn.bind(this.broker.logger);
+      const log =
+        header.apiKey === API_VERSIONS_KEY
+          ? this.broker.logger.debug?.bind(this.broker.logger)
+          : this.broker.logger.warn.bind(this.broker.logger);
       log?.(
         `embedded-kafka: ${name} v${header.apiVersion} is not supported` +
           (api ? ` (supported v${api.minVersion}-${api.maxVersion})` : '') +

@@ -68,7 +68,7 @@ describe('embedded kafka CLI', () => {
     });
 
   async function stopsWithin(address: string, timeoutMs: number): Promise<boolean> {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
       if (await refuses(address)) return true;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -32,7 +32,11 @@ describe('embedded kafka consumer groups', () => {
   });
 
   /** A group member that tracks its latest assignment and every message it sees. */
-  async function member(groupId: string, topic: string, onMessage: (m: { partition: number; offset: number; key: string; value: string }) => void) {
+  async function member(
+    groupId: string,
+    topic: string,
+    onMessage: (m: { partition: number; offset: number; key: string; value: string }) => void,
+  ) {
     const consumer = kafka.consumer({ groupId, ...fastGroup });
     running.push(consumer);
     const state = { assignment: {} as Assignment };
@@ -86,7 +90,11 @@ describe('embedded kafka consumer groups', () => {
     const gotB: string[] = [];
     const a = await member(groupId, topic, record(gotA));
     const b = await member(groupId, topic, record(gotB));
-    await waitFor(() => a.partitions().length + b.partitions().length === 3 && a.partitions().length > 0 && b.partitions().length > 0, 20000, 'split');
+    await waitFor(
+      () => a.partitions().length + b.partitions().length === 3 && a.partitions().length > 0 && b.partitions().length > 0,
+      20000,
+      'split',
+    );
     expect([...a.partitions(), ...b.partitions()].sort()).toEqual([0, 1, 2]);
 
     await produceKeyed(topic, 0, 10_000);
@@ -108,7 +116,11 @@ describe('embedded kafka consumer groups', () => {
     const [{ partitions: committedBeforeRestart }] = await admin.fetchOffsets({ groupId, topics: [topic] });
     const gotA2: string[] = [];
     const a2 = await member(groupId, topic, record(gotA2));
-    await waitFor(() => a2.partitions().length > 0 && b.partitions().length + a2.partitions().length === 3, 20000, 'rebalance after restart');
+    await waitFor(
+      () => a2.partitions().length > 0 && b.partitions().length + a2.partitions().length === 3,
+      20000,
+      'rebalance after restart',
+    );
     await produceKeyed(topic, 10_500, 11_000);
     await waitFor(() => seen.size >= 11_000, 20000, '11,000 messages');
     await sleep(300);
@@ -210,7 +222,12 @@ describe('embedded kafka consumer groups', () => {
     const topic = uniqueName('nest-events');
     await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] });
     const server = new ServerKafka({
-      client: { brokers: broker.brokers, clientId: 'nest-test', logCreator: () => () => undefined, retry: { retries: 5, initialRetryTime: 50 } },
+      client: {
+        brokers: broker.brokers,
+        clientId: 'nest-test',
+        logCreator: () => () => undefined,
+        retry: { retries: 5, initialRetryTime: 50 },
+      },
       consumer: { groupId: uniqueName('nest-group'), ...fastGroup },
       subscribe: { fromBeginning: true },
     });
@@ -220,7 +237,10 @@ describe('embedded kafka consumer groups', () => {
       void server.listen((err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(JSON.stringify(err))) : resolve()));
     });
     try {
-      await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ key: `u${i % 4}`, value: JSON.stringify({ n: i }) })) });
+      await producer.send({
+        topic,
+        messages: Array.from({ length: 20 }, (_, i) => ({ key: `u${i % 4}`, value: JSON.stringify({ n: i }) })),
+      });
       await waitFor(() => events.length >= 20, 20000, 'nest events');
       expect(events.map((e) => (e as { n: number }).n).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     } finally {
@@ -243,8 +263,14 @@ function subscription(topic: string): Buffer {
 function joinGroupV2Body(groupId: string, sessionTimeout: number, rebalanceTimeout: number, topic: string): Buffer {
   // kafkajs's default assignor is RoundRobinAssigner; the raw member must speak it too.
   return Buffer.concat([
-    str(groupId), int32(sessionTimeout), int32(rebalanceTimeout), str(''), str('consumer'),
-    int32(1), str('RoundRobinAssigner'), bytes(subscription(topic)),
+    str(groupId),
+    int32(sessionTimeout),
+    int32(rebalanceTimeout),
+    str(''),
+    str('consumer'),
+    int32(1),
+    str('RoundRobinAssigner'),
+    bytes(subscription(topic)),
   ]);
 }
 

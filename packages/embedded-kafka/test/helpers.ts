@@ -7,7 +7,13 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 export const quietLogger = { warn: () => undefined };
 
 export function kafkaClient(brokers: string[], extra: Partial<KafkaConfig> = {}): Kafka {
-  return new Kafka({ clientId: 'embedded-kafka-test', brokers, logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 50 }, ...extra });
+  return new Kafka({
+    clientId: 'embedded-kafka-test',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3, initialRetryTime: 50 },
+    ...extra,
+  });
 }
 
 /** Consumer settings that keep rebalances in the sub-second range. */
@@ -73,7 +79,9 @@ export class RawClient {
     const size = Buffer.alloc(4);
     size.writeInt32BE(payload.length);
     this.socket.write(Buffer.concat([size, payload]));
-    return new Promise((resolve) => this.waiters.push((frame) => resolve({ correlationId: frame.readInt32BE(0), body: frame.subarray(4) })));
+    return new Promise((resolve) =>
+      this.waiters.push((frame) => resolve({ correlationId: frame.readInt32BE(0), body: frame.subarray(4) })),
+    );
   }
 
   writeRaw(bytes: Buffer): void {

@@ -129,7 +129,12 @@ describe('embedded kafka with kafkajs', () => {
   });
 
   it('refuses transactional producers with an error instead of hanging', async () => {
-    const tx = kafka.producer({ transactionalId: uniqueName('tx'), maxInFlightRequests: 1, idempotent: true, retry: { retries: 1, initialRetryTime: 50 } });
+    const tx = kafka.producer({
+      transactionalId: uniqueName('tx'),
+      maxInFlightRequests: 1,
+      idempotent: true,
+      retry: { retries: 1, initialRetryTime: 50 },
+    });
     await tx.connect();
     try {
       await expect(tx.transaction()).rejects.toThrow();
@@ -187,13 +192,29 @@ describe('embedded kafka with kafkajs', () => {
     const topic = uniqueName('offsets');
     const groupId = uniqueName('offsets-group');
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
-    await producer.send({ topic, messages: [{ value: 'a', partition: 0 }, { value: 'b', partition: 0 }, { value: 'c', partition: 1 }] });
+    await producer.send({
+      topic,
+      messages: [
+        { value: 'a', partition: 0 },
+        { value: 'b', partition: 0 },
+        { value: 'c', partition: 1 },
+      ],
+    });
     const { consumer, received } = await consume(topic, { groupId });
     await waitFor(() => received.length >= 3);
-    await waitFor(async () => {
-      const [{ partitions }] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      return partitions.map((p) => p.offset).sort().join() === '1,2';
-    }, 10000, 'commits');
+    await waitFor(
+      async () => {
+        const [{ partitions }] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return (
+          partitions
+            .map((p) => p.offset)
+            .sort()
+            .join() === '1,2'
+        );
+      },
+      10000,
+      'commits',
+    );
     await consumer.disconnect();
     const topicOffsets = await admin.fetchTopicOffsets(topic);
     expect(topicOffsets.sort((a, b) => a.partition - b.partition)).toEqual([
@@ -380,8 +401,17 @@ function fetchV4Body(topic: string, partition: number, offset: number, maxWaitMs
   const off = Buffer.alloc(8);
   off.writeBigInt64BE(BigInt(offset));
   return Buffer.concat([
-    int32(-1), int32(maxWaitMs), int32(1), int32(1 << 20), Buffer.from([0]),
-    int32(1), str(topic), int32(1), int32(partition), off, int32(1 << 20),
+    int32(-1),
+    int32(maxWaitMs),
+    int32(1),
+    int32(1 << 20),
+    Buffer.from([0]),
+    int32(1),
+    str(topic),
+    int32(1),
+    int32(partition),
+    off,
+    int32(1 << 20),
   ]);
 }
 
@@ -403,7 +433,17 @@ function parseFetchV4(body: Buffer) {
 function produceV3Body(topic: string, partition: number, records: Buffer): Buffer {
   const acks = Buffer.alloc(2);
   acks.writeInt16BE(-1);
-  return Buffer.concat([Buffer.from([0xff, 0xff]), acks, int32(5000), int32(1), str(topic), int32(1), int32(partition), int32(records.length), records]);
+  return Buffer.concat([
+    Buffer.from([0xff, 0xff]),
+    acks,
+    int32(5000),
+    int32(1),
+    str(topic),
+    int32(1),
+    int32(partition),
+    int32(records.length),
+    records,
+  ]);
 }
 
 function parseProduceV3(body: Buffer) {

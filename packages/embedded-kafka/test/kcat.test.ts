@@ -11,7 +11,9 @@ import { kafkaClient, fastGroup, uniqueName, waitFor } from './helpers';
 
 const KCAT = process.env.KCAT || 'kcat';
 const probe = spawnSync(KCAT, ['-V'], { encoding: 'utf8' });
-const kcatMissing = probe.error ? `${KCAT} not found (${(probe.error as NodeJS.ErrnoException).code}); apt-get install kcat to run them` : null;
+const kcatMissing = probe.error
+  ? `${KCAT} not found (${(probe.error as NodeJS.ErrnoException).code}); apt-get install kcat to run them`
+  : null;
 // One plain line (console.warn would print jest's multi-line block): what is skipped and how to run it.
 if (kcatMissing) process.stderr.write(`kcat.test.ts: skipping the kcat (librdkafka) client tests of the embedded broker: ${kcatMissing}\n`);
 const describeWithKcat = kcatMissing ? describe.skip : describe;

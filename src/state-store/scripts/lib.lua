@@ -1,5 +1,5 @@
 --[[
-  Shared prelude, prepended to every state script when it is loaded (see state-store.repository.ts).
+  Shared prelude, prepended to every state script when it is loaded (see state-store.ts).
   The rules it implements are stated in docs/rules.md; this file says how they sit in Redis.
 
   KEYS[1]: the bucket's STATE_COUNTERS. Every key a call touches carries the same prefix as KEYS[1]:
@@ -33,7 +33,7 @@ if P .. LAYOUT.counters ~= KEYS[1] then error('KEYS[1] must be a bucket\'s ' .. 
 local K = {}
 for name, value in pairs(LAYOUT) do K[name] = P .. value end
 
--- Outcomes of one event (see state-store.repository.ts): the state changed; the same thing was
+-- Outcomes of one event (see state-store.ts): the state changed; the same thing was
 -- known already (redelivery); older than what is known (changes nothing).
 local APPLIED, DUPLICATE, STALE = 1, 0, 2
 

@@ -23,7 +23,8 @@ export const createTopicsApi: ApiDefinition = {
 
     const results = topics.map((t) => {
       const seen = topics.filter((o) => o.name === t.name).length;
-      const partitions = t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? broker.topics.defaultPartitions : t.numPartitions;
+      const partitions =
+        t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? broker.topics.defaultPartitions : t.numPartitions;
       let errorCode: number = ErrorCode.NONE;
       let message: string | null = null;
       if (seen > 1) [errorCode, message] = [ErrorCode.INVALID_REQUEST, 'topic listed more than once'];

@@ -31,7 +31,9 @@ export const offsetCommitApi: ApiDefinition = {
       tw.string(t.name);
       tw.array(t.partitions, (pw, p) => {
         const known = broker.topics.partition(t.name, p.partition) !== undefined;
-        pw.int32(p.partition).int16(errorCode !== ErrorCode.NONE ? errorCode : known ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+        pw.int32(p.partition).int16(
+          errorCode !== ErrorCode.NONE ? errorCode : known ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        );
       });
     });
     return w;

@@ -23,7 +23,10 @@ export const offsetFetchApi: ApiDefinition = {
     w.array(topics, (tw, t) => {
       tw.string(t.name);
       tw.array(t.partitions, (pw, { partition, committed }) => {
-        pw.int32(partition).int64(committed?.offset ?? -1).nullableString(committed?.metadata ?? '').int16(ErrorCode.NONE);
+        pw.int32(partition)
+          .int64(committed?.offset ?? -1)
+          .nullableString(committed?.metadata ?? '')
+          .int16(ErrorCode.NONE);
       });
     });
     if (v >= 2) w.int16(ErrorCode.NONE);

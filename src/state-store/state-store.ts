@@ -9,7 +9,15 @@ import { KeyLayout, keySlot, redisKeys, scriptLayout } from './redis-keys';
 
 /** One change to apply, already decided by a service's rules. Each is applied atomically by apply-events.lua. */
 export type StateChange =
-  | { kind: 'connect'; userId: string; sessionId: string; state: string; atMs: number; serverId: string | undefined; guildIds: readonly string[] }
+  | {
+      kind: 'connect';
+      userId: string;
+      sessionId: string;
+      state: string;
+      atMs: number;
+      serverId: string | undefined;
+      guildIds: readonly string[];
+    }
   | { kind: 'disconnect'; sessionId: string; userId: string | undefined }
   | { kind: 'heartbeat'; sessionId: string; userId: string | undefined }
   | { kind: 'join'; userId: string; guildId: string; channelId: string; atMs: number; serverId: string | undefined }
@@ -205,7 +213,9 @@ export class StateStore implements OnApplicationShutdown {
    * (stateLostOn), so that one master restarting empty is noticed too.
    */
   async readMarker(): Promise<{ since: string | null; epoch: string | null }> {
-    const [since, epoch] = await this.call(() => Promise.all([this.redis.get(redisKeys.storeMarker), this.redis.get(redisKeys.storeEpoch)]));
+    const [since, epoch] = await this.call(() =>
+      Promise.all([this.redis.get(redisKeys.storeMarker), this.redis.get(redisKeys.storeEpoch)]),
+    );
     return { since, epoch };
   }
 
@@ -219,7 +229,9 @@ export class StateStore implements OnApplicationShutdown {
 
   /** Cluster: writes every bucket's marker (set-if-absent) and forgets a loss found before; after a rebuild started. */
   async rearmMarkers(): Promise<void> {
-    await this.runInBuckets(this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.set(this.layout.marker(bucket), new Date().toISOString(), 'NX') })));
+    await this.runInBuckets(
+      this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.set(this.layout.marker(bucket), new Date().toISOString(), 'NX') })),
+    );
     this.emptiedAt = undefined;
     this.emptiedOn = [];
   }
@@ -321,7 +333,9 @@ export class StateStore implements OnApplicationShutdown {
 
   private async checkMarkers(): Promise<void> {
     if (this.emptiedAt || !this.connectedBefore) return;
-    const replies = await this.runInBuckets(this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.exists(this.layout.marker(bucket)) })));
+    const replies = await this.runInBuckets(
+      this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.exists(this.layout.marker(bucket)) })),
+    );
     const lost = new Set<string>();
     replies.forEach(([error, exists], i) => {
       if (!error && Number(exists) === 0) lost.add(this.nodeOfBucket(this.layout.buckets[i]) ?? 'unknown node');
@@ -398,7 +412,8 @@ export class StateStore implements OnApplicationShutdown {
         for (const [, result] of (await pipeline.exec()) ?? []) cleared += Number(result ?? 0);
       }
     } while (cursor !== '0');
-    if (cleared > 0) this.log.warn(`Cleared an inherited expiry on ${cleared} keys (USER:STATE, GUILD:*): the original service expired them whole`);
+    if (cleared > 0)
+      this.log.warn(`Cleared an inherited expiry on ${cleared} keys (USER:STATE, GUILD:*): the original service expired them whole`);
   }
 
   /**
@@ -419,9 +434,14 @@ export class StateStore implements OnApplicationShutdown {
     // 1. The session id's bucket: CONNECT claims the id; a DISCONNECT or HEARTBEAT naming no user finds it.
     const idSteps: EventStep[] = [];
     changes.forEach((change, index) => {
-      if (change.kind === 'connect') idSteps.push({ index, bucket: this.layout.bucketOf(change.sessionId), event: ['c', change.sessionId, change.userId] });
+      if (change.kind === 'connect')
+        idSteps.push({ index, bucket: this.layout.bucketOf(change.sessionId), event: ['c', change.sessionId, change.userId] });
       else if ((change.kind === 'disconnect' || change.kind === 'heartbeat') && !change.userId) {
-        idSteps.push({ index, bucket: this.layout.bucketOf(change.sessionId), event: [change.kind === 'disconnect' ? 'd' : 'h', change.sessionId] });
+        idSteps.push({
+          index,
+          bucket: this.layout.bucketOf(change.sessionId),
+          event: [change.kind === 'disconnect' ? 'd' : 'h', change.sessionId],
+        });
       }
     });
     const found = new Map<number, unknown>();
@@ -462,7 +482,12 @@ export class StateStore implements OnApplicationShutdown {
    * before resetAtMs, in every bucket. `cursor` is "0" to start, then what the previous step
    * returned, until it returns "0" (on a cluster it lists the buckets not done yet).
    */
-  async endServerSessionsStep(serverId: string, resetAtMs: number, cursor: string, step: number): Promise<{ cursor: string; ended: number }> {
+  async endServerSessionsStep(
+    serverId: string,
+    resetAtMs: number,
+    cursor: string,
+    step: number,
+  ): Promise<{ cursor: string; ended: number }> {
     return this.bucketScanStep('resetServerSessions', serverId, resetAtMs, cursor, step);
   }
 
@@ -480,11 +505,17 @@ export class StateStore implements OnApplicationShutdown {
   /** One bounded step of the voice grace period (per bucket); returns how many users' grace ran out and how many seats ended. */
   async expireVoiceGraceStep(step: number): Promise<{ users: number; seats: number }> {
     const replies = await this.runEverywhere('expireVoiceGrace', [step]);
-    return replies.reduce((sum, [users, seats]) => ({ users: sum.users + Number(users), seats: sum.seats + Number(seats) }), { users: 0, seats: 0 });
+    return replies.reduce((sum, [users, seats]) => ({ users: sum.users + Number(users), seats: sum.seats + Number(seats) }), {
+      users: 0,
+      seats: 0,
+    });
   }
 
   /** States of the given users (null for users never seen) and the guild's voice channels, in one round trip per node. */
-  async readGuild(guildId: string, userIds: readonly string[]): Promise<{ states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[] }> {
+  async readGuild(
+    guildId: string,
+    userIds: readonly string[],
+  ): Promise<{ states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[] }> {
     const key = this.layout.guildChannels(guildId);
     const reads = this.stateReads(userIds);
     const replies = await this.runInBuckets([...reads.calls, { bucket: this.layout.bucketOf(guildId), queue: (p) => p.hgetall(key) }]);
@@ -514,7 +545,13 @@ export class StateStore implements OnApplicationShutdown {
     guildId: string,
     cursor: string,
     limit: number,
-  ): Promise<{ userIds: string[]; states: (string | null)[]; channels: ChannelMembers; unreadable: UnreadableValue[]; nextCursor?: string }> {
+  ): Promise<{
+    userIds: string[];
+    states: (string | null)[];
+    channels: ChannelMembers;
+    unreadable: UnreadableValue[];
+    nextCursor?: string;
+  }> {
     const key = this.layout.guildChannels(guildId);
     const onlineKey = this.layout.guildOnline(guildId);
     const users = new Set<string>();
@@ -568,7 +605,12 @@ export class StateStore implements OnApplicationShutdown {
     );
     if (this.clustered) {
       const uncovered = this.layout.buckets.filter((b) => !this.nodeOfBucket(b));
-      if (uncovered.length > 0) statuses.push({ node: `slots ${uncovered.map((b) => this.bucketSlots[b]).join(',')}`, up: false, error: 'no master serves these slots' });
+      if (uncovered.length > 0)
+        statuses.push({
+          node: `slots ${uncovered.map((b) => this.bucketSlots[b]).join(',')}`,
+          up: false,
+          error: 'no master serves these slots',
+        });
       if (this.masters().length === 0) statuses.push({ node: 'cluster', up: false, error: `not connected (${this.redis.status})` });
     }
     return statuses.sort((a, b) => a.node.localeCompare(b.node));
@@ -652,20 +694,28 @@ export class StateStore implements OnApplicationShutdown {
   private async drainOutboxes(): Promise<void> {
     const cutoff = String((Date.now() - OUTBOX_GRACE_MS) * 1000);
     const replies = await this.runInBuckets(
-      this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.zrangebyscore(this.layout.outbox(bucket), '-inf', cutoff, 'LIMIT', 0, UPKEEP_STEP) })),
+      this.layout.buckets.map((bucket) => ({
+        bucket,
+        queue: (p) => p.zrangebyscore(this.layout.outbox(bucket), '-inf', cutoff, 'LIMIT', 0, UPKEEP_STEP),
+      })),
     );
     const batches: FollowUpBatch[] = [];
     replies.forEach(([error, texts], i) => {
-      if (!error && (texts as string[]).length > 0) batches.push({ bucket: this.layout.buckets[i], texts: texts as string[], kept: texts as string[] });
+      if (!error && (texts as string[]).length > 0)
+        batches.push({ bucket: this.layout.buckets[i], texts: texts as string[], kept: texts as string[] });
     });
     if (batches.length === 0) return;
     await this.settle(batches);
-    this.log.warn(`Applied ${batches.reduce((n, b) => n + b.texts.length, 0)} follow-ups left in the outboxes (an instance stopped between the steps of an apply)`);
+    this.log.warn(
+      `Applied ${batches.reduce((n, b) => n + b.texts.length, 0)} follow-ups left in the outboxes (an instance stopped between the steps of an apply)`,
+    );
   }
 
   /** A script run once in every bucket (sweeps); its follow-ups settled. Returns each bucket's reply without the follow-ups. */
   private async runEverywhere(name: ScriptName, args: readonly (string | number)[]): Promise<unknown[][]> {
-    const replies = await this.runInBuckets(this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => this.queueScript(p, name, bucket, args) })));
+    const replies = await this.runInBuckets(
+      this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => this.queueScript(p, name, bucket, args) })),
+    );
     const results: unknown[][] = [];
     const batches: FollowUpBatch[] = [];
     replies.forEach(([error, reply], i) => {
@@ -681,7 +731,13 @@ export class StateStore implements OnApplicationShutdown {
   }
 
   /** One step of a RESET in every bucket not done yet; the cursor lists "bucket:sscan-cursor" of those (see endServerSessionsStep). */
-  private async bucketScanStep(name: 'resetServerSessions' | 'resetVoiceServer', serverId: string, resetAtMs: number, cursor: string, step: number) {
+  private async bucketScanStep(
+    name: 'resetServerSessions' | 'resetVoiceServer',
+    serverId: string,
+    resetAtMs: number,
+    cursor: string,
+    step: number,
+  ) {
     const pending: [number, string][] =
       cursor === '0'
         ? this.layout.buckets.map((b) => [b, '0'])
@@ -689,7 +745,9 @@ export class StateStore implements OnApplicationShutdown {
             const [bucket, at] = part.split(':');
             return [Number(bucket), at];
           });
-    const replies = await this.runInBuckets(pending.map(([bucket, at]) => ({ bucket, queue: (p) => this.queueScript(p, name, bucket, [serverId, resetAtMs, at, step]) })));
+    const replies = await this.runInBuckets(
+      pending.map(([bucket, at]) => ({ bucket, queue: (p) => this.queueScript(p, name, bucket, [serverId, resetAtMs, at, step]) })),
+    );
     const next: string[] = [];
     const batches: FollowUpBatch[] = [];
     let ended = 0;
@@ -707,7 +765,10 @@ export class StateStore implements OnApplicationShutdown {
   // --- routing ------------------------------------------------------------------------------------
 
   /** USER:STATE reads: HMGET per bucket shard, at most READ_CHUNK fields each; `assemble` puts the answers back in the order asked. */
-  private stateReads(userIds: readonly string[]): { calls: BucketCall[]; assemble: (replies: [Error | null, unknown][]) => (string | null)[] } {
+  private stateReads(userIds: readonly string[]): {
+    calls: BucketCall[];
+    assemble: (replies: [Error | null, unknown][]) => (string | null)[];
+  } {
     const byBucket = new Map<number, number[]>();
     userIds.forEach((id, i) => {
       const bucket = this.layout.bucketOf(id);
@@ -758,7 +819,8 @@ export class StateStore implements OnApplicationShutdown {
         members.forEach((callIndex, j) => {
           const [error, result] = results[j];
           if (error && !(error instanceof ReplyError)) throw new StateStoreUnavailableError(error.message);
-          if (error && TRANSIENT_REPLY.test(error.message)) throw new StateStoreUnavailableError(`Redis Cluster is moving: ${error.message}`);
+          if (error && TRANSIENT_REPLY.test(error.message))
+            throw new StateStoreUnavailableError(`Redis Cluster is moving: ${error.message}`);
           replies[callIndex] = [error, result];
         });
       }),
@@ -789,7 +851,12 @@ export class StateStore implements OnApplicationShutdown {
   }
 
   private queueScript(pipeline: ChainableCommander, name: ScriptName, bucket: number, args: readonly (string | number)[]): void {
-    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[`state_${name}`](this.layout.anchor(bucket), scriptLayout, this.settings, ...args);
+    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[`state_${name}`](
+      this.layout.anchor(bucket),
+      scriptLayout,
+      this.settings,
+      ...args,
+    );
   }
 
   private async exec(pipeline: ChainableCommander): Promise<[Error | null, unknown][]> {

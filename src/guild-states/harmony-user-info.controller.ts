@@ -1,23 +1,28 @@
 import { Body, Controller, UseInterceptors, HttpCode, Post } from '@nestjs/common';
 import { RebuildingHeaderInterceptor } from '../state-rebuild/rebuilding-header.interceptor';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { UserInfoDoc } from '../docs/api-schemas';
 import { ApiErrors, badRequestExamples, anyUserIdsBodyErrors } from '../docs/api-responses';
 import { CommunityUserInfoQuery, DirectUserInfoQuery, UserInfo } from './guild-states.dto';
 import { GuildStatesService } from './guild-states.service';
 
-/** The original Java service's routes, same request and response shapes, for clients built against it. */
+/** The original (harmony) state service's query routes, same request and response shapes: the community server calls them unchanged. */
 @ApiTags('original routes')
 @UseInterceptors(RebuildingHeaderInterceptor)
 @Controller('api/state')
-export class OriginalUserInfoController {
+export class HarmonyUserInfoController {
   constructor(private readonly guildStates: GuildStatesService) {}
 
   @Post('community/user/info')
   @HttpCode(200)
-  @ApiOperation({ summary: 'States of users in a guild and the guild\'s voice channels (the original service\'s route)', description: 'Users never seen are left out.' })
-  @ApiBody({ type: CommunityUserInfoQuery, examples: { request: { summary: 'two users of guild 100', value: { guildId: '100', userIds: ['1', '2'] } } } })
-  @ApiOkResponse({ type: UserInfoDoc, example: { connectionStates: { '1': 'online' }, channelStates: { '10': ['1'] } } })
+  @ApiOperation({
+    summary: "States of users in a guild and the guild's voice channels (the original service's route)",
+    description: 'Users never seen are left out.',
+  })
+  @ApiBody({
+    type: CommunityUserInfoQuery,
+    examples: { request: { summary: 'two users of guild 100', value: { guildId: '100', userIds: ['1', '2'] } } },
+  })
+  @ApiOkResponse({ type: UserInfo, example: { connectionStates: { '1': 'online' }, channelStates: { '10': ['1'] } } })
   @ApiErrors(
     {
       guildId: badRequestExamples.bodyGuildId,
@@ -31,13 +36,13 @@ export class OriginalUserInfoController {
 
   @Post('direct/user/info')
   @HttpCode(200)
-  @ApiOperation({ summary: 'States of users, whatever their guilds (the original service\'s route)', description: 'Users never seen are left out.' })
+  @ApiOperation({
+    summary: "States of users, whatever their guilds (the original service's route)",
+    description: 'Users never seen are left out.',
+  })
   @ApiBody({ type: DirectUserInfoQuery, examples: { request: { summary: 'two users', value: { userIds: ['1', '2'] } } } })
-  @ApiOkResponse({ type: UserInfoDoc, example: { connectionStates: { '1': 'online' } } })
-  @ApiErrors(
-    anyUserIdsBodyErrors,
-    { body: true },
-  )
+  @ApiOkResponse({ type: UserInfo, example: { connectionStates: { '1': 'online' } } })
+  @ApiErrors(anyUserIdsBodyErrors, { body: true })
   direct(@Body() body: DirectUserInfoQuery): Promise<UserInfo> {
     return this.guildStates.directUserInfo(body.userIds);
   }
