@@ -180,6 +180,21 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
         met: redisCpuPerEventUs <= 10,
       },
     ];
+    // Kafka's cost: the service's drain (the drain scenario, run before this one) against this apply path.
+    const drained = ctx.shared.drainEventsPerSecond;
+    if (drained) {
+      const kafkaRatio = ratio(drained, ours.eventsPerSecond);
+      figures.push({
+        name: 'drain vs our apply path without Kafka',
+        value: drained,
+        unit: 'events/s',
+        baselineName: 'apply path (this scenario)',
+        baseline: ours.eventsPerSecond,
+        ratio: kafkaRatio,
+        target: 'ratio >= 0.8',
+        met: kafkaRatio >= 0.8,
+      });
+    }
     return {
       scenario: 'apply',
       description:

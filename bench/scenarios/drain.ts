@@ -110,6 +110,7 @@ export async function drainScenario(ctx: BenchContext, kafka: BenchKafka): Promi
     const service = best('service');
     const bare = best('bare');
     const r = ratio(service.eventsPerSecond, bare.eventsPerSecond);
+    ctx.shared.drainEventsPerSecond = service.eventsPerSecond;
     return {
       scenario: 'drain',
       description:
