@@ -4,6 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { REQUEST_ID_HEADER } from '../logging/request-logging';
 import { AppConfig } from '../config/app-config';
+import { ErrorBody, errorBody } from './error-body';
 
 const POST_ROUTE_HINT = 'to name many userIds, send them with POST /guilds/{guildId}/states/query and a JSON body {"userIds":[...]}';
 /** Longest path parameter routed: any id is far shorter, and a longer one still reaches its pipe, which says what is wrong. */
@@ -29,15 +30,17 @@ function urlTooLong(error: ClientError, maxHeaderBytes: number): boolean {
 }
 
 /** What to answer a request Node could not parse (it never reaches Fastify's routing or Nest). */
-export function clientErrorAnswer(error: ClientError, maxHeaderBytes: number): { statusCode: number; error: string; message: string } {
-  const answer = (statusCode: number, message: string) => ({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+export function clientErrorAnswer(error: ClientError, maxHeaderBytes: number): ErrorBody {
   if (error.code === 'HPE_HEADER_OVERFLOW') {
     return urlTooLong(error, maxHeaderBytes)
-      ? answer(414, `URL too long: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`)
-      : answer(431, `request headers too large: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`);
+      ? errorBody(414, `URL too long: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`)
+      : errorBody(
+          431,
+          `request headers too large: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`,
+        );
   }
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return answer(408, 'the request was not received in time');
-  return answer(400, `malformed HTTP request: ${error.reason ?? error.code ?? error.message}`);
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return errorBody(408, 'the request was not received in time');
+  return errorBody(400, `malformed HTTP request: ${error.reason ?? error.code ?? error.message}`);
 }
 
 /**
@@ -77,8 +80,5 @@ export function routingErrorHandler(error: FastifyError, request: FastifyRequest
       : error.code === 'FST_ERR_BAD_URL'
         ? `malformed URL: ${error.message}`
         : error.message;
-  reply
-    .code(statusCode)
-    .header(REQUEST_ID_HEADER, request.id)
-    .send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+  reply.code(statusCode).header(REQUEST_ID_HEADER, request.id).send(errorBody(statusCode, message));
 }

@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
 import { MetricsService } from '../metrics/metrics.service';
@@ -65,13 +66,7 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
 
   /** Ends every session the chat-server instance started before `resetAtMs`, in bounded steps. */
   async resetServer(serverId: string, resetAtMs: number): Promise<ApplyOutcome> {
-    let cursor = '0';
-    let ended = 0;
-    do {
-      const step = await this.store.endServerSessionsStep(serverId, resetAtMs, cursor, STEP);
-      cursor = step.cursor;
-      ended += step.ended;
-    } while (cursor !== '0');
+    const ended = await drainSteps((cursor) => this.store.endServerSessionsStep(serverId, resetAtMs, cursor, STEP));
     if (ended > 0) this.log.log(`RESET of chat server ${serverId} ended ${ended} sessions`);
     return ended > 0 ? 'applied' : 'duplicate';
   }

@@ -332,7 +332,8 @@ export class StateStore implements OnApplicationShutdown {
   }
 
   private async checkMarkers(): Promise<void> {
-    if (this.emptiedAt || !this.connectedBefore) return;
+    // One Redis has one marker, which StateRebuild reads every second already: per-bucket markers are a cluster's.
+    if (!this.clustered || this.emptiedAt || !this.connectedBefore) return;
     const replies = await this.runInBuckets(
       this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.exists(this.layout.marker(bucket)) })),
     );

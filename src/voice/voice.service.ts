@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
 import { ApplyOutcome, StateChange, StateStore } from '../state-store/state-store';
@@ -30,26 +31,28 @@ export class VoiceService implements OnModuleInit, OnApplicationShutdown {
   /** Applies one partition's events in order; returns one outcome per event. */
   async applyAll(events: readonly ConsumedEvent<ChannelEvent>[]): Promise<ApplyOutcome[]> {
     const outcomes: ApplyOutcome[] = [];
-    let pending: VoiceChange[] = [];
-    let ignoredAt: number[] = [];
+    /** The run since the last flush, in order: a change, or null for an ignored null LEAVE. */
+    let run: (VoiceChange | null)[] = [];
     const flush = async () => {
+      const changes = run.filter((c): c is VoiceChange => c !== null);
       // Only the newest JOIN per user and scope and the newest LEAVE per user and channel can change anything.
-      const { kept, dropped } = coalesceVoiceChanges(pending, this.config.VOICE_SCOPE);
+      const { kept, dropped } = coalesceVoiceChanges(changes, this.config.VOICE_SCOPE);
       const applied = (await this.store.apply(kept)).map((r): ApplyOutcome => r.outcome);
-      const results = pending.map((_, i): ApplyOutcome => dropped.get(i) ?? applied.shift()!);
-      for (const i of ignoredAt) results.splice(i, 0, { ignored: 'leave_without_ids' });
-      outcomes.push(...results);
-      pending = [];
-      ignoredAt = [];
+      let i = 0;
+      for (const slot of run) {
+        if (slot === null) outcomes.push({ ignored: 'leave_without_ids' });
+        else outcomes.push(dropped.get(i++) ?? applied.shift()!);
+      }
+      run = [];
     };
     for (const { event, timestampMs } of events) {
       if (event.type === 'RESET') {
         await flush(); // a RESET must not overtake the events before it
         outcomes.push(await this.resetServer(event.serverId!, Number(event.timestamp)));
       } else if (isNullLeave(event)) {
-        ignoredAt.push(pending.length + ignoredAt.length);
+        run.push(null);
       } else {
-        pending.push(
+        run.push(
           event.type === 'JOIN'
             ? {
                 kind: 'join',
@@ -69,13 +72,7 @@ export class VoiceService implements OnModuleInit, OnApplicationShutdown {
 
   /** Ends every seat the signaling server's JOINs took before `resetAtMs`, in bounded steps. */
   async resetServer(serverId: string, resetAtMs: number): Promise<ApplyOutcome> {
-    let cursor = '0';
-    let ended = 0;
-    do {
-      const step = await this.store.endServerSeatsStep(serverId, resetAtMs, cursor, STEP);
-      cursor = step.cursor;
-      ended += step.ended;
-    } while (cursor !== '0');
+    const ended = await drainSteps((cursor) => this.store.endServerSeatsStep(serverId, resetAtMs, cursor, STEP));
     if (ended > 0) this.log.log(`RESET of signaling server ${serverId} ended ${ended} voice seats`);
     return ended > 0 ? 'applied' : 'duplicate';
   }
