@@ -1,11 +1,12 @@
 import { Kafka, Partitioners, Producer } from 'kafkajs';
 
 type Id = number | string | bigint;
-const idText = (id: Id) => (typeof id === 'bigint' ? id.toString() : id);
 
 /**
- * Publishes events as the chat and signaling servers do: JSON values, keyed by userId.
- * Ids given as bigint are written as bare JSON numbers with every digit (as Jackson writes a Java long).
+ * Publishes events as the chat and signaling servers do (../shared/PEERS.md): JSON values, unkeyed,
+ * so one user's records spread over partitions and may be applied in any order. Ids given as bigint
+ * are written as bare JSON numbers with every digit (as Jackson writes a Java long). For the peers'
+ * exact wire habits (Spring's type header, the HTTP DISCONNECT, Number() ids) see platform-peers.ts.
  */
 export class Peers {
   private constructor(
@@ -20,11 +21,11 @@ export class Peers {
   }
 
   connect(sessionId: string, userId: Id, extra: { guildIds?: Id[]; serverId?: string; state?: string } = {}) {
-    return this.session(userId, { type: 'CONNECT', sessionId, userId, state: extra.state ?? 'online', ...extra });
+    return this.session({ type: 'CONNECT', sessionId, userId, state: extra.state ?? 'online', ...extra });
   }
 
   disconnect(sessionId: string, userId?: Id, extra: { state?: string } = {}) {
-    return this.session(userId ?? sessionId, {
+    return this.session({
       type: 'DISCONNECT',
       sessionId,
       ...(userId !== undefined ? { userId } : {}),
@@ -40,12 +41,12 @@ export class Peers {
     return this.channel({ type: 'LEAVE', userId, guildId, channelId });
   }
 
-  session(key: Id, event: Record<string, unknown>) {
-    return this.sendRaw(this.topics.sessionEvents, String(idText(key)), toJson(event));
+  session(event: Record<string, unknown>) {
+    return this.sendRaw(this.topics.sessionEvents, null, toJson(event));
   }
 
-  channel(event: Record<string, unknown> & { userId: Id }) {
-    return this.sendRaw(this.topics.channelEvents, String(idText(event.userId)), toJson(event));
+  channel(event: Record<string, unknown>) {
+    return this.sendRaw(this.topics.channelEvents, null, toJson(event));
   }
 
   async sendRaw(topic: string, key: string | null, value: string | Buffer | null): Promise<void> {
