@@ -332,8 +332,8 @@ export class StateStore implements OnApplicationShutdown {
   }
 
   private async checkMarkers(): Promise<void> {
-    // One Redis has one marker, which StateRebuild reads every second already: per-bucket markers are a cluster's.
-    if (!this.clustered || this.emptiedAt || !this.connectedBefore) return;
+    // Also on one Redis (whose one marker StateRebuild reads too): a master that restarted empty must not be replayed onto (checkTopology).
+    if (this.emptiedAt || !this.connectedBefore) return;
     const replies = await this.runInBuckets(
       this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.exists(this.layout.marker(bucket)) })),
     );
