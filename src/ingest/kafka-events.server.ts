@@ -266,10 +266,11 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
 
   /** Leaves the current group (finishing and committing the batches in flight) and joins `groupId`. */
   private async switchGroup(groupId: string): Promise<void> {
+    if (this.stopping) return; // a rebuild found while shutting down: the next start joins the epoch's group
     this.switching = true;
     try {
       await this.consumer?.disconnect();
-      await this.startConsumer(groupId);
+      if (!this.stopping) await this.startConsumer(groupId);
     } finally {
       this.switching = false;
     }
