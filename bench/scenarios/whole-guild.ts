@@ -135,7 +135,10 @@ export async function wholeGuildScenario(ctx: BenchContext, kafka: BenchKafka): 
         pings: pings.length,
         guildsRead,
         pagesRead,
-        slowlog: slowlog.slice(0, 5).map((e) => ({ ms: e[2] / 1000, command: e[3].slice(0, 3) })),
+        slowlog: [...slowlog]
+          .sort((a, b) => b[2] - a[2])
+          .slice(0, 5)
+          .map((e) => ({ ms: e[2] / 1000, command: e[3].slice(0, 3) })),
         community,
       },
     };

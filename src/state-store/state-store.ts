@@ -156,6 +156,13 @@ export class StateStore implements OnApplicationShutdown {
   private readonly clustered: boolean;
   private readonly bucketSlots: number[];
   private connectedBefore = false;
+  /**
+   * Whether the markers were ever there in this process's time (written by it, or found): until then
+   * a missing marker is a new deployment that StateRebuild has not marked yet (it waits for Kafka
+   * first), not a loss.
+   */
+  private markersSeen = false;
+  private readonly rebuildsItself: boolean;
   /** When Redis was found to have lost the state (a bucket's marker missing), and on which nodes. */
   private emptiedAt?: Date;
   private emptiedOn: string[] = [];
@@ -180,6 +187,7 @@ export class StateStore implements OnApplicationShutdown {
     this.bucketSlots = this.layout.buckets.map((b) => keySlot(this.layout.anchor(b)));
     this.exitBetweenSteps = config.TEST_EXIT_BETWEEN_STEPS && this.clustered;
     this.replayWindowMs = config.REDIS_FAILOVER_REPLAY_SECONDS * 1000;
+    this.rebuildsItself = config.STATE_REBUILD !== 'off';
     for (const [name, file] of Object.entries(SCRIPTS)) {
       if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 1, lua: loadScript(file, this.clustered) });
     }
@@ -223,6 +231,7 @@ export class StateStore implements OnApplicationShutdown {
   async markStarted(): Promise<void> {
     await this.call(() => this.redis.set(redisKeys.storeMarker, new Date().toISOString(), 'NX'));
     if (this.clustered) await this.rearmMarkers();
+    this.markersSeen = true;
     this.emptiedAt = undefined;
     this.emptiedOn = [];
   }
@@ -232,6 +241,7 @@ export class StateStore implements OnApplicationShutdown {
     await this.runInBuckets(
       this.layout.buckets.map((bucket) => ({ bucket, queue: (p) => p.set(this.layout.marker(bucket), new Date().toISOString(), 'NX') })),
     );
+    this.markersSeen = true;
     this.emptiedAt = undefined;
     this.emptiedOn = [];
   }
@@ -341,11 +351,18 @@ export class StateStore implements OnApplicationShutdown {
     replies.forEach(([error, exists], i) => {
       if (!error && Number(exists) === 0) lost.add(this.nodeOfBucket(this.layout.buckets[i]) ?? 'unknown node');
     });
-    if (lost.size === 0) return;
+    if (lost.size === 0) {
+      this.markersSeen = true;
+      return;
+    }
+    if (!this.markersSeen) return; // a new deployment, not marked yet (StateRebuild marks it once it has asked Kafka)
     this.emptiedAt = new Date();
     this.emptiedOn = [...lost].sort();
     this.log.error(
-      `Redis came back without ${this.layout.marker(0).replace(/^\{[^}]*\}/, '')} on ${this.emptiedOn.join(', ')}: its state was lost. Rebuild it by replaying the topics from the earliest offset, then restart the service (see docs/reliability.md).`,
+      `Redis came back without ${this.layout.marker(0).replace(/^\{[^}]*\}/, '')} on ${this.emptiedOn.join(', ')}: its state was lost. ` +
+        (this.rebuildsItself
+          ? 'The instances rebuild it from the topics by themselves (STATE_REBUILD=auto; see docs/reliability.md).'
+          : 'STATE_REBUILD=off: rebuild it by replaying the topics from the earliest offset, then restart the service (see docs/reliability.md).'),
     );
   }
 

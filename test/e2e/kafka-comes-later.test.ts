@@ -99,7 +99,7 @@ it('serves HTTP and says why it is not ready while the broker is down, then cons
   // One warn line per attempt, with the cause; none of kafkajs's own per-retry error lines.
   const s = service;
   await eventually(
-    () => expect(logs(s).filter((l) => /^Kafka not available \(attempt \d+\)/.test(l.msg)).length).toBeGreaterThanOrEqual(2),
+    () => expect(logs(s).filter((l) => /^Kafka not available \(attempt \d+\)/.test(l.msg)).length).toBeGreaterThanOrEqual(3),
     10000,
     100,
   );
@@ -109,9 +109,14 @@ it('serves HTTP and says why it is not ready while the broker is down, then cons
   ).toBe(true);
   expect(attempts.map((l) => Number(/attempt (\d+)/.exec(l.msg)![1]))).toEqual(attempts.map((_, i) => i + 1));
   expect(logs(service).filter((l) => l.context === 'Kafka')).toEqual([]);
+  // A new deployment's Redis has no state marker yet: that is not a lost state (no alarm, no rebuild).
+  expect(logs(service).filter((l) => l.level === 'error')).toEqual([]);
 
   broker = await startEmbeddedKafka({ port });
   await expectConsumed(service, broker.brokers, topics);
+  expect(logs(service).filter((l) => l.level === 'error' || /State lost|state was lost/.test(l.msg))).toEqual([]);
+  const metrics = (await getJson(`${service.url}/metrics`)).body as string;
+  expect(metrics).toMatch(/^state_server_rebuilds_total 0$/m);
 });
 
 it('names the missing topic when the broker does not create topics, and consumes once it is created', async () => {
