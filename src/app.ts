@@ -17,6 +17,8 @@ import { AppLogger } from './logging/app-logger';
 import { REQUEST_ID_HEADER, requestId, requestLogging } from './logging/request-logging';
 import { httpMetrics } from './metrics/http-metrics.hook';
 import { MetricsService } from './metrics/metrics.service';
+import { rebuildingHeader } from './state-rebuild/rebuilding-header';
+import { StateRebuild } from './state-rebuild/state-rebuild.service';
 
 /** Largest HTTP body accepted: room for MAX_QUERY_USER_IDS ids of 20 digits with quotes and commas. */
 const bodyLimitFor = (config: AppConfig) => Math.max(64 * 1024, config.MAX_QUERY_USER_IDS * 32);
@@ -31,7 +33,9 @@ const trustProxySetting = (value: string): boolean | number | string =>
  *
  * Every HTTP request passes, in order: Fastify's routing and request id; the x-request-id response
  * header and the API token check (onRequest, when API_TOKEN is set); the lossless JSON body parser;
- * then Nest: the rate limit guard (when on), validation, the handler. When the response is finished
+ * preHandlers given to routes as they are registered (the route pattern; on the query routes, the
+ * X-State-Rebuilding header while a rebuild runs); then Nest: the rate limit guard (when on),
+ * validation, the handler. When the response is finished
  * it is counted in the HTTP metrics (onResponse) and, if HTTP_LOG picks it, logged (logController).
  */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
@@ -67,6 +71,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
   });
   if (config.API_TOKEN) fastify.addHook('onRequest', apiTokenAuth(config.API_TOKEN));
   fastify.addHook('onRoute', recordRoutePatterns);
+  fastify.addHook('onRoute', rebuildingHeader(app.get(StateRebuild)));
   fastify.addHook('onResponse', httpMetrics(app.get(MetricsService)));
   registerLosslessJsonBody(fastify, bodyLimit);
   app.useGlobalFilters(new HttpErrorsFilter(app.getHttpAdapter(), bodyLimit, app.get(MetricsService)));

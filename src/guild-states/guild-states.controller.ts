@@ -1,5 +1,5 @@
-import { Body, Controller, UseInterceptors, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { RebuildingHeaderInterceptor } from '../state-rebuild/rebuilding-header.interceptor';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { MarkedWhileRebuilding } from '../state-rebuild/rebuilding-header';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
 import { GuildStates, UserIdsQuery } from './guild-states.dto';
@@ -11,12 +11,12 @@ const namedUsersExample = { guildId: '100', connectionStates: { '1': 'online', '
 
 /** The community server's view of a guild: who is online and who sits in which voice channel. */
 @ApiTags('guild states')
-@UseInterceptors(RebuildingHeaderInterceptor)
 @Controller('guilds/:guildId/states')
 export class GuildStatesController {
   constructor(private readonly guildStates: GuildStatesService) {}
 
   @Get()
+  @MarkedWhileRebuilding()
   @ApiOperation({
     summary: "States of a guild's users and its voice channels",
     description:
@@ -62,6 +62,7 @@ export class GuildStatesController {
 
   /** Same answer as GET, for lists of userIds too long for a URL. */
   @Post('query')
+  @MarkedWhileRebuilding()
   @HttpCode(200)
   @ApiOperation({ summary: 'Same answer as GET with userIds, for lists too long for a URL' })
   @guildIdParam

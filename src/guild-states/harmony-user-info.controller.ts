@@ -1,5 +1,5 @@
-import { Body, Controller, UseInterceptors, HttpCode, Post } from '@nestjs/common';
-import { RebuildingHeaderInterceptor } from '../state-rebuild/rebuilding-header.interceptor';
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { MarkedWhileRebuilding } from '../state-rebuild/rebuilding-header';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, badRequestExamples, anyUserIdsBodyErrors } from '../docs/api-responses';
 import { CommunityUserInfoQuery, DirectUserInfoQuery, UserInfo } from './guild-states.dto';
@@ -7,12 +7,12 @@ import { GuildStatesService } from './guild-states.service';
 
 /** The original (harmony) state service's query routes, same request and response shapes: the community server calls them unchanged. */
 @ApiTags('original routes')
-@UseInterceptors(RebuildingHeaderInterceptor)
 @Controller('api/state')
 export class HarmonyUserInfoController {
   constructor(private readonly guildStates: GuildStatesService) {}
 
   @Post('community/user/info')
+  @MarkedWhileRebuilding()
   @HttpCode(200)
   @ApiOperation({
     summary: "States of users in a guild and the guild's voice channels (the original service's route)",
@@ -35,6 +35,7 @@ export class HarmonyUserInfoController {
   }
 
   @Post('direct/user/info')
+  @MarkedWhileRebuilding()
   @HttpCode(200)
   @ApiOperation({
     summary: "States of users, whatever their guilds (the original service's route)",

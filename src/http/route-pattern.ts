@@ -23,12 +23,19 @@ type Routed = FastifyRequest & { [ROUTE]?: string };
  */
 export function recordRoutePatterns(route: RouteOptions): void {
   const pattern = route.url;
-  const record = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  appendPreHandler(route, (request, _reply, done) => {
     (request as Routed)[ROUTE] = pattern;
     done();
-  };
+  });
+}
+
+/** Adds a preHandler to a route being registered (in an onRoute hook), after those it has. */
+export function appendPreHandler(
+  route: RouteOptions,
+  handler: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void,
+): void {
   const existing = route.preHandler;
-  route.preHandler = existing === undefined ? record : [...(Array.isArray(existing) ? existing : [existing]), record];
+  route.preHandler = existing === undefined ? handler : [...(Array.isArray(existing) ? existing : [existing]), handler];
 }
 
 /** The route pattern that served a request, or undefined (see recordRoutePatterns). */

@@ -71,6 +71,11 @@ export class StateRebuild implements OnApplicationShutdown {
     };
   }
 
+  /** Whether a rebuild is under way (the queries' X-State-Rebuilding header); cheaper than `status`. */
+  get rebuilding(): boolean {
+    return this.rebuild !== undefined;
+  }
+
   get groupId(): string {
     return this.epoch ? `${this.config.KAFKA_GROUP_ID}.${this.epoch}` : this.config.KAFKA_GROUP_ID;
   }
