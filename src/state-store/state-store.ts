@@ -953,6 +953,13 @@ function decodeResult(reply: unknown): ChangeResult {
 }
 
 const CANONICAL_ID = /^[1-9][0-9]{0,18}$/;
+/** Our own spelling of a channel's members (lib.lua writes only this): ["1","2"]. */
+const OWN_MEMBER_LIST = /^\["[1-9][0-9]{0,18}"(?:,"[1-9][0-9]{0,18}")*\]$/;
+
+/** A channel's members: our own spelling split as text (a full JSON parse was ~10 % of a query's CPU), any other parsed losslessly. */
+function channelMembers(text: string): unknown {
+  return OWN_MEMBER_LIST.test(text) ? text.slice(2, -2).split('","') : parseJsonKeepingNumbersAsText(text);
+}
 
 /**
  * GUILD:<id> values are JSON arrays of ids; read losslessly and tolerantly: another writer's
@@ -965,7 +972,7 @@ function parseChannels(key: string, raw: Record<string, string>): { channels: Ch
   for (const [channelId, members] of Object.entries(raw)) {
     let parsed: unknown;
     try {
-      parsed = CANONICAL_ID.test(channelId) ? parseJsonKeepingNumbersAsText(members) : undefined;
+      parsed = CANONICAL_ID.test(channelId) ? channelMembers(members) : undefined;
     } catch {
       parsed = undefined;
     }

@@ -421,8 +421,15 @@ describe("taking over the original service's Redis", () => {
     await state.redis.hset(guild, '10', '["1", "2"]');
     await state.redis.hset(guild, '11', Buffer.from([0xac, 0xed, 0x00, 0x05, 0x74, 0x00, 0x03, 0x5b, 0x31, 0x5d]));
     await state.redis.hset(guild, Buffer.from([0xac, 0xed, 0x00, 0x05, 0x74, 0x00, 0x01, 0x35]), Buffer.from([0xac, 0xed, 0x00, 0x05]));
+    await state.redis.hset(guild, '12', '[300000000000000001,300000000000000002]'); // numbers, beyond 2^53
+    await state.redis.hset(guild, '13', '["5","06"]'); // not an id as we write them
+    await state.redis.hset(guild, '14', '["300000000000000003","300000000000000004"]'); // our own spelling
     const answer = await state.queries.guildStates('100', ['1']);
-    expect(answer.channelStates).toEqual({ '10': ['1', '2'] });
+    expect(answer.channelStates).toEqual({
+      '10': ['1', '2'],
+      '12': ['300000000000000001', '300000000000000002'],
+      '14': ['300000000000000003', '300000000000000004'],
+    });
     // The next LEAVE rewrites the spaced array in canonical form instead of corrupting it.
     await state.channelAt(T, join(1, 100, 10));
     await state.channelAt(T + 1, leave(1, 100, 10));
