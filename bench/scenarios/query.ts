@@ -81,6 +81,8 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       {
         ours: CannonRun;
         bareNode: CannonRun;
+        minimal: CannonRun;
+        minimalCpuUsPerRequest: number;
         original: CannonRun;
         users: number;
         oursCpuUsPerRequest: number;
@@ -115,6 +117,18 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       log(
         `  bare node: ${bareNode.requestsPerSecond} req/s, p50 ${bareNode.p50Ms} ms, p99 ${bareNode.p99Ms} ms, ${bareNodeCpuUsPerRequest} µs CPU per request`,
       );
+      // The same query in Fastify + ioredis alone (no Nest, validation, metrics or logging): what the framework costs.
+      const minimalServer = startChild('minimal-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-minimal' });
+      children.push(minimalServer);
+      const { url: minimalUrl } = await minimalServer.next<{ url: string }>('listening');
+      await cannon(minimalUrl + path, warmup, CONNECTIONS, `warm-up minimal`);
+      const { result: minimal, cpuUsPerRequest: minimalCpuUsPerRequest } = await cpuPerRequest(minimalServer, () =>
+        cannon(minimalUrl + path, seconds, CONNECTIONS, `minimal Fastify + ioredis @ ${users.toLocaleString()} users`),
+      );
+      log(
+        `  minimal Fastify + ioredis: ${minimal.requestsPerSecond} req/s, p50 ${minimal.p50Ms} ms, p99 ${minimal.p99Ms} ms, ${minimalCpuUsPerRequest} µs CPU per request`,
+      );
+      await minimalServer.stop();
       const orig = await cannon(originalUrl + path, seconds, CONNECTIONS, `original @ ${users.toLocaleString()} users`);
       log(`  original @ ${users.toLocaleString()} users: ${orig.requestsPerSecond} req/s, p50 ${orig.p50Ms} ms, p99 ${orig.p99Ms} ms`);
       await original.stop();
@@ -137,7 +151,17 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
         log(`  original @ ${users.toLocaleString()} users, one request at a time: ${originalSequentialMs.join(', ')} ms`);
         await alone.stop();
       }
-      runs[String(users)] = { ours, bareNode, original: orig, users, oursCpuUsPerRequest, bareNodeCpuUsPerRequest, originalSequentialMs };
+      runs[String(users)] = {
+        ours,
+        bareNode,
+        minimal,
+        minimalCpuUsPerRequest,
+        original: orig,
+        users,
+        oursCpuUsPerRequest,
+        bareNodeCpuUsPerRequest,
+        originalSequentialMs,
+      };
     }
     rss.stop();
     const figures: Figure[] = [];
@@ -195,6 +219,22 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
           baseline: run.bareNodeCpuUsPerRequest,
           ratio: ratio(run.oursCpuUsPerRequest, run.bareNodeCpuUsPerRequest),
         },
+        {
+          name: `query req/s vs minimal Fastify + ioredis @ ${n}`,
+          value: run.ours.requestsPerSecond,
+          unit: 'req/s',
+          baselineName: 'the same query in Fastify + ioredis alone',
+          baseline: run.minimal.requestsPerSecond,
+          ratio: ratio(run.ours.requestsPerSecond, run.minimal.requestsPerSecond),
+        },
+        {
+          name: `query CPU per request vs minimal Fastify + ioredis @ ${n}`,
+          value: run.oursCpuUsPerRequest,
+          unit: 'µs',
+          baselineName: 'the same query in Fastify + ioredis alone',
+          baseline: run.minimalCpuUsPerRequest,
+          ratio: ratio(run.oursCpuUsPerRequest, run.minimalCpuUsPerRequest),
+        },
       );
     }
     // "Unchanged within noise": throughput within 15 % and p99 within 15 % or 1 ms.
@@ -219,6 +259,7 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
         `${seconds} s per run after a ${warmup} s warm-up; the service in a child process (startApp). Bare node: a node:http server (child process) ` +
         "answering every request with the service's own answer to this query (same bytes), no parsing, Redis or logging: the ceiling on this machine. " +
         'CPU per request: user + system time of the child process during the run (/proc), over the requests answered. ' +
+        'Minimal: the same query in Fastify + ioredis alone (one pipeline of HMGET and HGETALL; no Nest, validation, metrics or logging), child process. ' +
         'Original: a tiny node:http server (child process) that does HGETALL USER:STATE, picks, and HGETALL GUILD:<id>. ' +
         'Latencies from every response.',
       params: { connections: CONNECTIONS, seconds, userIds: QUERY_USERS, users: ctx.queryUserCounts },
