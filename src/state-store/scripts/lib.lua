@@ -127,8 +127,15 @@ local function remove_from_channel(guildId, channelId, userId)
   return true
 end
 
--- Writes back every channel changed by this call (an emptied channel is removed: the contract) and
--- clears inherited expiries on the contract keys it wrote.
+-- STATE_COUNTERS moves of this call, written once each by save() (one HINCRBY per counter per call
+-- instead of one per change).
+local counterMoves = {}
+local function count(counter, delta)
+  counterMoves[counter] = (counterMoves[counter] or 0) + delta
+end
+
+-- Writes back every channel changed by this call (an emptied channel is removed: the contract),
+-- clears inherited expiries on the contract keys it wrote, and moves the counters.
 local function save()
   for _, entry in pairs(channels) do
     if entry.dirty then
@@ -143,6 +150,10 @@ local function save()
   end
   for key in pairs(touched) do redis.call('PERSIST', key) end
   touched = {}
+  for counter, delta in pairs(counterMoves) do
+    if delta ~= 0 then redis.call('HINCRBY', K.counters, counter, delta) end
+  end
+  counterMoves = {}
 end
 
 --[[
@@ -213,6 +224,15 @@ local function leave_time(voiceKey, g, c)
   return tonumber(redis.call('HGET', voiceKey, 'L|' .. g .. ':' .. c) or '-1')
 end
 
+-- The latest RESET of a chat server (ms), cached for this script call (only reset-server-sessions.lua moves it).
+local serverResets = {}
+local function server_reset(serverId)
+  if serverResets[serverId] == nil then
+    serverResets[serverId] = tonumber(redis.call('HGET', K.serverResets, serverId) or '-1')
+  end
+  return serverResets[serverId]
+end
+
 -- The latest RESET of a signaling server (ms), cached for this script call.
 local voiceResets = {}
 local function voice_reset(serverId)
@@ -237,11 +257,16 @@ local function seat_state(userId, guildId, channelId)
 end
 
 -- The user's seat count moved by delta: keeps STATE_COUNTERS.voice_seats exact and the register's
--- lifetime right (kept while seated, expiring once they sit nowhere).
+-- lifetime right (kept while seated, expiring once they sit nowhere). Only this sets an expiry on
+-- the key, and only at n = 0, so a key with n > 0 has none: PERSIST is needed only when n leaves 0.
 local function count_seats(userId, voiceKey, delta)
   local n = delta ~= 0 and redis.call('HINCRBY', voiceKey, 'n', delta) or tonumber(redis.call('HGET', voiceKey, 'n') or '0')
-  if delta ~= 0 then redis.call('HINCRBY', K.counters, 'voice_seats', delta) end
-  if n > 0 then redis.call('PERSIST', voiceKey) else redis.call('EXPIRE', voiceKey, SETTINGS.ttl) end
+  if delta ~= 0 then count('voice_seats', delta) end
+  if n <= 0 then
+    redis.call('EXPIRE', voiceKey, SETTINGS.ttl)
+  elseif n - delta <= 0 then
+    redis.call('PERSIST', voiceKey)
+  end
 end
 
 -- The view follows the registers: on a single Redis the channel is edited here; on a cluster the
@@ -480,7 +505,7 @@ local function end_session(userId, sessionId)
     drop_session_guilds(userId, split_list(record[3]))
     if not has_live_session(userId) then
       last = true
-      redis.call('HINCRBY', K.counters, 'online_users', -1)
+      count('online_users', -1)
       if tonumber(redis.call('HGET', K.userVoice .. userId, 'n') or '0') > 0 then start_grace(userId) end
     end
   end
@@ -523,7 +548,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     return STALE, 0
   end
   if record[1] == 'live' then
-    if serverId ~= '' and ts < tonumber(redis.call('HGET', K.serverResets, serverId) or '-1') then
+    if serverId ~= '' and ts < server_reset(serverId) then
       -- A CONNECT of it from before its server's RESET, applied after a newer one: it ended at the reset.
       local outcome = end_session(userId, sessionId)
       return outcome, 0
@@ -564,7 +589,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     endedAlready = claimed == '1'
   end
   if not endedAlready and serverId ~= '' then
-    endedAlready = ts < tonumber(redis.call('HGET', K.serverResets, serverId) or '-1')
+    endedAlready = ts < server_reset(serverId)
   end
   if endedAlready then
     tombstone(sessionKey)
@@ -573,11 +598,13 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     return STALE, 0
   end
   local evicted = 0
-  while redis.call('HLEN', K.userSessions .. userId) >= SETTINGS.maxSessions do
+  local live = redis.call('HLEN', K.userSessions .. userId)
+  while live >= SETTINGS.maxSessions do
     pinned = true
     end_session(userId, oldest_session(userId))
     pinned = false
     evicted = evicted + 1
+    live = redis.call('HLEN', K.userSessions .. userId)
   end
   local unique, seen = {}, {}
   for _, g in ipairs(guildIds) do
@@ -585,8 +612,8 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
   end
   redis.call('HSET', sessionKey, 'state', 'live', 'st', state, 'ts', ts, 'since', ts, 'server', serverId, 'guilds', table.concat(unique, ','))
   redis.call('PERSIST', sessionKey)
-  if not has_live_session(userId) then
-    redis.call('HINCRBY', K.counters, 'online_users', 1)
+  if live == 0 then
+    count('online_users', 1)
     redis.call('ZREM', K.voiceGrace, userId)
   end
   redis.call('HSET', K.userSessions .. userId, sessionId, state)
