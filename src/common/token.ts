@@ -3,6 +3,9 @@ import { abbreviate } from './snowflake-id';
 
 const TOKEN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
+/** Whether a value is a token (what IsToken accepts). */
+export const isToken = (value: unknown): boolean => typeof value === 'string' && TOKEN.test(value);
+
 /** An opaque identifier such as a sessionId or serverId: 1-128 letters, digits and . _ : @ - */
 export function IsToken(): PropertyDecorator {
   return (target: object, propertyName: string | symbol) =>
@@ -18,6 +21,6 @@ export function IsToken(): PropertyDecorator {
               ? `${property} must be a string (got ${abbreviate(value)})`
               : `${property} must be 1 to 128 letters, digits or . _ : @ - (got ${abbreviate(value)})`,
       },
-      validator: { validate: (value: unknown) => typeof value === 'string' && TOKEN.test(value) },
+      validator: { validate: isToken },
     });
 }

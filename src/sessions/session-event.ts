@@ -1,6 +1,7 @@
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, Matches, ValidateIf } from 'class-validator';
-import { IsSnowflakeId } from '../common/snowflake-id';
-import { IsToken } from '../common/token';
+import { absentOr, EPOCH_MS_RULE, EPOCH_MS_TEXT, isEpochMsText } from '../common/event-time';
+import { canonicalId, IsSnowflakeId } from '../common/snowflake-id';
+import { isToken, IsToken } from '../common/token';
 
 export const SESSION_EVENT_TYPES = ['CONNECT', 'DISCONNECT', 'HEARTBEAT', 'RESET'] as const;
 export type SessionEventType = (typeof SESSION_EVENT_TYPES)[number];
@@ -45,6 +46,29 @@ export class SessionEvent {
   serverId?: string;
 
   @ValidateIf((e: SessionEvent) => e.type === 'RESET' || e.timestamp !== undefined)
-  @Matches(/^[0-9]{1,15}$/, { message: 'timestamp must be milliseconds since the epoch' })
+  @Matches(EPOCH_MS_TEXT, { message: EPOCH_MS_RULE })
   timestamp?: string;
+
+  /**
+   * The records that certainly pass the decorators above, told without class-validator (which cost
+   * ~17 % of the consumer's CPU): a CONNECT or DISCONNECT in its usual shape. Anything else, valid
+   * or not, goes through class-validator, which names what is wrong. Must accept nothing the
+   * decorators refuse: test/unit/event-fast-path.test.ts checks it against them.
+   */
+  static isPlainlyValid(e: Record<string, unknown>): boolean {
+    if (e.type === 'CONNECT') {
+      if (canonicalId(e.userId) === undefined) return false;
+    } else if (e.type === 'DISCONNECT') {
+      if (!absentOr(e.userId, (id) => canonicalId(id) !== undefined)) return false;
+    } else {
+      return false;
+    }
+    return (
+      isToken(e.sessionId) &&
+      absentOr(e.state, (state) => typeof state === 'string' && STATE_TEXT.test(state)) &&
+      absentOr(e.guildIds, (ids) => Array.isArray(ids) && ids.length <= 1000 && ids.every((id) => canonicalId(id) !== undefined)) &&
+      absentOr(e.serverId, isToken) &&
+      absentOr(e.timestamp, isEpochMsText)
+    );
+  }
 }
