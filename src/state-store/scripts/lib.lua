@@ -224,29 +224,35 @@ local function leave_time(voiceKey, g, c)
   return tonumber(redis.call('HGET', voiceKey, 'L|' .. g .. ':' .. c) or '-1')
 end
 
--- The latest RESET of a chat server (ms), cached for this script call (only reset-server-sessions.lua moves it).
-local serverResets = {}
-local function server_reset(serverId)
-  if serverResets[serverId] == nil then
-    serverResets[serverId] = tonumber(redis.call('HGET', K.serverResets, serverId) or '-1')
+-- The latest RESET (ms) of each server in a RESET hash, read once per script call: chat servers'
+-- (SERVER_RESETS, sessions) and signaling servers' (VOICE_RESETS, seats). Only the RESET scripts
+-- move them, through raise (it only moves forward, so RESETs applied in any order agree).
+local function reset_times(hash)
+  local known = {}
+  local times = {}
+  function times.of(serverId)
+    if known[serverId] == nil then known[serverId] = tonumber(redis.call('HGET', hash, serverId) or '-1') end
+    return known[serverId]
   end
-  return serverResets[serverId]
-end
-
--- The latest RESET of a signaling server (ms), cached for this script call.
-local voiceResets = {}
-local function voice_reset(serverId)
-  if voiceResets[serverId] == nil then
-    voiceResets[serverId] = tonumber(redis.call('HGET', K.voiceResets, serverId) or '-1')
+  -- Records a RESET at `at` unless a later one is known; returns the one known before.
+  function times.raise(serverId, at)
+    local before = times.of(serverId)
+    if at > before then
+      redis.call('HSET', hash, serverId, at)
+      known[serverId] = at
+    end
+    return before
   end
-  return voiceResets[serverId]
+  return times
 end
+local chatResets = reset_times(K.serverResets)
+local voiceResets = reset_times(K.voiceResets)
 
 -- A JOIN seats its user unless a LEAVE of its channel is at or after it, or its signaling server
 -- announced a RESET after it (both compared on that server's clock).
 local function seated(voiceKey, join)
   if join == nil or leave_time(voiceKey, join.g, join.c) >= join.ts then return false end
-  return join.server == '' or join.ts >= voice_reset(join.server)
+  return join.server == '' or join.ts >= voiceResets.of(join.server)
 end
 
 -- Whether the user sits in (guildId, channelId) now, from the registers.
@@ -548,7 +554,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     return STALE, 0
   end
   if record[1] == 'live' then
-    if serverId ~= '' and ts < server_reset(serverId) then
+    if serverId ~= '' and ts < chatResets.of(serverId) then
       -- A CONNECT of it from before its server's RESET, applied after a newer one: it ended at the reset.
       local outcome = end_session(userId, sessionId)
       return outcome, 0
@@ -589,7 +595,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     endedAlready = claimed == '1'
   end
   if not endedAlready and serverId ~= '' then
-    endedAlready = ts < server_reset(serverId)
+    endedAlready = ts < chatResets.of(serverId)
   end
   if endedAlready then
     tombstone(sessionKey)

@@ -12,9 +12,7 @@
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
 -- Remembered so that a CONNECT of this server from before the reset, applied after it, ends at once.
-if resetAt > tonumber(redis.call('HGET', K.serverResets, serverId) or '-1') then
-  redis.call('HSET', K.serverResets, serverId, resetAt)
-end
+chatResets.raise(serverId, resetAt)
 local scan = redis.call('SSCAN', K.serverSessions .. serverId, arg(3), 'COUNT', arg(4))
 local ended = 0
 for _, member in ipairs(scan[2]) do

@@ -10,11 +10,7 @@
   Returns { next cursor, seats ended in this step, follow-ups (lib.lua) }.
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
-local before = voice_reset(serverId)
-if resetAt > before then
-  redis.call('HSET', K.voiceResets, serverId, resetAt)
-  voiceResets[serverId] = resetAt
-end
+local before = voiceResets.raise(serverId, resetAt)
 local seatsKey = K.voiceServerSeats .. serverId
 local scan = redis.call('SSCAN', seatsKey, arg(3), 'COUNT', arg(4))
 local ended = 0
