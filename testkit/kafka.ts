@@ -33,6 +33,16 @@ export function uniqueTopics(prefix: string) {
   };
 }
 
+/** The service's Kafka settings: these brokers, these topics and the topics' own consumer group. */
+export function kafkaEnv(brokers: readonly string[], topics: ReturnType<typeof uniqueTopics>): Record<string, string> {
+  return {
+    KAFKA_BROKERS: brokers.join(','),
+    KAFKA_GROUP_ID: topics.groupId,
+    SESSION_EVENTS_TOPIC: topics.sessionEvents,
+    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
+  };
+}
+
 export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 3): Promise<void> {
   const admin: Admin = kafka.admin();
   await admin.connect();

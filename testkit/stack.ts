@@ -1,4 +1,4 @@
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from './kafka';
+import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from './kafka';
 import { Peers } from './peers';
 import { startTestRedis, TestRedis, TestRedisOptions } from './redis-server';
 import { eventually, RunningApp, startTestApp, waitUntilReady } from './app';
@@ -50,11 +50,8 @@ export async function startStack<S extends ServiceMode = 'in-process'>(name: str
   await redis.flush();
   await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], options.partitions ?? 3);
   const serviceEnv = {
-    KAFKA_BROKERS: kafka.brokers.join(','),
+    ...kafkaEnv(kafka.brokers, topics),
     ...redis.env,
-    KAFKA_GROUP_ID: topics.groupId,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
     ...options.env,
   };
   const mode: ServiceMode = options.service ?? 'in-process';

@@ -1,5 +1,5 @@
 import { Admin } from 'kafkajs';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers, toJson } from '../../testkit/peers';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
@@ -93,11 +93,8 @@ async function committedOffsets(): Promise<number> {
 it('stops on SIGTERM with exit 0 mid-stream, and loses or repeats no event across the restart', async () => {
   service = await ServiceProcess.start(
     {
-      KAFKA_BROKERS: kafka.brokers.join(','),
+      ...kafkaEnv(kafka.brokers, topics),
       REDIS_URL: redis.url,
-      KAFKA_GROUP_ID: topics.groupId,
-      SESSION_EVENTS_TOPIC: topics.sessionEvents,
-      CHANNEL_EVENTS_TOPIC: topics.channelEvents,
       SHUTDOWN_TIMEOUT_MS: '15000',
     },
     'state server',

@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { EmbeddedKafka, startEmbeddedKafka } from '@state-server/embedded-kafka';
 import { eventually, getJson } from '../../testkit/app';
-import { uniqueTopics } from '../../testkit/kafka';
+import { kafkaEnv, uniqueTopics } from '../../testkit/kafka';
 import { Peers } from '../../testkit/peers';
 import { freePort, startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
@@ -82,11 +82,8 @@ it('serves HTTP and says why it is not ready while the broker is down, then cons
   const topics = uniqueTopics('late-kafka');
   service = await ServiceProcess.start(
     {
-      KAFKA_BROKERS: `127.0.0.1:${port}`,
+      ...kafkaEnv([`127.0.0.1:${port}`], topics),
       REDIS_URL: redis.url,
-      KAFKA_GROUP_ID: topics.groupId,
-      SESSION_EVENTS_TOPIC: topics.sessionEvents,
-      CHANNEL_EVENTS_TOPIC: topics.channelEvents,
     },
     'service',
     { waitUntilReady: false },
@@ -128,11 +125,8 @@ it('names the missing topic when the broker does not create topics, and consumes
     await admin.createTopics({ topics: [{ topic: topics.channelEvents, numPartitions: 2 }], waitForLeaders: true });
     service = await ServiceProcess.start(
       {
-        KAFKA_BROKERS: broker.brokers.join(','),
+        ...kafkaEnv(broker.brokers, topics),
         REDIS_URL: redis.url,
-        KAFKA_GROUP_ID: topics.groupId,
-        SESSION_EVENTS_TOPIC: topics.sessionEvents,
-        CHANNEL_EVENTS_TOPIC: topics.channelEvents,
       },
       'service',
       { waitUntilReady: false },

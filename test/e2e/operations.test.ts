@@ -1,4 +1,4 @@
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers } from '../../testkit/peers';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { eventually, getJson, RunningApp, startTestApp, waitUntilReady } from '../../testkit/app';
@@ -56,11 +56,8 @@ beforeAll(async () => {
   [kafka, redis] = await Promise.all([startTestKafka(), startTestRedis({ persistent: true })]);
   await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents]);
   app = await startTestApp({
-    KAFKA_BROKERS: kafka.brokers.join(','),
+    ...kafkaEnv(kafka.brokers, topics),
     REDIS_URL: redis.url.replace('redis://', `redis://default:${REDIS_PASSWORD}@`),
-    KAFKA_GROUP_ID: topics.groupId,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
     API_TOKEN: TOKEN,
     RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
     REDIS_COMMAND_TIMEOUT_MS: '500',

@@ -5,7 +5,7 @@ import { ChannelEvent } from '../../src/voice/channel-event';
 import { decodeEvent } from '../../src/ingest/event-decoding';
 import { KeyLayout, keySlot } from '../../src/state-store/redis-keys';
 import { eventually } from '../../testkit/eventually';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { startTestRedisCluster, TestRedisCluster } from '../../testkit/redis-cluster';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
@@ -163,11 +163,8 @@ async function metric(name: string, having = ''): Promise<number> {
 
 it('loses nothing and applies nothing twice when a master fails over having missed its last writes', async () => {
   service = await ServiceProcess.start({
-    KAFKA_BROKERS: kafka.brokers.join(','),
+    ...kafkaEnv(kafka.brokers, topics),
     REDIS_CLUSTER_NODES: cluster.seeds.join(','),
-    KAFKA_GROUP_ID: topics.groupId,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
     VOICE_GRACE_SECONDS: '0',
     REDIS_FAILOVER_REPLAY_SECONDS: '30',
   });

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { KeyLayout } from '../../src/state-store/redis-keys';
 import { postJson } from '../../testkit/app';
 import { eventually } from '../../testkit/eventually';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers } from '../../testkit/peers';
 import { startTestRedisCluster, TestRedisCluster } from '../../testkit/redis-cluster';
 import { ServiceProcess } from '../../testkit/service-process';
@@ -35,11 +35,8 @@ beforeAll(async () => {
   await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], 2);
   peers = await Peers.connect(kafka.kafka, topics);
   env = {
-    KAFKA_BROKERS: kafka.brokers.join(','),
+    ...kafkaEnv(kafka.brokers, topics),
     REDIS_CLUSTER_NODES: cluster.seeds.join(','),
-    KAFKA_GROUP_ID: topics.groupId,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
     VOICE_GRACE_SECONDS: '0',
   };
 }, 60000);

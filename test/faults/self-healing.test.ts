@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Kafka } from 'kafkajs';
 import { eventually } from '../../testkit/eventually';
-import { createTopics, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
+import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { ChatServer, SignalingServer } from '../../testkit/platform-peers';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
@@ -28,11 +28,8 @@ beforeAll(async () => {
   topics = uniqueTopics('self-healing');
   await createTopics(kafka.kafka, [topics.sessionEvents, topics.channelEvents], 4);
   serviceEnv = {
-    KAFKA_BROKERS: kafka.brokers.join(','),
+    ...kafkaEnv(kafka.brokers, topics),
     REDIS_URL: redis.url,
-    KAFKA_GROUP_ID: topics.groupId,
-    SESSION_EVENTS_TOPIC: topics.sessionEvents,
-    CHANNEL_EVENTS_TOPIC: topics.channelEvents,
   };
   services.push(await ServiceProcess.start(serviceEnv, 'a'), await ServiceProcess.start(serviceEnv, 'b'));
   chat = await ChatServer.start(kafka.kafka, topics.sessionEvents, services[0].url);
