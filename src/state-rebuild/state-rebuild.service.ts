@@ -65,7 +65,7 @@ export class StateRebuild implements OnApplicationShutdown {
   get status(): RebuildStatus {
     return {
       groupId: this.groupId,
-      rebuilding: this.rebuild !== undefined,
+      rebuilding: this.rebuilding,
       ...(this.rebuild ? { progress: this.rebuild.progress } : {}),
       ...(this.lostAt ? { lostAt: this.lostAt } : {}),
     };

@@ -341,6 +341,28 @@ describe('RESET of a signaling server (optional serverId)', () => {
     await state.channelAt(T + 500, join(4, 100, 10, { serverId: 'sig-1' }));
     expect(await state.guildHash('100')).toEqual({ '10': ['2', '3'] });
   });
+
+  const users = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  it('ends thousands of seats in bounded steps', async () => {
+    await state.channelAt(T, ...users(1, 3000).map((u) => join(u, 100, 10 + (u % 10), { serverId: 'sig-1' })));
+    expect(await state.channel({ type: 'RESET', serverId: 'sig-1', timestamp: T + 1000 })).toEqual(['applied']);
+    expect(await state.guildHash('100')).toEqual({});
+    expect((await state.counters()).voice_seats).toBe('0');
+  });
+
+  it('leaves no ghost when LEAVEs and moves are applied between the steps of a reset', async () => {
+    await state.channelAt(T, ...users(1, 600).map((u) => join(u, 100, 10, { serverId: 'sig-1' })));
+    // One small step of the reset, then the users' own records, then the rest of the steps.
+    let { cursor } = await state.store.endServerSeatsStep('sig-1', T + 1000, '0', 10);
+    await state.channelAt(T + 1500, ...users(1, 100).map((u) => leave(u, 100, 10)));
+    await state.channelAt(T + 2000, ...users(101, 200).map((u) => join(u, 100, 11, { serverId: 'sig-2' })));
+    while (cursor !== '0') ({ cursor } = await state.store.endServerSeatsStep('sig-1', T + 1000, cursor, 10));
+    const channels = await state.guildHash('100');
+    expect(Object.keys(channels)).toEqual(['11']); // in the order the seats were taken on a cluster
+    expect(channels['11'].map(Number).sort((a, b) => a - b)).toEqual(users(101, 200));
+    expect((await state.counters()).voice_seats).toBe('100');
+  });
 });
 
 describe('queries', () => {

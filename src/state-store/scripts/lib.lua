@@ -234,14 +234,12 @@ local function reset_times(hash)
     if known[serverId] == nil then known[serverId] = tonumber(redis.call('HGET', hash, serverId) or '-1') end
     return known[serverId]
   end
-  -- Records a RESET at `at` unless a later one is known; returns the one known before.
+  -- Records a RESET at `at` unless a later one is known.
   function times.raise(serverId, at)
-    local before = times.of(serverId)
-    if at > before then
+    if at > times.of(serverId) then
       redis.call('HSET', hash, serverId, at)
       known[serverId] = at
     end
-    return before
   end
   return times
 end
@@ -275,16 +273,29 @@ local function count_seats(userId, voiceKey, delta)
   end
 end
 
+-- VOICE_SERVER_SEATS:<serverId> holds "<userId>|<scope>" for each seat in the view that a JOIN of
+-- that signaling server took: what its RESET has to take out. sit and unsit keep it.
+local function seat_member(userId, join)
+  return userId .. '|' .. scope_of(join.g, join.c)
+end
+
 -- The view follows the registers: on a single Redis the channel is edited here; on a cluster the
 -- seat is recorded as touched and its state sent to the guild's bucket (follow_ups).
 local function sit(userId, join)
   if INLINE then add_to_channel(join.g, join.c, userId) else touch_seat(userId, join.g, join.c) end
-  if join.server ~= '' then redis.call('SADD', K.voiceServerSeats .. join.server, userId .. '|' .. scope_of(join.g, join.c)) end
+  if join.server ~= '' then redis.call('SADD', K.voiceServerSeats .. join.server, seat_member(userId, join)) end
 end
 
 local function unsit(userId, join)
   if INLINE then remove_from_channel(join.g, join.c, userId) else touch_seat(userId, join.g, join.c) end
-  if join.server ~= '' then redis.call('SREM', K.voiceServerSeats .. join.server, userId .. '|' .. scope_of(join.g, join.c)) end
+  if join.server ~= '' then redis.call('SREM', K.voiceServerSeats .. join.server, seat_member(userId, join)) end
+end
+
+-- Whether a JOIN's seat is in the view: seated, or made unreal by its server's RESET that has not
+-- reached it yet (a RESET ends its seats in bounded steps; until then they are still counted).
+local function in_view(userId, voiceKey, join)
+  if seated(voiceKey, join) then return true end
+  return join.server ~= '' and redis.call('SISMEMBER', K.voiceServerSeats .. join.server, seat_member(userId, join)) == 1
 end
 
 -- Ends a seat as a LEAVE of its channel at its JOIN's own time would (the grace period): a
@@ -339,7 +350,7 @@ local function join_registers(userId, guildId, channelId, ts, serverId)
     return STALE
   end
   local join = { ts = ts, g = guildId, c = channelId, server = serverId }
-  local wasSeated = old ~= nil and seated(voiceKey, old)
+  local wasSeated = old ~= nil and in_view(userId, voiceKey, old)
   redis.call('HSET', voiceKey, field, ts .. '|' .. guildId .. '|' .. channelId .. '|' .. serverId)
   local nowSeated = seated(voiceKey, join)
   local sameSeat = old ~= nil and old.g == guildId and old.c == channelId
@@ -350,13 +361,13 @@ local function join_registers(userId, guildId, channelId, ts, serverId)
     delta = delta - 1
   elseif wasSeated and old.server ~= serverId and old.server ~= '' then
     -- Same seat, now owed to another signaling server's JOIN: its RESET no longer concerns the old one.
-    redis.call('SREM', K.voiceServerSeats .. old.server, userId .. '|' .. field:sub(3))
+    redis.call('SREM', K.voiceServerSeats .. old.server, seat_member(userId, old))
   end
   if nowSeated and not (sameSeat and wasSeated) then
     sit(userId, join)
     delta = delta + 1
   elseif nowSeated and serverId ~= '' then
-    redis.call('SADD', K.voiceServerSeats .. serverId, userId .. '|' .. field:sub(3))
+    redis.call('SADD', K.voiceServerSeats .. serverId, seat_member(userId, join))
   end
   count_seats(userId, voiceKey, delta)
   if nowSeated and not has_live_session(userId) then start_grace(userId) end

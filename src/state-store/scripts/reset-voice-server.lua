@@ -10,7 +10,7 @@
   Returns { next cursor, seats ended in this step, follow-ups (lib.lua) }.
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
-local before = voiceResets.raise(serverId, resetAt)
+voiceResets.raise(serverId, resetAt)
 local seatsKey = K.voiceServerSeats .. serverId
 local scan = redis.call('SSCAN', seatsKey, arg(3), 'COUNT', arg(4))
 local ended = 0
@@ -21,13 +21,11 @@ for _, member in ipairs(scan[2]) do
   if not join or join.server ~= serverId then
     redis.call('SREM', seatsKey, member) -- the seat moved on to another JOIN
   elseif not seated(voiceKey, join) then
-    redis.call('SREM', seatsKey, member)
-    -- Real until this reset (no LEAVE at or after it, not older than the reset before): it ends now.
-    if join.ts >= before and leave_time(voiceKey, join.g, join.c) < join.ts then
-      unsit(userId, join)
-      count_seats(userId, voiceKey, -1)
-      ended = ended + 1
-    end
+    -- In the view (a member of the set) but no longer real, by this reset or a LEAVE applied while
+    -- the reset was on its way (a step ago, or before this RESET record): it ends now.
+    unsit(userId, join)
+    count_seats(userId, voiceKey, -1)
+    ended = ended + 1
   end
 end
 save()
