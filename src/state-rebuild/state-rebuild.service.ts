@@ -152,7 +152,7 @@ export class StateRebuild implements OnApplicationShutdown {
       this.lostAt ??= new Date();
       return;
     }
-    const epoch = await this.store.claimEpoch(String(Date.now()));
+    const epoch = await this.store.claimEpoch(this.epoch, String(Date.now()));
     this.log.error(
       `State lost: ${why}. Rebuilding it from the topics as epoch ${epoch} (consumer group ${this.config.KAFKA_GROUP_ID}.${epoch})`,
     );

@@ -191,6 +191,12 @@ export class StateStore implements OnApplicationShutdown {
     for (const [name, file] of Object.entries(SCRIPTS)) {
       if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 1, lua: loadScript(file, this.clustered) });
     }
+    if (!('state_claimEpoch' in redis)) {
+      redis.defineCommand('state_claimEpoch', {
+        numberOfKeys: 1,
+        lua: readFileSync(join(__dirname, 'scripts', 'claim-epoch.lua'), 'utf8'),
+      });
+    }
     redis.on('ready', () => void this.onConnected());
     if (redis.status === 'ready') void this.onConnected();
   }
@@ -247,14 +253,21 @@ export class StateStore implements OnApplicationShutdown {
   }
 
   /**
-   * Claims a new epoch after a loss: set-if-absent, so when several instances find the loss at once
-   * exactly one candidate wins; returns the winning epoch. Marks the state started too.
+   * Claims a new epoch after a loss: the epoch moves from `seen` (the one the caller consumes,
+   * null for the first) to `candidate` only if it is still `seen` (claim-epoch.lua), so when several
+   * instances find the loss at once exactly one wins, also when the epoch key itself survived (a
+   * cluster master without it came back empty); returns the epoch to consume. Marks the state
+   * started first: an instance that sees the new epoch sees the markers too, not another loss.
    */
-  async claimEpoch(candidate: string): Promise<string> {
-    // Separate commands, not one pipeline: on a cluster the two keys may live on different masters.
-    await this.call(() => this.redis.set(redisKeys.storeEpoch, candidate, 'NX'));
+  async claimEpoch(seen: string | null, candidate: string): Promise<string> {
     await this.markStarted();
-    return (await this.call(() => this.redis.get(redisKeys.storeEpoch)))!;
+    return this.call(() =>
+      (this.redis as unknown as Record<string, (...a: string[]) => Promise<string>>).state_claimEpoch(
+        redisKeys.storeEpoch,
+        seen ?? '',
+        candidate,
+      ),
+    );
   }
 
   /** The rebuild's targets for an epoch (set-if-absent by the first instance to switch): what "caught up" means for everyone. */

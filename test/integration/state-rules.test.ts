@@ -462,6 +462,19 @@ describe("taking over the original service's Redis", () => {
   });
 });
 
+describe('rebuild epochs', () => {
+  it('gives a new epoch to every loss, also when the epoch key survived it, and one winner per loss', async () => {
+    expect(await state.store.claimEpoch(null, '100')).toBe('100'); // the first loss
+    // A later loss (on a cluster, a master that did not hold the epoch key came back empty):
+    // the instances consuming epoch 100 race; the first moves it, the others follow the winner.
+    expect(await state.store.claimEpoch('100', '200')).toBe('200');
+    expect(await state.store.claimEpoch('100', '201')).toBe('200');
+    // An instance still on an older epoch follows the current one instead of claiming.
+    expect(await state.store.claimEpoch(null, '300')).toBe('200');
+    expect((await state.store.readMarker()).epoch).toBe('200');
+  });
+});
+
 describe('counters', () => {
   it('keeps the online and voice counters exact through moves, multi-session and redelivery', async () => {
     await state.sessionAt(T, connect('a', 1), connect('b', 1), connect('c', 2), connect('c', 2), disconnect('zz', { userId: 3 }));
