@@ -88,16 +88,13 @@ export class StateRebuild implements OnApplicationShutdown {
   /**
    * Settles which group to consume with before the consumer starts, and starts watching the
    * marker. With Redis unreachable it starts with the first group; the watch switches later if needed.
+   * Rejects when Kafka cannot say whether the deployment consumed before (the ingest layer's connect
+   * loop then tries again): guessing "no" would take a state lost while no instance ran for a new one.
    */
-  async start(): Promise<string> {
+  async start(): Promise<void> {
     // Read before this process consumes anything: whether the deployment consumed before decides
     // what a missing marker means, and our own commits would answer "yes" a moment later.
-    this.ranBeforeStart = await this.ranBefore().catch((error: Error) => {
-      this.log.warn(
-        `Could not read the committed offsets of ${this.config.KAFKA_GROUP_ID} (${error.message}): a missing state marker will be taken for a new deployment`,
-      );
-      return false;
-    });
+    this.ranBeforeStart = await this.ranBefore();
     await this.store.whenConnected(SETTLE_WAIT_MS);
     await this.settle().catch((error: Error) =>
       this.log.warn(
@@ -106,7 +103,6 @@ export class StateRebuild implements OnApplicationShutdown {
     );
     this.watcher = setInterval(() => void this.check(), WATCH_MS);
     this.watcher.unref();
-    return this.groupId;
   }
 
   /** The start-up decision, once Redis answers: a fresh state, a known epoch, or a loss that happened while no instance ran. */
