@@ -281,7 +281,7 @@ export class PresenceModel {
    */
   private enforceSessionBound(userId: string): void {
     const live = [...(this.sessions.get(userId)?.values() ?? [])].filter((s) => s.live);
-    live.sort((a, b) => a.since - b.since || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+    live.sort((a, b) => a.since - b.since || compareText(a.sessionId, b.sessionId));
     for (const session of live.slice(0, Math.max(0, live.length - this.maxSessions))) this.endSession(session);
   }
 
@@ -373,7 +373,7 @@ export class PresenceModel {
       const i = this.priority.indexOf(s);
       return i < 0 ? this.priority.length : i;
     };
-    return rank(b) - rank(a) || (a < b ? 1 : a > b ? -1 : 0);
+    return rank(b) - rank(a) || -compareText(a, b);
   }
 
   /** > 0 when status (at, state) beats (bAt, bState): the newer CONNECT, then the higher-ranked state. */
@@ -567,8 +567,9 @@ function compareJoins(a: Join, b: Join): number {
   );
 }
 
+/** Texts in the order of their UTF-8 bytes, as the rules say (not JavaScript's UTF-16 order, not a locale's). */
 function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
 }
 
 function snapshot(session: Session): string {

@@ -240,6 +240,13 @@ describe('sessions, in every order of their records', () => {
     );
   });
 
+  it('breaks a tie between other states by their UTF-8 bytes, not UTF-16 or a locale', async () => {
+    // U+FF4D sorts before U+1F600 by UTF-8 bytes (EF.. < F0..), after it in UTF-16 (FF4D > D83D).
+    await inEveryOrder([connect('a', '1', 1, { state: 'ｍeeting' }), connect('b', '1', 2, { state: '😀 lunch' })], {
+      userStates: { '1': 'ｍeeting' },
+    });
+  });
+
   it('lets another user reuse an ended session id a day later', async () => {
     const day = 86_400_000;
     await inEveryOrder([connect('s1', '1', 1), disconnect('s1', '1', 2), connect('s1', '2', day)], {

@@ -46,9 +46,20 @@ end
 -- (it set a whole-key expiry on USER:STATE and GUILD:*): cleared once per call, at the end.
 local touched = {}
 
+-- Whether text a sorts before b by their bytes (UTF-8). Lua's own < on strings uses the C
+-- library's collation, which follows the locale redis-server was started in: ties must not.
+local function bytes_less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
 -- Decimal ids compare like their numbers when the shorter one is smaller.
 local function id_greater(a, b)
-  return #a > #b or (#a == #b and a > b)
+  return #a > #b or (#a == #b and bytes_less(b, a))
 end
 
 local function split_list(text)
@@ -217,7 +228,7 @@ local function join_newer(ts, g, c, server, old)
   if ts ~= old.ts then return ts > old.ts end
   if g ~= old.g then return id_greater(g, old.g) end
   if c ~= old.c then return id_greater(c, old.c) end
-  return server > old.server
+  return bytes_less(old.server, server)
 end
 
 local function leave_time(voiceKey, g, c)
@@ -454,7 +465,7 @@ end
 local function outranks(a, b)
   local ra, rb = rank(a), rank(b)
   if ra ~= rb then return ra > rb end
-  return a < b
+  return bytes_less(a, b)
 end
 
 -- USER:STATE <- the highest-ranked state of the user's live sessions; offline when none.
@@ -535,7 +546,7 @@ local function oldest_session(userId)
   local oldest, oldestSince
   for _, sessionId in ipairs(redis.call('HKEYS', K.userSessions .. userId)) do
     local since = tonumber(redis.call('HGET', session_key(userId, sessionId), 'since') or '0')
-    if oldest == nil or since < oldestSince or (since == oldestSince and sessionId < oldest) then
+    if oldest == nil or since < oldestSince or (since == oldestSince and bytes_less(sessionId, oldest)) then
       oldest, oldestSince = sessionId, since
     end
   end
