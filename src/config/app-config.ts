@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { plainToInstance, Transform } from 'class-transformer';
 import { ArrayMinSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, Matches, ValidateBy, validateSync } from 'class-validator';
 
@@ -46,9 +47,10 @@ function Flag() {
 
 const HOST_PORT = /^[^\s:,]+:(\d{1,5})$/;
 
-function BrokerList() {
+/** A list of host:port with real ports (Kafka brokers, Redis Cluster seed nodes). */
+function HostPortList(example: string) {
   return ValidateBy({
-    name: 'brokerList',
+    name: 'hostPortList',
     validator: {
       validate: (value) =>
         Array.isArray(value) &&
@@ -57,8 +59,43 @@ function BrokerList() {
           const port = typeof b === 'string' ? HOST_PORT.exec(b)?.[1] : undefined;
           return port !== undefined && Number(port) >= 1 && Number(port) <= 65535;
         }),
+      defaultMessage: (args) => `${args?.property} must be a comma-separated list of host:port (port 1 to 65535), e.g. ${example}`,
+    },
+  });
+}
+
+/** A redis:// or rediss:// URL that the client can actually parse (a port out of range crashed it at start-up). */
+function RedisUrl() {
+  return ValidateBy({
+    name: 'redisUrl',
+    validator: {
+      validate: (value) => {
+        if (typeof value !== 'string' || !/^rediss?:\/\//.test(value)) return false;
+        try {
+          return new URL(value).hostname !== '';
+        } catch {
+          return false;
+        }
+      },
+      defaultMessage: (args) => `${args?.property} must be a redis:// or rediss:// URL`,
+    },
+  });
+}
+
+/** Fastify's trustProxy: true, false, a hop count, or proxies as IP addresses, subnets (CIDR) or proxy-addr's names. */
+function TrustedProxies() {
+  const isProxy = (item: string) => {
+    const [address, prefix, ...rest] = item.split('/');
+    if (rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) return false;
+    return isIP(address) !== 0 || (prefix === undefined && ['loopback', 'linklocal', 'uniquelocal'].includes(address));
+  };
+  return ValidateBy({
+    name: 'trustedProxies',
+    validator: {
+      validate: (value) =>
+        typeof value === 'string' && (/^(true|false|\d{1,2})$/.test(value) || value.split(',').every((item) => isProxy(item.trim()))),
       defaultMessage: (args) =>
-        `${args?.property} must be a comma-separated list of host:port (port 1 to 65535), e.g. kafka-1:9092,kafka-2:9092`,
+        `${args?.property} must be true, false, a hop count or a comma-separated list of proxy addresses, subnets (10.0.0.0/8) or loopback/linklocal/uniquelocal`,
     },
   });
 }
@@ -74,7 +111,7 @@ export class AppConfig {
   PORT = 3000;
 
   @Transform(toList)
-  @BrokerList()
+  @HostPortList('kafka-1:9092,kafka-2:9092')
   KAFKA_BROKERS: string[] = ['localhost:9092'];
 
   @IsString()
@@ -120,7 +157,7 @@ export class AppConfig {
   KAFKA_SSL = false;
 
   /** A single Redis (with or without replicas). Not together with REDIS_CLUSTER_NODES. */
-  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  @RedisUrl()
   REDIS_URL = 'redis://localhost:6379';
 
   /**
@@ -129,9 +166,7 @@ export class AppConfig {
    */
   @IsOptional()
   @Transform(toList)
-  @IsArray()
-  @ArrayMinSize(1, { message: 'REDIS_CLUSTER_NODES must name at least one host:port' })
-  @Matches(/^[^\s:,]+:\d{1,5}$/, { each: true, message: 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port' })
+  @HostPortList('redis-1:6379,redis-2:6379')
   REDIS_CLUSTER_NODES?: string[];
 
   /**
@@ -201,7 +236,7 @@ export class AppConfig {
    */
   @Transform(toList)
   @IsArray()
-  @ArrayMinSize(1)
+  @ArrayMinSize(1, { message: 'STATE_PRIORITY must name at least one state' })
   @Matches(/^[^\p{C},]{1,32}$/u, {
     each: true,
     message: 'STATE_PRIORITY must be a comma-separated list of states (1-32 printable characters each)',
@@ -260,10 +295,7 @@ export class AppConfig {
    * comma-separated addresses / subnets of the proxies ("10.0.0.0/8"). Unset: the socket's peer.
    */
   @IsOptional()
-  @IsString()
-  @Matches(/^(true|false|\d{1,2}|[0-9A-Fa-f.:/, a-z]+)$/, {
-    message: 'TRUST_PROXY must be true, false, a hop count or a list of proxy addresses/subnets',
-  })
+  @TrustedProxies()
   TRUST_PROXY?: string;
 
   /** On SIGTERM/SIGINT: longest wait for in-flight batches to finish and commit and for connections to close; past it the process exits 1. */

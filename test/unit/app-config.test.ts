@@ -54,6 +54,12 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['SESSION_EVENTS_TOPIC', 'bad topic', /SESSION_EVENTS_TOPIC must be a Kafka topic name/],
     ['REDIS_CLUSTER_NODES', 'redis://a:1', /REDIS_CLUSTER_NODES must be a comma-separated list of host:port/],
+    // Values that used to pass validation and then crash the start-up with a stack trace:
+    ['REDIS_URL', 'redis://127.0.0.1:99999', /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+    ['REDIS_CLUSTER_NODES', '127.0.0.1:99999', /REDIS_CLUSTER_NODES must be a comma-separated list of host:port \(port 1 to 65535\)/],
+    ['TRUST_PROXY', 'banana', /TRUST_PROXY must be true, false, a hop count or a comma-separated list of proxy addresses/],
+    ['TRUST_PROXY', '10.0.0.0/8/1', /TRUST_PROXY/],
+    ['STATE_PRIORITY', ',', /STATE_PRIORITY must name at least one state/],
   ])('names the bad variable %s=%s', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(InvalidConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -101,6 +107,12 @@ describe('configuration', () => {
     ['REDIS_URL', 'redis.internal:6379', 'REDIS_URL must be a redis:// or rediss:// URL (got "redis.internal:6379")'],
   ])('says what is wrong with %s=%j', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(`Invalid configuration: ${message}`);
+  });
+
+  it('takes TRUST_PROXY as a flag, a hop count or proxy addresses and subnets', () => {
+    for (const value of ['true', 'false', '1', '10.0.0.0/8', '10.0.0.1, ::1, fd00::/8', 'loopback,uniquelocal']) {
+      expect(loadConfig({ TRUST_PROXY: value }).TRUST_PROXY).toBe(value);
+    }
   });
 
   it('takes Redis Cluster seed nodes, and refuses them together with REDIS_URL, naming both', () => {
