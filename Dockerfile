@@ -2,7 +2,7 @@
 # The state server: build with the dev dependencies, run with the production ones only, as "node".
 #   docker build -t state-server .
 #   docker run --rm -p 3000:3000 -e KAFKA_BROKERS=kafka:9092 -e REDIS_URL=redis://redis:6379 state-server
-# Every setting is an environment variable: see README.md, Operations.
+# Every setting is an environment variable: see docs/operations.md.
 
 FROM node:20-slim AS build
 WORKDIR /app

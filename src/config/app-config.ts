@@ -323,7 +323,7 @@ export class AppConfig {
   /**
    * Test hook (Redis Cluster only): the process exits (code 70) right after the first step of an
    * apply that has follow-ups, before applying them, to show that redelivery converges
-   * (test/e2e/cluster-steps.test.ts). Never set it in production.
+   * (test/faults/cluster-steps.test.ts). Never set it in production.
    */
   @Transform(toBool)
   @Flag()

@@ -17,7 +17,7 @@ export const badRequestExamples = {
   },
   userIdsEmpty: {
     summary: 'userIds is empty',
-    value: { statusCode: 400, error: 'Bad Request', message: 'userIds must hold at least one id', field: 'userIds' },
+    value: { statusCode: 400, error: 'Bad Request', message: 'userIds must be an array of at least one id', field: 'userIds' },
   },
   userIdsMissing: {
     summary: 'userIds is missing (or there is no body)',

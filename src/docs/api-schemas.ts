@@ -8,7 +8,7 @@ export class ErrorDoc {
   @ApiProperty({ example: 'Bad Request' })
   error: string;
 
-  @ApiProperty({ example: 'userIds must hold at least one id' })
+  @ApiProperty({ example: 'userIds must be an array of at least one id' })
   message: string;
 
   @ApiPropertyOptional({

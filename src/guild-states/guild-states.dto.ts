@@ -10,7 +10,7 @@ export class UserIdsQuery {
     example: ['1', '2'],
   })
   @IsArray({ message: 'userIds must be an array of ids' })
-  @ArrayMinSize(1, { message: 'userIds must hold at least one id' })
+  @ArrayMinSize(1, { message: 'userIds must be an array of at least one id' })
   @IsSnowflakeId({ each: true })
   userIds: string[];
 }

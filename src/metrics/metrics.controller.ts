@@ -15,7 +15,7 @@ export class MetricsController {
   @ApiOperation({ summary: 'Prometheus metrics (text exposition format); open without the API token, not rate limited' })
   @ApiProduces('text/plain')
   @ApiOkResponse({
-    description: 'Every metric is named state_server_*; see the README, Operations',
+    description: 'Every metric is named state_server_*; see docs/operations.md',
     content: {
       'text/plain': {
         schema: { type: 'string' },

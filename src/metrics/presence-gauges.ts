@@ -23,7 +23,7 @@ export class PresenceGauges {
     this.gauge('state_server_online_users', 'Users with at least one live session', (c) => c.onlineUsers);
     this.gauge(
       'state_server_voice_participants',
-      'Voice seats taken (users in a voice channel, one seat each when VOICE_ONE_CHANNEL_PER_USER)',
+      "Voice seats taken (a user sitting in two guilds' channels holds two with VOICE_SCOPE=guild)",
       (c) => c.voiceSeats,
     );
     this.gauge('state_server_known_users', 'Users ever seen (entries of USER:STATE), online or not', (c) => c.knownUsers);

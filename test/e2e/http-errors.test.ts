@@ -75,6 +75,8 @@ describe('POST bodies', () => {
   });
   it('rejects userIds that is not an array', async () =>
     expect400(await post('/guilds/1/states/query', { userIds: '1,2' }), 'userIds', /userIds must be an array/));
+  it('rejects a single id where the array of ids should be', async () =>
+    expect400(await post('/guilds/1/states/query', { userIds: '1' }), 'userIds', /userIds must be an array/));
   it('rejects an empty userIds array', async () =>
     expect400(await post('/guilds/1/states/query', { userIds: [] }), 'userIds', /at least one id/));
   it('rejects a non-numeric id in the array', async () =>
