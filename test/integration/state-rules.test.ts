@@ -1,3 +1,4 @@
+import { eventually } from '../../testkit/eventually';
 import { Logger } from '@nestjs/common';
 import { StateHarness } from '../../testkit/state-harness';
 import { clusterRequested, startTestRedis, TestRedis } from '../../testkit/redis-server';
@@ -428,9 +429,11 @@ describe("taking over the original service's Redis", () => {
       await state.redis.hset('GUILD:100', '10', '["1"]');
       await state.redis.expire('GUILD:100', 60000);
       await withHarness({}, async (h) => {
-        await new Promise((r) => setTimeout(r, 200)); // start-up runs on connect
-        expect(await h.redis.ttl('USER:STATE')).toBe(-1);
-        expect(await h.redis.ttl('GUILD:100')).toBe(-1);
+        // start-up runs on connect
+        await eventually(async () => {
+          expect(await h.redis.ttl('USER:STATE')).toBe(-1);
+          expect(await h.redis.ttl('GUILD:100')).toBe(-1);
+        });
       });
       await state.redis.expire('USER:STATE', 60000);
       await state.session(connect('s1', 2));

@@ -4,7 +4,8 @@ describe('the key layout', () => {
   it('computes Redis Cluster slots as CLUSTER KEYSLOT does, hash tags included', () => {
     expect(keySlot('123456789')).toBe(12739); // the CRC16-XMODEM check value, 0x31C3
     expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
-    expect(keySlot('foo{}{bar}')).toBe(keySlot('foo{}{bar}')); // an empty tag: the whole key
+    expect(keySlot('foo{}{bar}')).toBe(8363); // an empty tag: the whole key (CLUSTER KEYSLOT of a real node) ...
+    expect(keySlot('foo{}{bar}')).not.toBe(keySlot('bar')); // ... not the later {bar}
     expect(keySlot('{5n3}USER:STATE')).toBe(keySlot('5n3'));
   });
 
