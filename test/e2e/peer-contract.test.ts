@@ -70,11 +70,13 @@ describe('the chat server', () => {
   });
 
   it('shows a user on two devices (online + idle) online, and still online after the idle device leaves', async () => {
-    await chat.connect('c4-phone', 2004, 'idle', { partition: 2 });
+    // The adverse order: the online device applied first, the idle one last.
     await chat.connect('c4-desktop', 2004, 'online', { partition: 0 });
     await settled();
+    await chat.connect('c4-phone', 2004, 'idle', { partition: 2 });
+    await settled();
     expect((await guild(1, [2004])).connectionStates).toEqual({ '2004': 'online' });
-    await chat.disconnect('c4-phone');
+    expect((await chat.disconnect('c4-phone')).body).toMatchObject({ isSuccess: true, result: null });
     expect((await guild(1, [2004])).connectionStates).toEqual({ '2004': 'online' });
   });
 
@@ -166,14 +168,20 @@ describe('the signaling servers', () => {
 
   it("never compares its clock with the chat server's: 5 s ahead or behind changes nothing", async () => {
     const now = Date.now();
-    // Ahead: the user joins and leaves; the LEAVE ends the seat whatever the chat server's clock says.
+    // Ahead: the user joins, reconnects to chat (stamped 5 s behind the JOIN) and keeps the seat;
+    // the LEAVE ends it whatever the chat server's clock says.
     await chat.connect('v2-s1', 3005, 'online', { at: now });
     await signaling1.join(3005, 15, 150, { partition: 0, at: now + 5000 });
+    await settled();
+    expect((await chat.disconnect('v2-s1')).body.result).toBe('3005');
+    await chat.connect('v2-s2', 3005, 'online', { at: now + 10 });
+    await settled();
+    expect((await guild(15, [3005])).channelStates).toEqual({ '150': ['3005'] });
     await signaling1.leave(3005, 15, 150, { partition: 1, at: now + 5100 });
     // Behind: a JOIN after a chat reconnect seats the user although its timestamp is older.
     await chat.connect('v3-s1', 3006, 'online', { at: now });
     await settled();
-    await chat.disconnect('v3-s1');
+    expect((await chat.disconnect('v3-s1')).body.result).toBe('3006');
     await chat.connect('v3-s2', 3006, 'online', { at: now + 10 });
     await signaling2.join(3006, 15, 151, { partition: 2, at: now - 5000 });
     await settled();
@@ -220,16 +228,21 @@ describe('the log', () => {
     await chat.connect('r1-a', 5001);
     await chat.connect('r2-a', 5002);
     await settled();
-    await chat.disconnect('r1-a');
+    expect((await chat.disconnect('r1-a')).body.result).toBe('5001');
     await settled();
     await stack.redis.flush();
     // A new consumer group replays both topics from the start into the empty Redis.
-    const replay = await startTestApp({ ...stack.serviceEnv, KAFKA_GROUP_ID: `${stack.topics.groupId}-replay` });
+    const groupId = `${stack.topics.groupId}-replay`;
+    const replay = await startTestApp({ ...stack.serviceEnv, KAFKA_GROUP_ID: groupId });
     try {
+      await waitUntilConsumed({ kafka: stack.kafka, topics: { ...stack.topics, groupId } });
       await eventually(async () => {
         const answer = (await getJson(`${replay.url}/guilds/1/states?userIds=5001,5002,2001,2003`)).body;
         expect(answer.connectionStates).toEqual({ '5001': 'offline', '5002': 'online', '2001': 'offline', '2003': 'offline' });
       }, 20000);
+      // The direct route leaves out users never seen: 5001 and 2001 were seen, and ended over HTTP.
+      const direct = await new CommunityServer(replay.url).directInfo([5001, 5002, 2001]);
+      expect(direct.body).toEqual({ connectionStates: { '5001': 'offline', '5002': 'online', '2001': 'offline' } });
     } finally {
       await replay.close();
     }
