@@ -317,10 +317,6 @@ export class KeyLayout {
     return this.prefix(bucket) + redisKeys.serverSessionsPrefix + serverId;
   }
 
-  sessionLeases(bucket: number): string {
-    return this.prefix(bucket) + redisKeys.sessionLeases;
-  }
-
   counters(bucket: number): string {
     return this.prefix(bucket) + redisKeys.counters;
   }

@@ -75,7 +75,7 @@ const EVENTS_PER_SCRIPT_CALL = 200;
 const FOLLOW_UPS_PER_SCRIPT_CALL = 500;
 
 /** Most fields or members one read command asks for, so that no single command blocks Redis for long. */
-export const READ_CHUNK = 1000;
+const READ_CHUNK = 1000;
 
 /** Cluster upkeep: how often it runs; outbox entries older than this were left by a crash and are applied then. */
 const UPKEEP_INTERVAL_MS = 1000;
@@ -491,6 +491,8 @@ export class StateStore implements OnApplicationShutdown {
       }
       if (change.kind === 'heartbeat' && !userId) {
         if (typeof first !== 'string' || !first) return void (results[index] = { outcome: 'duplicate' });
+        // The step answers the owner's id, or the text of an error Redis raised: not a userId.
+        if (!/^[0-9]+$/.test(first)) return void (results[index] = decodeResult(first));
         userId = first;
       }
       const claimed = change.kind === 'connect' ? (first === 1 ? '1' : '0') : '';

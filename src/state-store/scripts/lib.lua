@@ -457,6 +457,12 @@ local function inline_owner_of(sessionId)
   return known and string.match(known, '|(%d+)$') or nil
 end
 
+-- The session ended for this user: the id's owner record expires with the tombstone, unless
+-- another user's newer claim holds it (a reused id), which stays as it is.
+local function inline_release_owner(sessionId, userId)
+  if inline_owner_of(sessionId) == userId then redis.call('EXPIRE', K.sessionOwner .. sessionId, SETTINGS.ttl) end
+end
+
 local function rank(state)
   return SETTINGS.rank[state] or 0
 end
@@ -527,7 +533,7 @@ local function end_session(userId, sessionId)
   local member = userId .. ':' .. sessionId
   if record[2] and record[2] ~= '' then redis.call('SREM', K.serverSessions .. record[2], member) end
   redis.call('ZREM', K.sessionLeases, member)
-  if INLINE and inline_owner_of(sessionId) == userId then redis.call('EXPIRE', K.sessionOwner .. sessionId, SETTINGS.ttl) end
+  if INLINE then inline_release_owner(sessionId, userId) end
   local last = false
   if redis.call('HDEL', K.userSessions .. userId, sessionId) == 1 then
     drop_session_guilds(userId, split_list(record[3]))
@@ -621,7 +627,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
   end
   if endedAlready then
     tombstone(sessionKey)
-    if INLINE then redis.call('EXPIRE', K.sessionOwner .. sessionId, SETTINGS.ttl) else touch_session_end(sessionId, userId) end
+    if INLINE then inline_release_owner(sessionId, userId) else touch_session_end(sessionId, userId) end
     refresh_shown_state(userId)
     return STALE, 0
   end
