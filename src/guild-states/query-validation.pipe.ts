@@ -1,4 +1,4 @@
-import { ArgumentMetadata, Type, ValidationPipe, ValidationPipeOptions } from '@nestjs/common';
+import { ArgumentMetadata, Type, ValidationPipe } from '@nestjs/common';
 import { canonicalId } from '../common/snowflake-id';
 import { CommunityUserInfoQuery, DirectUserInfoQuery, UserIdsQuery } from './guild-states.dto';
 
@@ -30,10 +30,6 @@ export const VALID_BODY = new Map<Type<unknown>, (body: Record<string, unknown>)
  * checks that the fast path accepts nothing they refuse.
  */
 export class QueryValidationPipe extends ValidationPipe {
-  constructor(options: ValidationPipeOptions) {
-    super(options);
-  }
-
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' && metadata.metatype !== undefined && isPlainObject(value)) {
       const valid = VALID_BODY.get(metadata.metatype);

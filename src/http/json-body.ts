@@ -13,8 +13,6 @@ export const bodyTooLarge = (limitBytes: number) => bodyError(413, `request body
 export const unsupportedMediaType = (contentType: string | undefined) =>
   bodyError(415, `request body must be JSON sent with Content-Type: application/json (got ${contentType ?? 'no Content-Type'})`);
 
-export const unreadableBody = (reason: string) => bodyError(400, `request body could not be read: ${reason}`);
-
 /**
  * Fastify's body parsing, replaced: JSON bodies are parsed losslessly (64-bit ids sent as JSON
  * numbers keep every digit) and anything else is refused with a JSON 415; a malformed body gets a

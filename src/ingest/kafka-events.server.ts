@@ -204,7 +204,6 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   }
 
   private async start(): Promise<void> {
-    this.reason = `joining consumer group ${this.config.KAFKA_GROUP_ID}`;
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: true,
       idempotent: false,

@@ -1,7 +1,9 @@
+import type { AppConfig } from '../config/app-config';
 import { StateChange } from '../state-store/state-store';
 
-type VoiceChange = Extract<StateChange, { kind: 'join' | 'leave' }>;
-export type VoiceScope = 'guild' | 'user' | 'none';
+/** A JOIN or LEAVE as the voice service hands it to the store. */
+export type VoiceChange = Extract<StateChange, { kind: 'join' | 'leave' }>;
+export type VoiceScope = AppConfig['VOICE_SCOPE'];
 
 const idGreater = (a: string, b: string) => a.length > b.length || (a.length === b.length && a > b);
 

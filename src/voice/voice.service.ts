@@ -2,11 +2,9 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
-import { ApplyOutcome, StateChange, StateStore } from '../state-store/state-store';
+import { ApplyOutcome, StateStore } from '../state-store/state-store';
 import { ChannelEvent, isNullLeave } from './channel-event';
-import { coalesceVoiceChanges } from './coalesce-voice-changes';
-
-type VoiceChange = Extract<StateChange, { kind: 'join' | 'leave' }>;
+import { coalesceVoiceChanges, VoiceChange } from './coalesce-voice-changes';
 
 /** Seats a RESET or the grace sweeper ends per Redis script call: bounds how long Redis is busy. */
 const STEP = 500;

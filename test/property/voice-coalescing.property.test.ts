@@ -1,6 +1,5 @@
 import fc from 'fast-check';
-import { coalesceVoiceChanges, VoiceScope } from '../../src/voice/coalesce-voice-changes';
-import { StateChange } from '../../src/state-store/state-store';
+import { coalesceVoiceChanges, VoiceChange, VoiceScope } from '../../src/voice/coalesce-voice-changes';
 import { ChannelEventModel, normalizedChannels, PresenceModel } from './voice-coalescing-support';
 
 /**
@@ -8,7 +7,6 @@ import { ChannelEventModel, normalizedChannels, PresenceModel } from './voice-co
  * can see: on the reference model, applying only the kept changes gives the same state as applying
  * the whole batch, for any batch, any state before it, and every voice scope.
  */
-type VoiceChange = Extract<StateChange, { kind: 'join' | 'leave' }>;
 
 const change = fc.record({
   kind: fc.constantFrom('join' as const, 'leave' as const),
