@@ -7,6 +7,7 @@ import { eventually } from './eventually';
 export interface RunningApp {
   app: INestApplication;
   url: string;
+  /** Stops the app; calling it again waits for the same shutdown. */
   close(): Promise<void>;
 }
 
@@ -23,7 +24,9 @@ export async function startTestApp(env: Record<string, string>): Promise<Running
   const app = await startApp(config);
   app.useLogger(['error']);
   const url = `http://127.0.0.1:${port}`;
-  return { app, url, close: () => app.close() };
+  let closing: Promise<void> | undefined;
+  // Idempotent: a test may stop the app early and its stack's teardown stop it again.
+  return { app, url, close: () => (closing ??= app.close()) };
 }
 
 export { eventually };

@@ -230,6 +230,9 @@ describe('the log', () => {
     await settled();
     expect((await chat.disconnect('r1-a')).body.result).toBe('5001');
     await settled();
+    // Stopped first, as an operator replaying into a new Redis would: a running service would
+    // notice the loss and rebuild by itself under its own epoch group (self-healing.test.ts).
+    await stack.app.close();
     await stack.redis.flush();
     // A new consumer group replays both topics from the start into the empty Redis.
     const groupId = `${stack.topics.groupId}-replay`;
