@@ -52,7 +52,13 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private applier?: BatchApplier;
   private readonly streamOfTopic: Map<string, string>;
   private inGroup = false;
+  /** The group this.consumer belongs to. */
+  private consumerGroup?: string;
   private switching = false;
+  /** A crashed consumer is being replaced (connect loop): a group change waits for it. */
+  private reconnecting = false;
+  /** A Redis failover noticed while not in the group: replayed from here at the next join. */
+  private pendingRewind?: { sinceMs: number; reason: string };
   private rebuildStarted = false;
   private stalled = 0;
   private reason = 'connecting to Kafka';
@@ -233,11 +239,21 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       heartbeatInterval: this.config.KAFKA_HEARTBEAT_INTERVAL_MS,
       allowAutoTopicCreation: true,
     });
+    if (groupId !== this.consumerGroup) {
+      // Another group (a rebuild's) replays from the earliest offset: the old group's checkpoints and
+      // a pending replay mean nothing to it, and seeking by them would skip part of the rebuild.
+      this.rewinder.forget();
+      this.pendingRewind = undefined;
+    }
     this.consumer = consumer;
+    this.consumerGroup = groupId;
     const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = consumer.events;
     consumer.on(GROUP_JOIN, ({ payload }) => {
       this.inGroup = true;
       this.rewinder.assigned(payload.memberAssignment);
+      const pending = this.pendingRewind;
+      this.pendingRewind = undefined;
+      if (pending) void this.rewindTo(pending.sinceMs, pending.reason);
     });
     for (const event of [STOP, DISCONNECT]) consumer.on(event, () => this.consumer === consumer && (this.inGroup = false));
     consumer.on(CRASH, ({ payload }) => {
@@ -247,7 +263,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       // kafkajs restarts the consumer itself after a retriable error; after any other, start over.
       if (!payload.restart && !this.stopping) {
         this.log.error(`Consumer stopped: ${this.reason}; reconnecting`);
-        this.starting = this.stopClients().then(() => this.connectUntilDone());
+        this.starting = this.reconnect();
       }
     });
     await consumer.connect();
@@ -263,9 +279,25 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     });
   }
 
+  /** Replaces a crashed consumer; a rebuild's group change that came meanwhile is followed at the end. */
+  private async reconnect(): Promise<void> {
+    this.reconnecting = true;
+    try {
+      await this.stopClients();
+      await this.connectUntilDone();
+    } finally {
+      this.reconnecting = false;
+    }
+    const wanted = this.rebuild.groupId;
+    if (this.consumer && this.consumerGroup !== wanted) {
+      await this.switchGroup(wanted).catch((error: Error) => this.log.error(`Could not join group ${wanted}: ${error.message}`));
+    }
+  }
+
   /** Leaves the current group (finishing and committing the batches in flight) and joins `groupId`. */
   private async switchGroup(groupId: string): Promise<void> {
-    if (this.stopping) return; // a rebuild found while shutting down: the next start joins the epoch's group
+    // Shutting down: the next start joins the epoch's group. Reconnecting: the reconnect switches when it is done.
+    if (this.stopping || this.reconnecting) return;
     this.switching = true;
     try {
       await this.consumer?.disconnect();
@@ -277,7 +309,12 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
 
   /** After a Redis failover or restart: replay what this instance applied since sinceMs (see partition-rewind.ts). */
   async rewindTo(sinceMs: number, reason: string): Promise<void> {
-    if (!this.consumer || !this.inGroup) return;
+    if (!this.consumer || !this.inGroup) {
+      // Rebalancing, switching or reconnecting: replay once the group has given this instance its partitions.
+      if (!this.pendingRewind || sinceMs < this.pendingRewind.sinceMs) this.pendingRewind = { sinceMs, reason };
+      this.log.warn(`Redis failover noticed ("${reason}") while not in the consumer group: replaying at the next join`);
+      return;
+    }
     try {
       const partitions = await this.rewinder.rewind(this.consumer, sinceMs);
       if (partitions > 0) this.metrics.redisReplays.inc();

@@ -44,6 +44,13 @@ export class PartitionRewinder {
     }
   }
 
+  /** Forgets every checkpoint (the consumer moved to another group, with other offsets). */
+  forget(): void {
+    this.checkpoints.clear();
+    this.nextOffsets.clear();
+    this.assignment = {};
+  }
+
   /** A chunk of topic/partition from `first` to `last` was applied (and its offset resolved). */
   applied(topic: string, partition: number, first: string, last: string): void {
     const key = `${topic}\u0000${partition}`;

@@ -72,6 +72,7 @@ it.each(['SIGINT', 'SIGTERM'] as const)(
     expect(d.output()).not.toMatch(/again|exited with code/);
     for (const port of [kafkaPort, redisPort, httpPort]) expect(await refuses(port)).toBe(true);
   },
+  150000,
 );
 
 it('stops what it started and names --port when the HTTP port is taken', async () => {

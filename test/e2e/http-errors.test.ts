@@ -6,7 +6,8 @@ let stack: TestStack;
 beforeAll(
   async () =>
     (stack = await startStack('http-errors', {
-      redis: { killable: true },
+      // persistent: the kill below comes back with the state, so no self-healing rebuild races the teardown
+      redis: { killable: true, persistent: true },
       env: { MAX_QUERY_USER_IDS: '5', REDIS_COMMAND_TIMEOUT_MS: '500' },
     })),
 );

@@ -41,7 +41,7 @@ const logs = (s: ServiceProcess) =>
     }
   });
 
-/** Waits (bounded) until HTTP answers, then expects /health/ready to say 503 with `reason` within a second. */
+/** Waits (bounded) until HTTP answers, then expects /health/ready to say 503 with `reason` within 5 s (the reason is set by the first connection attempt). */
 async function expectNotReadyBecause(s: ServiceProcess, reason: RegExp): Promise<void> {
   await eventually(async () => expect(await s.status('/health/live')).toBe(200), 30000, 50);
   const body = await eventually(
@@ -51,7 +51,7 @@ async function expectNotReadyBecause(s: ServiceProcess, reason: RegExp): Promise
       expect(body.error.kafka.message).toMatch(reason);
       return body;
     },
-    1000,
+    5000,
     50,
   );
   expect(body.details.kafka.status).toBe('down');
@@ -114,7 +114,7 @@ it('serves HTTP and says why it is not ready while the broker is down, then cons
   expect(logs(service).filter((l) => l.level === 'error' || /State lost|state was lost/.test(l.msg))).toEqual([]);
   const metrics = (await getJson(`${service.url}/metrics`)).body as string;
   expect(metrics).toMatch(/^state_server_rebuilds_total 0$/m);
-});
+}, 120000);
 
 it('names the missing topic when the broker does not create topics, and consumes once it is created', async () => {
   broker = await startEmbeddedKafka({ autoCreateTopics: false });
@@ -141,7 +141,7 @@ it('names the missing topic when the broker does not create topics, and consumes
   } finally {
     await admin.disconnect();
   }
-});
+}, 120000);
 
 it('names the real cause when Redis is unreachable too', async () => {
   const [kafkaPort, redisPort] = [await freePort(), await freePort()];
@@ -158,7 +158,7 @@ it('names the real cause when Redis is unreachable too', async () => {
       expect(reply.body.error.redis.message).toBe(`connect ECONNREFUSED 127.0.0.1:${redisPort}`);
       return reply;
     },
-    1000,
+    5000,
     50,
   );
   expect(body.status).toBe('error');

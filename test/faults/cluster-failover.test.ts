@@ -184,10 +184,9 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   expect(offsets.replicas.every((o) => o < offsets.master)).toBe(true);
 
   await cluster.kill(doomed);
-  // Records keep coming while the master is gone: the service waits, retrying, until its replica serves.
-  await produce(thirdRound(t + 20));
-  // Until its replica takes over, the service is not ready and says which node is down.
-  await eventually(
+  // Until its replica takes over (2-3 s), the service is not ready and says which node is down:
+  // watched from the moment of the kill, as the window closes with the failover.
+  const reportedDown = eventually(
     async () => {
       const res = await fetch(`${service!.url}/health/ready`);
       expect(res.status).toBe(503);
@@ -197,6 +196,9 @@ it('loses nothing and applies nothing twice when a master fails over having miss
     5000,
     50,
   );
+  // Records keep coming while the master is gone: the service waits, retrying, until its replica serves.
+  await produce(thirdRound(t + 20));
+  await reportedDown;
   await cluster.waitUntilHealthy();
   expect(await cluster.masters()).not.toContain(doomed);
   await settled();

@@ -143,7 +143,7 @@ it('dead-letters every bad record, unchanged, and applies the valid ones around 
   }
   expect(service.pid).toBe(pid);
   expect(service.running).toBe(true);
-});
+}, 120000);
 
 const text = fc.oneof(
   fc.string({ maxLength: 30 }),

@@ -37,4 +37,4 @@ it('lets the surviving instance take over the partitions of a killed one', async
   expect(await second.status('/health/ready')).toBe(200);
   // The survivor applied more than its own share of the two rounds: it took over.
   expect((await eventsSeen(second, 'applied')) - before).toBeGreaterThan(0);
-});
+}, 120000);

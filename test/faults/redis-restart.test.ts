@@ -78,7 +78,7 @@ it('pauses while Redis is down, skips nothing, and is rebuilt by a replay from t
   await produce(env, workload.round(100));
   await converged(env, workload);
   expect(await readDeadLetters(env)).toBe(0);
-});
+}, 150000);
 
 /** Dead letters are not expected here: the workload is all valid. */
 async function readDeadLetters(env: FaultEnv): Promise<number> {
