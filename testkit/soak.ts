@@ -1,3 +1,4 @@
+import { metricsText, sumSamples } from './metrics';
 /**
  * The bounded soak's engine: the built service under steady load with faults injected on a
  * schedule, checked against the reference model. Run by tools/soak.ts (npm run soak) and, short,
@@ -230,11 +231,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 /** Records this instance applied or found changed nothing (applied, duplicate, stale, ignored), from its /metrics. */
 async function processedBy(service: ServiceProcess): Promise<number> {
   if (!service.running) return 0;
-  const text = await (await fetch(`${service.url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('state_server_events_total{') && /outcome="(applied|duplicate|stale|ignored)"/.test(line))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  const text = await metricsText(service.url);
+  return ['applied', 'duplicate', 'stale', 'ignored'].reduce(
+    (sum, outcome) => sum + sumSamples(text, 'state_server_events_total', { outcome }),
+    0,
+  );
 }
 
 /** Records in the dead-letter topics of the given topics. */

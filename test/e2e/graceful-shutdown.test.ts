@@ -1,10 +1,11 @@
+import { readMetric } from '../../testkit/metrics';
 import { Admin } from 'kafkajs';
 import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers, toJson } from '../../testkit/peers';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
 import { waitUntilConsumed } from '../../testkit/stack';
-import { eventually, getJson, postJson } from '../../testkit/app';
+import { eventually, postJson } from '../../testkit/app';
 
 /**
  * SIGTERM in the middle of a stream of events: the built service (`node dist/main.js`, as in
@@ -73,13 +74,7 @@ async function produce(stream: ReturnType<typeof events>): Promise<void> {
 }
 
 /** Sum of one counter's samples in the service's /metrics, over the given label values. */
-async function counted(svc: ServiceProcess, outcome: string): Promise<number> {
-  const { body } = await getJson(`${svc.url}/metrics`);
-  return (body as string)
-    .split('\n')
-    .filter((line) => line.startsWith('state_server_events_total{') && line.includes(`outcome="${outcome}"`))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-}
+const counted = (svc: ServiceProcess, outcome: string) => readMetric(svc.url, 'state_server_events_total', { outcome });
 
 async function committedOffsets(): Promise<number> {
   let total = 0;

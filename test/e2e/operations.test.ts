@@ -1,3 +1,4 @@
+import { readMetric } from '../../testkit/metrics';
 import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers } from '../../testkit/peers';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
@@ -34,19 +35,8 @@ const logLines = () =>
     }
   });
 
-/** The value of one Prometheus sample, e.g. metric('state_server_events_total', { outcome: 'applied' }); summed over other labels. */
-async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const { status, body } = await get('/metrics', {});
-  expect(status).toBe(200);
-  let sum = 0;
-  for (const line of (body as string).split('\n')) {
-    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[3]);
-  }
-  return sum;
-}
+/** The sum of one metric's samples with those labels, e.g. metric('state_server_events_total', { outcome: 'applied' }); /metrics needs no token. */
+const metric = (name: string, labels: Record<string, string> = {}) => readMetric(app.url, name, labels);
 
 beforeAll(async () => {
   stdoutSpy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {

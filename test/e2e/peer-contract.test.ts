@@ -1,3 +1,4 @@
+import { readMetric } from '../../testkit/metrics';
 import { eventually, getJson, startTestApp } from '../../testkit/app';
 import { ChatServer, CommunityServer, SignalingServer } from '../../testkit/platform-peers';
 import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
@@ -35,14 +36,7 @@ const guild = async (guildId: number, memberIds: number[]) => {
   expect(answer.status).toBe(200);
   return answer.body as { connectionStates: Record<string, string>; channelStates: Record<string, string[]> };
 };
-const metric = async (name: string, labels: Record<string, string>) => {
-  const text = (await getJson(`${stack.app.url}/metrics`)).body as string;
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name}{`) && wanted.every((w) => line.includes(w)))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-};
+const metric = (name: string, labels: Record<string, string>) => readMetric(stack.app.url, name, labels);
 
 describe('the chat server', () => {
   it('takes a user offline with its HTTP DISCONNECT, answering the userId to broadcast', async () => {

@@ -1,3 +1,4 @@
+import { readMetric } from '../../testkit/metrics';
 import { Logger } from '@nestjs/common';
 import { Producer } from 'kafkajs';
 import { SessionEvent } from '../../src/sessions/session-event';
@@ -152,14 +153,8 @@ async function referenceState() {
   return readStoredState(reference.client);
 }
 
-/** Sum of a metric's samples (those whose labels include `having`). */
-async function metric(name: string, having = ''): Promise<number> {
-  const text = await (await fetch(`${service!.url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(having))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
+/** Sum of a metric's samples (those with the given labels). */
+const metric = (name: string, labels: Record<string, string> = {}) => readMetric(service!.url, name, labels);
 
 it('loses nothing and applies nothing twice when a master fails over having missed its last writes', async () => {
   service = await ServiceProcess.start({
@@ -208,8 +203,8 @@ it('loses nothing and applies nothing twice when a master fails over having miss
   await eventually(async () => expect(await readStoredState(cluster.client)).toEqual(expected), 60000, 500);
   expect(await metric('state_server_redis_replays_total')).toBeGreaterThanOrEqual(1);
   // It paused (failed round trips, retried) while the master was gone, and dead-lettered nothing.
-  expect(await metric('state_server_events_total', 'outcome="dead_lettered"')).toBe(0);
-  expect(await metric('state_server_events_total', 'outcome="applied"')).toBeGreaterThan(1000);
+  expect(await metric('state_server_events_total', { outcome: 'dead_lettered' })).toBe(0);
+  expect(await metric('state_server_events_total', { outcome: 'applied' })).toBeGreaterThan(1000);
   expect(await metric('state_server_redis_errors_total')).toBeGreaterThan(0);
   await eventually(
     async () => {

@@ -1,3 +1,4 @@
+import { readMetric } from '../../testkit/metrics';
 import { Logger } from '@nestjs/common';
 import { normalized, readObservableState } from '../../testkit/observed-state';
 import { publish, StoryWorkload } from '../../testkit/story-workload';
@@ -34,9 +35,5 @@ export async function converged(env: FaultEnv, workload: StoryWorkload, timeoutM
 
 /** Events this instance counted with that outcome, from its /metrics. */
 export async function eventsSeen(service: { url: string }, outcome: 'applied' | 'duplicate' | 'stale' | 'ignored'): Promise<number> {
-  const text = await (await fetch(`${service.url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('state_server_events_total{') && line.includes(`outcome="${outcome}"`))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  return readMetric(service.url, 'state_server_events_total', { outcome });
 }

@@ -1,3 +1,4 @@
+import { readMetric } from '../../testkit/metrics';
 import { Logger } from '@nestjs/common';
 import { Kafka } from 'kafkajs';
 import { eventually } from '../../testkit/eventually';
@@ -59,11 +60,7 @@ async function answer(service: ServiceProcess, userIds: number[]) {
   };
 }
 
-async function metric(service: ServiceProcess, name: string): Promise<number> {
-  const text = await (await fetch(`${service.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : 0;
-}
+const metric = (service: ServiceProcess, name: string) => readMetric(service.url, name);
 
 async function groupsOf(k: Kafka): Promise<string[]> {
   const admin = k.admin();
