@@ -10,7 +10,7 @@ import { setupApiDocs } from './docs/api-docs';
 import { validationBadRequest } from './http/bad-request';
 import { clientErrorHandler, MAX_PARAM_LENGTH, maxHeaderBytesFor, routingErrorHandler } from './http/client-errors';
 import { HttpErrorsFilter } from './http/http-errors.filter';
-import { registerLosslessJsonBody } from './http/json-body';
+import { bodyLimitFor, registerLosslessJsonBody } from './http/json-body';
 import { recordRoutePatterns } from './http/route-pattern';
 import { KafkaEventsServer } from './ingest/kafka-events.server';
 import { AppLogger } from './logging/app-logger';
@@ -19,9 +19,6 @@ import { httpMetrics } from './metrics/http-metrics.hook';
 import { MetricsService } from './metrics/metrics.service';
 import { rebuildingHeader } from './state-rebuild/rebuilding-header';
 import { StateRebuild } from './state-rebuild/state-rebuild.service';
-
-/** Largest HTTP body accepted: room for MAX_QUERY_USER_IDS ids of 20 digits with quotes and commas. */
-const bodyLimitFor = (config: AppConfig) => Math.max(64 * 1024, config.MAX_QUERY_USER_IDS * 32);
 
 /** TRUST_PROXY as Fastify's trustProxy wants it: a boolean, a hop count, or the proxies' addresses. */
 const trustProxySetting = (value: string): boolean | number | string =>

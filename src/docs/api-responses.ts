@@ -1,7 +1,14 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
 import { ID_RULE } from '../common/snowflake-id';
+import { AppConfig } from '../config/app-config';
+import { maxHeaderBytesFor, uriTooLong } from '../http/client-errors';
+import { errorBody } from '../http/error-body';
+import { bodyLimitFor, bodyTooLarge, unsupportedMediaType } from '../http/json-body';
 import { ErrorDoc } from './api-schemas';
+
+/** The examples show the answers of the default settings. */
+const DEFAULTS = new AppConfig();
 
 type Examples = Record<string, { summary: string; value: unknown }>;
 
@@ -9,40 +16,39 @@ type Examples = Record<string, { summary: string; value: unknown }>;
 export const badRequestExamples = {
   guildId: {
     summary: 'guildId is not an id',
-    value: { statusCode: 400, error: 'Bad Request', message: `guildId ${ID_RULE} (got "abc")`, field: 'guildId' },
+    value: errorBody(400, `guildId ${ID_RULE} (got "abc")`, 'guildId'),
   },
   userIdsQuery: {
     summary: 'a userId in the query is not an id',
-    value: { statusCode: 400, error: 'Bad Request', message: `userIds[1] ${ID_RULE} (got "x")`, field: 'userIds' },
+    value: errorBody(400, `userIds[1] ${ID_RULE} (got "x")`, 'userIds'),
   },
   userIdsEmpty: {
     summary: 'userIds is empty',
-    value: { statusCode: 400, error: 'Bad Request', message: 'userIds must be an array of at least one id', field: 'userIds' },
+    value: errorBody(400, 'userIds must be an array of at least one id', 'userIds'),
   },
   userIdsMissing: {
     summary: 'userIds is missing (or there is no body)',
-    value: { statusCode: 400, error: 'Bad Request', message: 'userIds is required (an array of ids)', field: 'userIds' },
+    value: errorBody(400, 'userIds is required (an array of ids)', 'userIds'),
   },
   userIdsNotArray: {
     summary: 'userIds is not an array',
-    value: { statusCode: 400, error: 'Bad Request', message: 'userIds must be an array of ids', field: 'userIds' },
+    value: errorBody(400, 'userIds must be an array of ids', 'userIds'),
   },
   tooMany: {
     summary: 'more userIds than MAX_QUERY_USER_IDS',
-    value: { statusCode: 400, error: 'Bad Request', message: 'userIds may name at most 100000 users (got 100001)', field: 'userIds' },
+    value: errorBody(
+      400,
+      `userIds may name at most ${DEFAULTS.MAX_QUERY_USER_IDS} users (got ${DEFAULTS.MAX_QUERY_USER_IDS + 1})`,
+      'userIds',
+    ),
   },
   bodyGuildId: {
     summary: 'guildId in the body is not an id',
-    value: { statusCode: 400, error: 'Bad Request', message: `guildId ${ID_RULE} (got "0")`, field: 'guildId' },
+    value: errorBody(400, `guildId ${ID_RULE} (got "0")`, 'guildId'),
   },
   malformed: {
     summary: 'the body is not JSON',
-    value: {
-      statusCode: 400,
-      error: 'Bad Request',
-      message: 'request body is not valid JSON: Array item expected but reached end of input at position 14',
-      field: 'body',
-    },
+    value: errorBody(400, 'request body is not valid JSON: Array item expected but reached end of input at position 14', 'body'),
   },
 } satisfies Examples;
 
@@ -61,15 +67,15 @@ export const userIdsBodyErrors = { ...anyUserIdsBodyErrors, empty: badRequestExa
 export const sessionBodyErrors = {
   type: {
     summary: 'type is not CONNECT or DISCONNECT',
-    value: { statusCode: 400, error: 'Bad Request', message: 'type must be one of CONNECT, DISCONNECT', field: 'type' },
+    value: errorBody(400, 'type must be one of CONNECT, DISCONNECT', 'type'),
   },
   sessionId: {
     summary: 'sessionId is missing',
-    value: { statusCode: 400, error: 'Bad Request', message: 'sessionId is required', field: 'sessionId' },
+    value: errorBody(400, 'sessionId is required', 'sessionId'),
   },
   userId: {
     summary: 'CONNECT without a userId',
-    value: { statusCode: 400, error: 'Bad Request', message: 'userId is required (a decimal integer id)', field: 'userId' },
+    value: errorBody(400, 'userId is required (a decimal integer id)', 'userId'),
   },
   malformed: badRequestExamples.malformed,
 } satisfies Examples;
@@ -79,7 +85,7 @@ const redisDown503 = {
   examples: {
     redisDown: {
       summary: 'Redis unreachable',
-      value: { statusCode: 503, error: 'Service Unavailable', message: 'state store (Redis) is unreachable; retry shortly' },
+      value: errorBody(503, 'state store (Redis) is unreachable; retry shortly'),
     },
   },
 };
@@ -102,9 +108,9 @@ export function ApiErrors(
     errorResponse(401, 'API_TOKEN is set and the request has no valid `Authorization: Bearer <token>`', {
       missing: {
         summary: 'no Authorization header',
-        value: { statusCode: 401, error: 'Unauthorized', message: 'missing Authorization: Bearer <token> header' },
+        value: errorBody(401, 'missing Authorization: Bearer <token> header'),
       },
-      invalid: { summary: 'wrong token', value: { statusCode: 401, error: 'Unauthorized', message: 'invalid bearer token' } },
+      invalid: { summary: 'wrong token', value: errorBody(401, 'invalid bearer token') },
     }),
     errorResponse(
       429,
@@ -112,7 +118,7 @@ export function ApiErrors(
       {
         limited: {
           summary: 'rate limited',
-          value: { statusCode: 429, error: 'Too Many Requests', message: 'rate limit of 6000 requests per minute exceeded; retry in 42 s' },
+          value: errorBody(429, 'rate limit of 6000 requests per minute exceeded; retry in 42 s'),
         },
       },
     ),
@@ -123,18 +129,13 @@ export function ApiErrors(
       errorResponse(413, 'The body is larger than the limit (64 KiB, or 32 bytes per MAX_QUERY_USER_IDS if more)', {
         tooLarge: {
           summary: 'body too large',
-          value: { statusCode: 413, error: 'Payload Too Large', message: 'request body exceeds 65536 bytes', field: 'body' },
+          value: bodyTooLarge(bodyLimitFor(DEFAULTS)).getResponse(),
         },
       }),
       errorResponse(415, 'The body is not sent as JSON', {
         notJson: {
           summary: 'wrong Content-Type',
-          value: {
-            statusCode: 415,
-            error: 'Unsupported Media Type',
-            message: 'request body must be JSON sent with Content-Type: application/json (got text/plain)',
-            field: 'body',
-          },
+          value: unsupportedMediaType('text/plain').getResponse(),
         },
       }),
     );
@@ -146,12 +147,7 @@ export function ApiErrors(
         {
           tooLong: {
             summary: 'URL too long',
-            value: {
-              statusCode: 414,
-              error: 'URI Too Long',
-              message:
-                'URL too long: the request line and headers may take at most 30192 bytes; to name many userIds, send them with POST /guilds/{guildId}/states/query and a JSON body {"userIds":[...]}',
-            },
+            value: uriTooLong(maxHeaderBytesFor(DEFAULTS)),
           },
         },
       ),

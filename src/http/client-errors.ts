@@ -19,21 +19,41 @@ const LINGER_MS = 2000;
  */
 export const maxHeaderBytesFor = (config: AppConfig): number => Math.max(16 * 1024, config.MAX_QUERY_USER_IDS * 22 + 8 * 1024);
 
-type ClientError = Error & { code?: string; reason?: string; rawPacket?: unknown };
+type ClientError = Error & { code?: string; reason?: string; rawPacket?: unknown; bytesParsed?: number };
 
-/** Whether the request line (method, URL, version) is what overflowed: not finished, or most of the limit. */
-function urlTooLong(error: ClientError, maxHeaderBytes: number): boolean {
+const REQUEST_START = /^[A-Z]+ \//;
+const REQUEST_LINE_END = / HTTP\/\d\.\d$/;
+
+/**
+ * Whether the request line (method, URL, version) is what overflowed the limit, rather than the
+ * headers. Node gives only the chunk it was parsing (`rawPacket`), and a long URL arrives in many:
+ * - the request starts in this chunk: its line is not finished, or takes most of the limit;
+ * - it began in an earlier chunk and this one has no line end: one line longer than the chunk
+ *   overflowed; a URL has no spaces (a header that long, e.g. cookies, has);
+ * - it began earlier and the first line ending here is the request line (`… HTTP/1.1`): the
+ *   request line is the limit minus the headers after it in this chunk, so it overflowed if those
+ *   are under half the limit.
+ */
+export function urlTooLong(error: ClientError, maxHeaderBytes: number): boolean {
   const raw = error.rawPacket;
-  if (!Buffer.isBuffer(raw) || !/^[A-Z]+ \//.test(raw.subarray(0, 16).toString('latin1'))) return false;
+  if (!Buffer.isBuffer(raw)) return false;
   const lineEnd = raw.indexOf('\r\n');
-  return lineEnd === -1 || lineEnd > maxHeaderBytes / 2;
+  if (REQUEST_START.test(raw.subarray(0, 16).toString('latin1'))) return lineEnd === -1 || lineEnd > maxHeaderBytes / 2;
+  if (lineEnd === -1) return !raw.includes(0x20);
+  if (!REQUEST_LINE_END.test(raw.subarray(Math.max(0, lineEnd - 16), lineEnd).toString('latin1'))) return false;
+  const parsed = Math.min(error.bytesParsed ?? raw.length, raw.length);
+  return parsed - lineEnd < maxHeaderBytes / 2;
 }
+
+/** The 414 of a GET whose URL (its userIds) is longer than the request line and headers may be. */
+export const uriTooLong = (maxHeaderBytes: number): ErrorBody =>
+  errorBody(414, `URL too long: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`);
 
 /** What to answer a request Node could not parse (it never reaches Fastify's routing or Nest). */
 export function clientErrorAnswer(error: ClientError, maxHeaderBytes: number): ErrorBody {
   if (error.code === 'HPE_HEADER_OVERFLOW') {
     return urlTooLong(error, maxHeaderBytes)
-      ? errorBody(414, `URL too long: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`)
+      ? uriTooLong(maxHeaderBytes)
       : errorBody(
           431,
           `request headers too large: the request line and headers may take at most ${maxHeaderBytes} bytes; ${POST_ROUTE_HINT}`,

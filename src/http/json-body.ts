@@ -1,10 +1,14 @@
 import { HttpException } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
 import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
+import type { AppConfig } from '../config/app-config';
 import { errorBody } from './error-body';
 
 /** application/json (any parameters) is matched by name; this catches the application/*+json family. */
 const STRUCTURED_JSON = /^application\/[\w.+-]+\+json(;|$)/i;
+
+/** Largest HTTP body accepted: room for MAX_QUERY_USER_IDS ids of 20 digits with quotes and commas. */
+export const bodyLimitFor = (config: Pick<AppConfig, 'MAX_QUERY_USER_IDS'>) => Math.max(64 * 1024, config.MAX_QUERY_USER_IDS * 32);
 
 const bodyError = (statusCode: number, message: string) => new HttpException(errorBody(statusCode, message, 'body'), statusCode);
 

@@ -120,6 +120,25 @@ describe('access control (API_TOKEN set)', () => {
     expect((await get('/docs', {})).status).toBe(401);
     expect((await get('/docs/')).status).toBe(200);
   });
+
+  it('shows as its 413 and 414 examples what the service answers with the default limits', async () => {
+    const { body: docs } = await get('/docs-json');
+    const example = (path: string, method: string, status: number) =>
+      Object.values(
+        docs.paths[path][method].responses[status].content['application/json'].examples as Record<string, { value: unknown }>,
+      )[0].value;
+    // Just over the default limits (MAX_QUERY_USER_IDS 100,000): a 3.3 MB body, a 2.3 MB URL.
+    const tooLarge = await getJson(`${app.url}/guilds/1/states/query`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ userIds: [1], pad: 'x'.repeat(3_300_000) }),
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body).toEqual(example('/guilds/{guildId}/states/query', 'post', 413));
+    const tooLong = await get(`/guilds/1/states?userIds=${'1234567890123456789,'.repeat(115_000)}1`);
+    expect(tooLong.status).toBe(414);
+    expect(tooLong.body).toEqual(example('/guilds/{guildId}/states', 'get', 414));
+  });
 });
 
 describe('metrics', () => {
