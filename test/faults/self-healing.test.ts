@@ -90,6 +90,22 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
     expect(res.body).toMatchObject({ code: 200, isSuccess: true, result: null });
   }
   await redis.restart(); // empty
+  // Watches the X-State-Rebuilding header of both instances' answers meanwhile (each rebuild lasts
+  // at least until the next once-a-second check after it caught up: many polls).
+  const headersSeen = new Set<string | null>();
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      for (const service of services)
+        headersSeen.add(
+          await answer(service, [1]).then(
+            (a) => a.rebuilding,
+            () => 'no answer',
+          ),
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
 
   // Once Redis answers again, queries never get 503.
   // (Each instance's Redis client reconnects on its own back-off: wait for every one.)
@@ -129,6 +145,10 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
     expect(await service.status('/health/ready')).toBe(200);
   }
   expect((await groupsOf(kafka.kafka)).some((g) => g.startsWith(`${topics.groupId}.`))).toBe(true);
+  watching = false;
+  await watcher;
+  // Queries said they were answered from a state being rebuilt, then stopped saying so.
+  expect(headersSeen).toContain('true');
 
   // And it keeps going.
   for (const id of range(61, 65)) await chat.connect(`s${id}`, id);
