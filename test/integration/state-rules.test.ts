@@ -1,7 +1,6 @@
-import { eventually } from '../../testkit/eventually';
 import { Logger } from '@nestjs/common';
 import { StateHarness } from '../../testkit/state-harness';
-import { clusterRequested, startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 
 /**
  * The rules of docs/rules.md, one behaviour per test, through the service's own apply path
@@ -420,27 +419,7 @@ describe('queries', () => {
 });
 
 describe("taking over the original service's Redis", () => {
-  // The original service ran on one Redis: taking it over is a single-Redis matter.
-  (clusterRequested() ? it.skip : it)(
-    'clears the inherited whole-key expiry on USER:STATE and GUILD:* at start-up and on write',
-    async () => {
-      await state.redis.hset('USER:STATE', '1', 'online');
-      await state.redis.expire('USER:STATE', 60000);
-      await state.redis.hset('GUILD:100', '10', '["1"]');
-      await state.redis.expire('GUILD:100', 60000);
-      await withHarness({}, async (h) => {
-        // start-up runs on connect
-        await eventually(async () => {
-          expect(await h.redis.ttl('USER:STATE')).toBe(-1);
-          expect(await h.redis.ttl('GUILD:100')).toBe(-1);
-        });
-      });
-      await state.redis.expire('USER:STATE', 60000);
-      await state.session(connect('s1', 2));
-      expect(await state.redis.ttl('USER:STATE')).toBe(-1);
-    },
-  );
-
+  // The inherited whole-key expiries: test/integration/original-redis-expiry.test.ts (one Redis only).
   it('reads spaced JSON arrays and skips foreign bytes instead of failing the query', async () => {
     const guild = state.keys.guildChannels('100');
     await state.redis.hset(guild, '10', '["1", "2"]');
