@@ -26,23 +26,27 @@ const REQUEST_LINE_END = / HTTP\/\d\.\d$/;
 
 /**
  * Whether the request line (method, URL, version) is what overflowed the limit, rather than the
- * headers. Node gives only the chunk it was parsing (`rawPacket`), and a long URL arrives in many:
- * - the request starts in this chunk: its line is not finished, or takes most of the limit;
- * - it began in an earlier chunk and this one has no line end: one line longer than the chunk
- *   overflowed; a URL has no spaces (a header that long, e.g. cookies, has);
+ * headers. Node gives the chunk it was parsing (`rawPacket`) and where in it the limit was passed
+ * (`bytesParsed`); a long URL arrives in many chunks. Read up to that point, from the start of the
+ * request being parsed (after a previous request's blank line, if the chunk holds one):
+ * - the request starts there: its line is not finished, or takes most of the limit;
+ * - it began in an earlier chunk and there is no line end: one line longer than the chunk
+ *   overflowed; a URL has no spaces (a header that long, e.g. cookies, usually has);
  * - it began earlier and the first line ending here is the request line (`… HTTP/1.1`): the
- *   request line is the limit minus the headers after it in this chunk, so it overflowed if those
- *   are under half the limit.
+ *   request line is the limit minus the headers after it, so it overflowed if those are under half.
  */
 export function urlTooLong(error: ClientError, maxHeaderBytes: number): boolean {
   const raw = error.rawPacket;
   if (!Buffer.isBuffer(raw)) return false;
-  const lineEnd = raw.indexOf('\r\n');
-  if (REQUEST_START.test(raw.subarray(0, 16).toString('latin1'))) return lineEnd === -1 || lineEnd > maxHeaderBytes / 2;
-  if (lineEnd === -1) return !raw.includes(0x20);
-  if (!REQUEST_LINE_END.test(raw.subarray(Math.max(0, lineEnd - 16), lineEnd).toString('latin1'))) return false;
   const parsed = Math.min(error.bytesParsed ?? raw.length, raw.length);
-  return parsed - lineEnd < maxHeaderBytes / 2;
+  const previousEnd = raw.subarray(0, parsed).lastIndexOf('\r\n\r\n');
+  const part = raw.subarray(previousEnd === -1 ? 0 : previousEnd + 4, parsed);
+  const lineEnd = part.indexOf('\r\n');
+  if (REQUEST_START.test(part.subarray(0, 16).toString('latin1'))) return lineEnd === -1 || lineEnd > maxHeaderBytes / 2;
+  if (previousEnd !== -1) return false; // not a request line after a previous request's end
+  if (lineEnd === -1) return !part.includes(0x20);
+  if (!REQUEST_LINE_END.test(part.subarray(Math.max(0, lineEnd - 16), lineEnd).toString('latin1'))) return false;
+  return part.length - lineEnd < maxHeaderBytes / 2;
 }
 
 /** The 414 of a GET whose URL (its userIds) is longer than the request line and headers may be. */

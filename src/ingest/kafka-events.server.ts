@@ -55,16 +55,18 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   /** The group this.consumer belongs to. */
   private consumerGroup?: string;
   private switching = false;
-  /** A crashed consumer is being replaced (connect loop): a group change waits for it. */
-  private reconnecting = false;
   /** A Redis failover noticed while not in the group: replayed from here at the next join. */
   private pendingRewind?: { sinceMs: number; reason: string };
   private rebuildStarted = false;
   private stalled = 0;
   private reason = 'connecting to Kafka';
   private stopping = false;
-  /** The connect loop in progress (awaited by close). */
-  private starting?: Promise<void>;
+  /**
+   * Every change of the consumer - the first connect loop, a reconnect after a crash, a switch to a
+   * rebuild's group - runs here, one at a time and in order, so that two never overlap (two
+   * consumers at once, or one group's consumer started after another's). Awaited by close.
+   */
+  private lifecycle: Promise<void> = Promise.resolve();
   /** Cuts the connect loop's back-off short when stopping. */
   private wakeUp?: () => void;
   private readonly rewinder: PartitionRewinder;
@@ -102,14 +104,14 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
    * not Kafka answers; /health/ready says why it is not ready meanwhile.
    */
   listen(callback: (error?: unknown) => void): void {
-    this.starting = this.connectUntilDone();
+    void this.enqueue('connecting', () => this.connectUntilDone());
     callback();
   }
 
   async close(): Promise<void> {
     this.stopping = true;
     this.wakeUp?.();
-    await this.starting;
+    await this.lifecycle;
     // kafkajs waits for the batches in flight, then commits what they resolved.
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
@@ -221,7 +223,8 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       // Once: which group to consume with (a rebuild's epoch group after a loss), and switch when it changes.
       await this.rebuild.start();
       this.rebuildStarted = true;
-      this.rebuild.onGroupChange((next) => this.switchGroup(next));
+      // Queued, not awaited: the rebuild's marker checks go on meanwhile.
+      this.rebuild.onGroupChange(() => void this.enqueue('switching groups', () => this.followGroup()));
     }
     await this.startConsumer(this.rebuild.groupId);
   }
@@ -263,7 +266,11 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       // kafkajs restarts the consumer itself after a retriable error; after any other, start over.
       if (!payload.restart && !this.stopping) {
         this.log.error(`Consumer stopped: ${this.reason}; reconnecting`);
-        this.starting = this.reconnect();
+        void this.enqueue('reconnecting', async () => {
+          if (this.consumer !== consumer || this.stopping) return; // already replaced, or shutting down
+          await this.stopClients();
+          await this.connectUntilDone();
+        });
       }
     });
     await consumer.connect();
@@ -279,29 +286,31 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     });
   }
 
-  /** Replaces a crashed consumer; a rebuild's group change that came meanwhile is followed at the end. */
-  private async reconnect(): Promise<void> {
-    this.reconnecting = true;
-    try {
-      await this.stopClients();
-      await this.connectUntilDone();
-    } finally {
-      this.reconnecting = false;
-    }
-    const wanted = this.rebuild.groupId;
-    if (this.consumer && this.consumerGroup !== wanted) {
-      await this.switchGroup(wanted).catch((error: Error) => this.log.error(`Could not join group ${wanted}: ${error.message}`));
-    }
+  /** Runs `step` after every change queued before it (see `lifecycle`); never rejects. */
+  private enqueue(what: string, step: () => Promise<void>): Promise<void> {
+    this.lifecycle = this.lifecycle.then(step).catch((error: Error) => this.log.error(`Consumer: ${what} failed: ${error.message}`));
+    return this.lifecycle;
   }
 
-  /** Leaves the current group (finishing and committing the batches in flight) and joins `groupId`. */
-  private async switchGroup(groupId: string): Promise<void> {
-    // Shutting down: the next start joins the epoch's group. Reconnecting: the reconnect switches when it is done.
-    if (this.stopping || this.reconnecting) return;
+  /**
+   * Moves the consumer to the rebuild's current group if it is not there yet: leaves the old group
+   * (finishing and committing the batches in flight) and joins the new one. If that fails (Kafka
+   * unreachable meanwhile), starts over with the connect loop, which joins the current group.
+   */
+  private async followGroup(): Promise<void> {
+    const groupId = this.rebuild.groupId;
+    // Shutting down, not connected yet (the connect loop joins the current group), or there already.
+    if (this.stopping || !this.producer || this.consumerGroup === groupId) return;
     this.switching = true;
     try {
       await this.consumer?.disconnect();
       if (!this.stopping) await this.startConsumer(groupId);
+    } catch (error) {
+      this.switching = false;
+      this.reason = this.describe(error);
+      this.log.error(`Could not switch to consumer group ${groupId}: ${this.reason}; reconnecting`);
+      await this.stopClients();
+      await this.connectUntilDone();
     } finally {
       this.switching = false;
     }

@@ -52,7 +52,7 @@ export class StateRebuild implements OnApplicationShutdown {
   private checking = false;
   private settled = false;
   private ranBeforeStart = false;
-  private readonly listeners: ((groupId: string) => Promise<void>)[] = [];
+  private readonly listeners: ((groupId: string) => void)[] = [];
 
   constructor(
     private readonly store: StateStore,
@@ -80,8 +80,8 @@ export class StateRebuild implements OnApplicationShutdown {
     return this.epoch ? `${this.config.KAFKA_GROUP_ID}.${this.epoch}` : this.config.KAFKA_GROUP_ID;
   }
 
-  /** Called with the new group id whenever the consumer must switch groups. */
-  onGroupChange(listener: (groupId: string) => Promise<void>): void {
+  /** Called with the new group id whenever the consumer must switch groups (the listener queues the switch; it is not awaited). */
+  onGroupChange(listener: (groupId: string) => void): void {
     this.listeners.push(listener);
   }
 
@@ -164,7 +164,7 @@ export class StateRebuild implements OnApplicationShutdown {
     this.metrics.rebuildProgress.set(0);
     this.log.warn(`Switching the consumer to group ${this.groupId}: replaying the topics from the earliest retained offset`);
     await this.updateProgress();
-    if (announce) for (const listener of this.listeners) await listener(this.groupId);
+    if (announce) for (const listener of this.listeners) listener(this.groupId);
   }
 
   private async updateProgress(): Promise<void> {

@@ -192,8 +192,7 @@ it('loses nothing and applies nothing twice when a master fails over having miss
     50,
   );
   // Records keep coming while the master is gone: the service waits, retrying, until its replica serves.
-  await produce(thirdRound(t + 20));
-  await reportedDown;
+  await Promise.all([produce(thirdRound(t + 20)), reportedDown]);
   await cluster.waitUntilHealthy();
   expect(await cluster.masters()).not.toContain(doomed);
   await settled();

@@ -62,6 +62,31 @@ async function answer(service: ServiceProcess, userIds: number[]) {
 
 const metric = (service: ServiceProcess, name: string) => readMetric(service.url, name);
 
+/** Polls one query on every instance, collecting the X-State-Rebuilding values answered, until stopped. */
+function watchRebuildingHeaders() {
+  const seen = new Set<string | null>();
+  let watching = true;
+  const polling = (async () => {
+    while (watching) {
+      for (const service of services)
+        seen.add(
+          await answer(service, [1]).then(
+            (a) => a.rebuilding,
+            () => 'no answer',
+          ),
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    seen,
+    stop: async () => {
+      watching = false;
+      await polling;
+    },
+  };
+}
+
 async function groupsOf(k: Kafka): Promise<string[]> {
   const admin = k.admin();
   await admin.connect();
@@ -90,65 +115,53 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
     expect(res.body).toMatchObject({ code: 200, isSuccess: true, result: null });
   }
   await redis.restart(); // empty
-  // Watches the X-State-Rebuilding header of both instances' answers meanwhile (each rebuild lasts
-  // at least until the next once-a-second check after it caught up: many polls).
-  const headersSeen = new Set<string | null>();
-  let watching = true;
-  const watcher = (async () => {
-    while (watching) {
-      for (const service of services)
-        headersSeen.add(
-          await answer(service, [1]).then(
-            (a) => a.rebuilding,
-            () => 'no answer',
-          ),
-        );
-      await new Promise((r) => setTimeout(r, 20));
+  // The X-State-Rebuilding header of both instances' answers meanwhile (each rebuild lasts at
+  // least until the next once-a-second check after it caught up: many polls).
+  const headers = watchRebuildingHeaders();
+  try {
+    // Once Redis answers again, queries never get 503.
+    // (Each instance's Redis client reconnects on its own back-off: wait for every one.)
+    for (const service of services) await eventually(async () => expect((await answer(service, [1])).status).toBe(200), 15000, 100);
+    const statuses = new Set<number>();
+    const expected = {
+      connectionStates: Object.fromEntries(
+        [...range(1, 10), ...range(21, 25)]
+          .map((id) => [String(id), 'offline'])
+          .concat([...range(11, 20), ...range(26, 60)].map((id) => [String(id), 'online'])),
+      ),
+      channelStates: { '7': range(11, 20).map(String) },
+    };
+    await eventually(
+      async () => {
+        for (const service of services) {
+          const { status, body } = await answer(service, range(1, 60));
+          statuses.add(status);
+          expect(body.connectionStates).toEqual(expected.connectionStates);
+          expect(
+            Object.fromEntries(Object.entries(body.channelStates).map(([c, m]) => [c, [...m].sort((x, y) => Number(x) - Number(y))])),
+          ).toEqual(expected.channelStates);
+        }
+      },
+      40000,
+      200,
+    );
+    expect([...statuses]).toEqual([200]);
+
+    // Both instances took part, through the epoch's group; the rebuild finished. (The state can be
+    // right before an instance has switched: the failover rewind replays the last seconds on its own,
+    // and each instance checks the marker once a second; so wait for the switch rather than race it.)
+    for (const service of services) {
+      await eventually(async () => expect(await metric(service, 'state_server_rebuilds_total')).toBe(1), 20000);
+      await eventually(async () => expect(await metric(service, 'state_server_rebuild_progress_ratio')).toBe(1), 20000);
+      expect((await answer(service, [1])).rebuilding).toBeNull();
+      expect(await service.status('/health/ready')).toBe(200);
     }
-  })();
-
-  // Once Redis answers again, queries never get 503.
-  // (Each instance's Redis client reconnects on its own back-off: wait for every one.)
-  for (const service of services) await eventually(async () => expect((await answer(service, [1])).status).toBe(200), 15000, 100);
-  const statuses = new Set<number>();
-  const expected = {
-    connectionStates: Object.fromEntries(
-      [...range(1, 10), ...range(21, 25)]
-        .map((id) => [String(id), 'offline'])
-        .concat([...range(11, 20), ...range(26, 60)].map((id) => [String(id), 'online'])),
-    ),
-    channelStates: { '7': range(11, 20).map(String) },
-  };
-  await eventually(
-    async () => {
-      for (const service of services) {
-        const { status, body } = await answer(service, range(1, 60));
-        statuses.add(status);
-        expect(body.connectionStates).toEqual(expected.connectionStates);
-        expect(
-          Object.fromEntries(Object.entries(body.channelStates).map(([c, m]) => [c, [...m].sort((x, y) => Number(x) - Number(y))])),
-        ).toEqual(expected.channelStates);
-      }
-    },
-    40000,
-    200,
-  );
-  expect([...statuses]).toEqual([200]);
-
-  // Both instances took part, through the epoch's group; the rebuild finished. (The state can be
-  // right before an instance has switched: the failover rewind replays the last seconds on its own,
-  // and each instance checks the marker once a second; so wait for the switch rather than race it.)
-  for (const service of services) {
-    await eventually(async () => expect(await metric(service, 'state_server_rebuilds_total')).toBe(1), 20000);
-    await eventually(async () => expect(await metric(service, 'state_server_rebuild_progress_ratio')).toBe(1), 20000);
-    expect((await answer(service, [1])).rebuilding).toBeNull();
-    expect(await service.status('/health/ready')).toBe(200);
+    expect((await groupsOf(kafka.kafka)).some((g) => g.startsWith(`${topics.groupId}.`))).toBe(true);
+  } finally {
+    await headers.stop();
   }
-  expect((await groupsOf(kafka.kafka)).some((g) => g.startsWith(`${topics.groupId}.`))).toBe(true);
-  watching = false;
-  await watcher;
-  // Queries said they were answered from a state being rebuilt, then stopped saying so.
-  expect(headersSeen).toContain('true');
+  // Queries said they were answered from a state being rebuilt, then stopped saying so (above).
+  expect(headers.seen).toContain('true');
 
   // And it keeps going.
   for (const id of range(61, 65)) await chat.connect(`s${id}`, id);

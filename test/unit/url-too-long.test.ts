@@ -36,6 +36,15 @@ describe('urlTooLong', () => {
     expect(urlTooLong(overflow(`${'a=b; '.repeat(100)}\r\nAccept: */*\r\n`), LIMIT)).toBe(false);
   });
 
+  it('a long URL in a request pipelined after a short one in the same chunk', () => {
+    expect(urlTooLong(overflow(`GET /health/live HTTP/1.1\r\nHost: a\r\n\r\nGET /guilds/1/states?userIds=${ids(2000)}`), LIMIT)).toBe(true);
+  });
+
+  it('only what was parsed up to the overflow counts (a URL overflowing before its line ends)', () => {
+    const chunk = `${ids(2000).slice(3)} HTTP/1.1\r\nCookie: ${'a=b; '.repeat(5000)}`;
+    expect(urlTooLong(overflow(chunk, chunk.indexOf(' HTTP/1.1')), LIMIT)).toBe(true);
+  });
+
   it('nothing to read: not a URL', () => {
     expect(urlTooLong(Object.assign(new Error('x'), { rawPacket: undefined }), LIMIT)).toBe(false);
   });
