@@ -267,9 +267,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       if (!payload.restart && !this.stopping) {
         this.log.error(`Consumer stopped: ${this.reason}; reconnecting`);
         void this.enqueue('reconnecting', async () => {
-          if (this.consumer !== consumer || this.stopping) return; // already replaced, or shutting down
-          await this.stopClients();
-          await this.connectUntilDone();
+          if (this.consumer === consumer) await this.restart(); // else already replaced
         });
       }
     });
@@ -305,15 +303,21 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     try {
       await this.consumer?.disconnect();
       if (!this.stopping) await this.startConsumer(groupId);
+      return;
     } catch (error) {
-      this.switching = false;
       this.reason = this.describe(error);
       this.log.error(`Could not switch to consumer group ${groupId}: ${this.reason}; reconnecting`);
-      await this.stopClients();
-      await this.connectUntilDone();
     } finally {
       this.switching = false;
     }
+    await this.restart();
+  }
+
+  /** Starts over with new clients through the connect loop (which joins the current group), unless stopping. */
+  private async restart(): Promise<void> {
+    if (this.stopping) return;
+    await this.stopClients();
+    await this.connectUntilDone();
   }
 
   /** After a Redis failover or restart: replay what this instance applied since sinceMs (see partition-rewind.ts). */

@@ -29,7 +29,8 @@ export interface RebuildStatus {
  * (docs/reliability.md):
  *
  * - Redis holds a marker (STATE_STORE:SINCE). Every instance checks it each second; when it is
- *   gone, the instance claims a new epoch with a set-if-absent (one winner, no lock, no leader).
+ *   gone, the instance claims a new epoch with a compare-and-set from the epoch it consumes
+ *   (claim-epoch.lua: one winner, no lock, no leader).
  * - Every instance that sees a new epoch switches its consumer to group `<KAFKA_GROUP_ID>.<epoch>`,
  *   which starts at the earliest retained offset and replays onto whatever state is there: the
  *   rules are idempotent and order-independent, so a replay onto a partial state converges.
@@ -52,7 +53,7 @@ export class StateRebuild implements OnApplicationShutdown {
   private checking = false;
   private settled = false;
   private ranBeforeStart = false;
-  private readonly listeners: ((groupId: string) => void)[] = [];
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     private readonly store: StateStore,
@@ -80,8 +81,11 @@ export class StateRebuild implements OnApplicationShutdown {
     return this.epoch ? `${this.config.KAFKA_GROUP_ID}.${this.epoch}` : this.config.KAFKA_GROUP_ID;
   }
 
-  /** Called with the new group id whenever the consumer must switch groups (the listener queues the switch; it is not awaited). */
-  onGroupChange(listener: (groupId: string) => void): void {
+  /**
+   * Called whenever the consumer must switch groups (to `groupId`). Listeners queue the switch and
+   * return; they are registered after start(), so the start-up decision is read from `groupId`.
+   */
+  onGroupChange(listener: () => void): void {
     this.listeners.push(listener);
   }
 
@@ -112,7 +116,7 @@ export class StateRebuild implements OnApplicationShutdown {
       if (this.ranBeforeStart) await this.lost('at start-up, Redis has no state although this deployment consumed before');
       else await this.store.markStarted();
     } else if (epoch !== null && epoch !== this.epoch) {
-      await this.switchTo(epoch, this.watcher !== undefined);
+      await this.switchTo(epoch);
     }
     this.settled = true;
   }
@@ -131,7 +135,7 @@ export class StateRebuild implements OnApplicationShutdown {
       if (since === null) await this.lost('Redis no longer holds the state marker (restarted empty, failed over or flushed)');
       else if (this.store.stateLostAt)
         await this.lost(`Redis node(s) ${this.store.stateLostOn.join(', ')} came back without their part of the state`);
-      else if (epoch !== this.epoch && epoch !== null) await this.switchTo(epoch, true);
+      else if (epoch !== this.epoch && epoch !== null) await this.switchTo(epoch);
       if (this.rebuild) await this.updateProgress();
     } catch {
       // Redis or Kafka unreachable: the next check tries again.
@@ -152,10 +156,10 @@ export class StateRebuild implements OnApplicationShutdown {
     this.log.error(
       `State lost: ${why}. Rebuilding it from the topics as epoch ${epoch} (consumer group ${this.config.KAFKA_GROUP_ID}.${epoch})`,
     );
-    if (epoch !== this.epoch) await this.switchTo(epoch, true);
+    if (epoch !== this.epoch) await this.switchTo(epoch);
   }
 
-  private async switchTo(epoch: string, announce: boolean): Promise<void> {
+  private async switchTo(epoch: string): Promise<void> {
     const proposed = JSON.stringify(await this.endOffsets());
     const targets = JSON.parse(await this.store.rebuildTargets(epoch, proposed)) as Targets;
     this.epoch = epoch;
@@ -164,7 +168,7 @@ export class StateRebuild implements OnApplicationShutdown {
     this.metrics.rebuildProgress.set(0);
     this.log.warn(`Switching the consumer to group ${this.groupId}: replaying the topics from the earliest retained offset`);
     await this.updateProgress();
-    if (announce) for (const listener of this.listeners) listener(this.groupId);
+    for (const listener of this.listeners) listener();
   }
 
   private async updateProgress(): Promise<void> {
