@@ -162,7 +162,6 @@ export class StateStore implements OnApplicationShutdown {
    * first), not a loss.
    */
   private markersSeen = false;
-  private readonly rebuildsItself: boolean;
   /** When Redis was found to have lost the state (a bucket's marker missing), and on which nodes. */
   private emptiedAt?: Date;
   private emptiedOn: string[] = [];
@@ -187,7 +186,6 @@ export class StateStore implements OnApplicationShutdown {
     this.bucketSlots = this.layout.buckets.map((b) => keySlot(this.layout.anchor(b)));
     this.exitBetweenSteps = config.TEST_EXIT_BETWEEN_STEPS && this.clustered;
     this.replayWindowMs = config.REDIS_FAILOVER_REPLAY_SECONDS * 1000;
-    this.rebuildsItself = config.STATE_REBUILD !== 'off';
     for (const [name, file] of Object.entries(SCRIPTS)) {
       if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 1, lua: loadScript(file, this.clustered) });
     }
@@ -371,11 +369,9 @@ export class StateStore implements OnApplicationShutdown {
     if (!this.markersSeen) return; // a new deployment, not marked yet (StateRebuild marks it once it has asked Kafka)
     this.emptiedAt = new Date();
     this.emptiedOn = [...lost].sort();
-    this.log.error(
-      `Redis came back without ${this.layout.marker(0).replace(/^\{[^}]*\}/, '')} on ${this.emptiedOn.join(', ')}: its state was lost. ` +
-        (this.rebuildsItself
-          ? 'The instances rebuild it from the topics by themselves (STATE_REBUILD=auto; see docs/reliability.md).'
-          : 'STATE_REBUILD=off: rebuild it by replaying the topics from the earliest offset, then restart the service (see docs/reliability.md).'),
+    // The fact only: StateRebuild logs, once, what happens next (a rebuild, or with STATE_REBUILD=off the manual steps).
+    this.log.warn(
+      `Redis came back without ${this.layout.marker(0).replace(/^\{[^}]*\}/, '')} on ${this.emptiedOn.join(', ')}: its state was lost`,
     );
   }
 
@@ -490,10 +486,11 @@ export class StateStore implements OnApplicationShutdown {
         userId = owner;
       }
       if (change.kind === 'heartbeat' && !userId) {
-        if (typeof first !== 'string' || !first) return void (results[index] = { outcome: 'duplicate' });
-        // The step answers the owner's id, or the text of an error Redis raised: not a userId.
-        if (!/^[0-9]+$/.test(first)) return void (results[index] = decodeResult(first));
-        userId = first;
+        // The step answers [owner's id, '' if none], or the text of an error Redis raised.
+        if (!Array.isArray(first)) return void (results[index] = decodeResult(first));
+        const [owner] = first as [string];
+        if (!owner) return void (results[index] = { outcome: 'duplicate' });
+        userId = owner;
       }
       const claimed = change.kind === 'connect' ? (first === 1 ? '1' : '0') : '';
       userSteps.push({ index, bucket: this.layout.bucketOf(userId!), event: encodeChange({ ...change, userId } as StateChange, claimed) });
@@ -967,27 +964,32 @@ function decodeResult(reply: unknown): ChangeResult {
   return { outcome };
 }
 
-const CANONICAL_ID = /^[1-9][0-9]{0,18}$/;
+const ID_TEXT = '[1-9][0-9]{0,18}';
+const CANONICAL_ID = new RegExp(`^${ID_TEXT}$`);
 /** Our own spelling of a channel's members (lib.lua writes only this): ["1","2"]. */
-const OWN_MEMBER_LIST = /^\["[1-9][0-9]{0,18}"(?:,"[1-9][0-9]{0,18}")*\]$/;
-
-/** A channel's members: our own spelling split as text (a full JSON parse was ~10 % of a query's CPU), any other parsed losslessly. */
-function channelMembers(text: string): unknown {
-  return OWN_MEMBER_LIST.test(text) ? text.slice(2, -2).split('","') : parseJsonKeepingNumbersAsText(text);
-}
+const OWN_MEMBER_LIST = new RegExp(`^\\["${ID_TEXT}"(?:,"${ID_TEXT}")*\\]$`);
 
 /**
  * GUILD:<id> values are JSON arrays of ids; read losslessly and tolerantly: another writer's
  * spelling (spaces, numbers) is parsed, a value that is not a JSON array of ids (the original
- * service's JDK-serialized bytes) is skipped and reported, never an error.
+ * service's JDK-serialized bytes) is skipped and reported, never an error. Our own spelling is
+ * split as text, its ids already checked by the pattern (a full JSON parse was ~10 % of a query's CPU).
  */
 function parseChannels(key: string, raw: Record<string, string>): { channels: ChannelMembers; unreadable: UnreadableValue[] } {
   const channels: ChannelMembers = {};
   const unreadable: UnreadableValue[] = [];
   for (const [channelId, members] of Object.entries(raw)) {
+    if (!CANONICAL_ID.test(channelId)) {
+      unreadable.push({ key, field: channelId });
+      continue;
+    }
+    if (OWN_MEMBER_LIST.test(members)) {
+      channels[channelId] = members.slice(2, -2).split('","');
+      continue;
+    }
     let parsed: unknown;
     try {
-      parsed = CANONICAL_ID.test(channelId) ? channelMembers(members) : undefined;
+      parsed = parseJsonKeepingNumbersAsText(members);
     } catch {
       parsed = undefined;
     }

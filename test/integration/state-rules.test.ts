@@ -331,6 +331,17 @@ describe('voice grace period', () => {
   });
 });
 
+describe('HEARTBEAT', () => {
+  it("finds the user of a HEARTBEAT that names only its session, and counts an unknown session's as a duplicate", async () => {
+    await withHarness({ SESSION_TTL_SECONDS: '60' }, async (h) => {
+      await h.session(connect('hb1', 41));
+      expect(await h.session({ type: 'HEARTBEAT', sessionId: 'hb1' })).toEqual(['applied']);
+      expect(await h.session({ type: 'HEARTBEAT', sessionId: 'hb-unknown' })).toEqual(['duplicate']);
+      expect(await h.userState('41')).toBe('online');
+    });
+  });
+});
+
 describe('RESET of a signaling server (optional serverId)', () => {
   it('ends the seats its JOINs took before the reset, and only those', async () => {
     await state.channelAt(T, join(1, 100, 10, { serverId: 'sig-1' }), join(2, 100, 10, { serverId: 'sig-2' }));
@@ -361,6 +372,17 @@ describe('RESET of a signaling server (optional serverId)', () => {
     const channels = await state.guildHash('100');
     expect(Object.keys(channels)).toEqual(['11']); // in the order the seats were taken on a cluster
     expect(channels['11'].map(Number).sort((a, b) => a - b)).toEqual(users(101, 200));
+    expect((await state.counters()).voice_seats).toBe('100');
+  });
+
+  it('keeps the seats retaken in the same channel through another signaling server between the steps of a reset', async () => {
+    await state.channelAt(T, ...users(1, 600).map((u) => join(u, 100, 10, { serverId: 'sig-1' })));
+    let { cursor } = await state.store.endServerSeatsStep('sig-1', T + 1000, '0', 10);
+    await state.channelAt(T + 2000, ...users(201, 300).map((u) => join(u, 100, 10, { serverId: 'sig-2' })));
+    while (cursor !== '0') ({ cursor } = await state.store.endServerSeatsStep('sig-1', T + 1000, cursor, 10));
+    const channels = await state.guildHash('100');
+    expect(Object.keys(channels)).toEqual(['10']);
+    expect(channels['10'].map(Number).sort((a, b) => a - b)).toEqual(users(201, 300));
     expect((await state.counters()).voice_seats).toBe('100');
   });
 });

@@ -43,7 +43,8 @@ local function apply_event(e)
     local outcome, userId = resolve_session_id(e[2])
     return { outcome, userId }
   elseif kind == 'h' then
-    return owner_of(e[2]) or ''
+    -- A table, as every good answer here; a string is an error (state-store.ts reads it so).
+    return { owner_of(e[2]) or '' }
   end
   error('unknown event kind ' .. tostring(kind))
 end
