@@ -5,6 +5,10 @@ import { isProbeOrScrape } from '../http/route-pattern';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
+/** The 401 of a request without the API token (`tokenGiven`: it had one, but not the right one). */
+export const unauthorized = (tokenGiven: boolean) =>
+  errorBody(401, tokenGiven ? 'invalid bearer token' : 'missing Authorization: Bearer <token> header');
+
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
 /**
@@ -26,6 +30,6 @@ export function apiTokenAuth(token: string): onRequestHookHandler {
     reply
       .code(401)
       .header('WWW-Authenticate', 'Bearer realm="state-server"')
-      .send(errorBody(401, given === undefined ? 'missing Authorization: Bearer <token> header' : 'invalid bearer token'));
+      .send(unauthorized(given !== undefined));
   };
 }

@@ -77,7 +77,10 @@ function RedisUrl() {
           return false;
         }
       },
-      defaultMessage: (args) => `${args?.property} must be a redis:// or rediss:// URL`,
+      defaultMessage: (args) =>
+        typeof args?.value === 'string' && /^rediss?:\/\//.test(args.value)
+          ? `${args.property} must be a redis:// or rediss:// URL with a host and a port from 1 to 65535, e.g. redis://redis:6379`
+          : `${args?.property} must be a redis:// or rediss:// URL`,
     },
   });
 }
@@ -86,8 +89,13 @@ function RedisUrl() {
 function TrustedProxies() {
   const isProxy = (item: string) => {
     const [address, prefix, ...rest] = item.split('/');
-    if (rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) return false;
-    return isIP(address) !== 0 || (prefix === undefined && ['loopback', 'linklocal', 'uniquelocal'].includes(address));
+    if (rest.length > 0) return false;
+    if (prefix !== undefined) {
+      // A subnet: its prefix length must fit the address (proxy-addr throws at start-up otherwise).
+      const bits = isIP(address) === 6 ? 128 : 32;
+      return isIP(address) !== 0 && /^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= bits;
+    }
+    return isIP(address) !== 0 || ['loopback', 'linklocal', 'uniquelocal'].includes(address);
   };
   return ValidateBy({
     name: 'trustedProxies',
@@ -95,7 +103,7 @@ function TrustedProxies() {
       validate: (value) =>
         typeof value === 'string' && (/^(true|false|\d{1,2})$/.test(value) || value.split(',').every((item) => isProxy(item.trim()))),
       defaultMessage: (args) =>
-        `${args?.property} must be true, false, a hop count or a comma-separated list of proxy addresses, subnets (10.0.0.0/8) or loopback/linklocal/uniquelocal`,
+        `${args?.property} must be true, false, a hop count or a comma-separated list of proxy addresses, subnets (10.0.0.0/8: a prefix of 1 to 32 bits, 1 to 128 for IPv6) or loopback/linklocal/uniquelocal`,
     },
   });
 }

@@ -5,6 +5,9 @@ import { AppConfig } from '../config/app-config';
 import { maxHeaderBytesFor, uriTooLong } from '../http/client-errors';
 import { errorBody } from '../http/error-body';
 import { bodyLimitFor, bodyTooLarge, unsupportedMediaType } from '../http/json-body';
+import { unauthorized } from '../auth/api-token.hook';
+import { redisUnavailable } from '../http/http-errors.filter';
+import { rateLimited } from '../rate-limit/json-throttler.guard';
 import { ErrorDoc } from './api-schemas';
 
 /** The examples show the answers of the default settings. */
@@ -85,7 +88,7 @@ const redisDown503 = {
   examples: {
     redisDown: {
       summary: 'Redis unreachable',
-      value: errorBody(503, 'state store (Redis) is unreachable; retry shortly'),
+      value: redisUnavailable(),
     },
   },
 };
@@ -108,9 +111,9 @@ export function ApiErrors(
     errorResponse(401, 'API_TOKEN is set and the request has no valid `Authorization: Bearer <token>`', {
       missing: {
         summary: 'no Authorization header',
-        value: errorBody(401, 'missing Authorization: Bearer <token> header'),
+        value: unauthorized(false),
       },
-      invalid: { summary: 'wrong token', value: errorBody(401, 'invalid bearer token') },
+      invalid: { summary: 'wrong token', value: unauthorized(true) },
     }),
     errorResponse(
       429,
@@ -118,7 +121,7 @@ export function ApiErrors(
       {
         limited: {
           summary: 'rate limited',
-          value: errorBody(429, 'rate limit of 6000 requests per minute exceeded; retry in 42 s'),
+          value: rateLimited(6000, 42),
         },
       },
     ),

@@ -17,6 +17,9 @@ import { bodyTooLarge, unsupportedMediaType } from './json-body';
  *   {"statusCode","message"};
  * - the service's own HttpExceptions (they already carry an ErrorBody) and anything else: Nest's.
  */
+/** The 503 of a request that needed Redis while it was unreachable (or too slow). */
+export const redisUnavailable = () => errorBody(503, 'state store (Redis) is unreachable; retry shortly');
+
 @Catch()
 export class HttpErrorsFilter extends BaseExceptionFilter {
   constructor(
@@ -30,7 +33,7 @@ export class HttpErrorsFilter extends BaseExceptionFilter {
   override catch(exception: unknown, host: ArgumentsHost): void {
     if (exception instanceof StateStoreUnavailableError) {
       this.metrics.redisErrors.inc({ operation: 'query' });
-      super.catch(new HttpException(errorBody(503, 'state store (Redis) is unreachable; retry shortly'), 503), host);
+      super.catch(new HttpException(redisUnavailable(), 503), host);
       return;
     }
     const bare = exception instanceof HttpException && typeof exception.getResponse() === 'string';

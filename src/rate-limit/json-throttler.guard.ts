@@ -2,6 +2,10 @@ import { errorBody } from '../http/error-body';
 import { ExecutionContext, HttpException, HttpStatus, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
 
+/** The 429 past the rate limit. */
+export const rateLimited = (perMinute: number, retryInSeconds: number) =>
+  errorBody(429, `rate limit of ${perMinute} requests per minute exceeded; retry in ${retryInSeconds} s`);
+
 /**
  * @nestjs/throttler's guard, answering in the service's error shape:
  * {"statusCode":429,"error":"Too Many Requests","message":"…"}. HTTP only: Kafka batches are never
@@ -14,7 +18,6 @@ export class JsonThrottlerGuard extends ThrottlerGuard {
   }
 
   protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    const message = `rate limit of ${detail.limit} requests per minute exceeded; retry in ${detail.timeToBlockExpire} s`;
-    return Promise.reject(new HttpException(errorBody(HttpStatus.TOO_MANY_REQUESTS, message), HttpStatus.TOO_MANY_REQUESTS));
+    return Promise.reject(new HttpException(rateLimited(detail.limit, detail.timeToBlockExpire), HttpStatus.TOO_MANY_REQUESTS));
   }
 }

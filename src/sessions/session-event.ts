@@ -10,6 +10,9 @@ export type SessionEventType = (typeof SESSION_EVENT_TYPES)[number];
 export const STATE_TEXT = /^[^\p{C}]{1,32}$/u;
 export const STATE_RULE = 'state must be 1 to 32 printable characters, e.g. online, idle, dnd';
 
+/** The most guildIds a CONNECT may carry. */
+const MAX_GUILD_IDS = 1000;
+
 /**
  * A record of topic `sessionEvent`, as the chat server sends it (Spring's JsonSerializer, unkeyed):
  *   {"type":"CONNECT","sessionId":"abc","userId":123,"state":"online"}
@@ -37,7 +40,7 @@ export class SessionEvent {
 
   @IsOptional()
   @IsArray({ message: 'guildIds must be an array of ids' })
-  @ArrayMaxSize(1000, { message: 'guildIds must hold at most 1000 ids' })
+  @ArrayMaxSize(MAX_GUILD_IDS, { message: `guildIds must hold at most ${MAX_GUILD_IDS} ids` })
   @IsSnowflakeId({ each: true })
   guildIds?: string[];
 
@@ -66,7 +69,10 @@ export class SessionEvent {
     return (
       isToken(e.sessionId) &&
       absentOr(e.state, (state) => typeof state === 'string' && STATE_TEXT.test(state)) &&
-      absentOr(e.guildIds, (ids) => Array.isArray(ids) && ids.length <= 1000 && ids.every((id) => canonicalId(id) !== undefined)) &&
+      absentOr(
+        e.guildIds,
+        (ids) => Array.isArray(ids) && ids.length <= MAX_GUILD_IDS && ids.every((id) => canonicalId(id) !== undefined),
+      ) &&
       absentOr(e.serverId, isToken) &&
       absentOr(e.timestamp, isEpochMsText)
     );

@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, sessionBodyErrors } from '../docs/api-responses';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
-import { SessionUpdatesService } from './session-updates.service';
+import { sessionNotRecorded, SessionUpdatesService } from './session-updates.service';
 
 /** Where the chat server's HTTP session events enter (its DISCONNECT; CONNECT is accepted too): the original service's route. */
 @ApiTags('original routes')
@@ -47,11 +47,7 @@ export class SessionUpdateController {
       examples: {
         kafkaDown: {
           summary: 'Kafka unreachable',
-          value: {
-            statusCode: 503,
-            error: 'Service Unavailable',
-            message: 'the session event could not be recorded (Kafka unreachable); retry shortly',
-          },
+          value: sessionNotRecorded(),
         },
       },
     },

@@ -8,6 +8,9 @@ import { LoggedSessionEvent, SessionEventLog } from './session-event-log';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
 import { SessionsService } from './sessions.service';
 
+/** The 503 of an HTTP session event that could not be appended to the session topic. */
+export const sessionNotRecorded = () => errorBody(503, 'the session event could not be recorded (Kafka unreachable); retry shortly');
+
 /**
  * The chat server's HTTP session route (it sends DISCONNECT this way, not through Kafka, and acts
  * on the answer): apply the event through the same scripts as a Kafka record, append it with the
@@ -61,7 +64,7 @@ export class SessionUpdatesService {
     } catch (error) {
       this.metrics.sessionRouteEvents.inc({ type: body.type, result: 'not_recorded' });
       this.log.error(`Could not append ${body.type} of session ${body.sessionId} to Kafka: ${(error as Error).message}`);
-      throw new ServiceUnavailableException(errorBody(503, 'the session event could not be recorded (Kafka unreachable); retry shortly'));
+      throw new ServiceUnavailableException(sessionNotRecorded());
     }
     const answer = answerFor(body, result);
     this.metrics.sessionRouteEvents.inc({ type: body.type, result: answer.label });

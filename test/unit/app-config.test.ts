@@ -59,6 +59,10 @@ describe('configuration', () => {
     ['REDIS_CLUSTER_NODES', '127.0.0.1:99999', /REDIS_CLUSTER_NODES must be a comma-separated list of host:port \(port 1 to 65535\)/],
     ['TRUST_PROXY', 'banana', /TRUST_PROXY must be true, false, a hop count or a comma-separated list of proxy addresses/],
     ['TRUST_PROXY', '10.0.0.0/8/1', /TRUST_PROXY/],
+    ['TRUST_PROXY', '10.0.0.0/33', /TRUST_PROXY .*a prefix of 1 to 32 bits/],
+    ['TRUST_PROXY', '10.0.0.0/0', /TRUST_PROXY/],
+    ['TRUST_PROXY', 'fd00::/129', /TRUST_PROXY/],
+    ['REDIS_URL', 'redis://redis:99999', /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL with a host and a port from 1 to 65535/],
     ['STATE_PRIORITY', ',', /STATE_PRIORITY must name at least one state/],
   ])('names the bad variable %s=%s', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(InvalidConfigError);
@@ -110,7 +114,16 @@ describe('configuration', () => {
   });
 
   it('takes TRUST_PROXY as a flag, a hop count or proxy addresses and subnets', () => {
-    for (const value of ['true', 'false', '1', '10.0.0.0/8', '10.0.0.1, ::1, fd00::/8', 'loopback,uniquelocal']) {
+    for (const value of [
+      'true',
+      'false',
+      '1',
+      '10.0.0.0/8',
+      '10.0.0.1, ::1, fd00::/8',
+      'loopback,uniquelocal',
+      '10.1.2.3/32',
+      'fd00::/128',
+    ]) {
       expect(loadConfig({ TRUST_PROXY: value }).TRUST_PROXY).toBe(value);
     }
   });
