@@ -1,4 +1,3 @@
-import { metricsText, sumSamples } from './metrics';
 /**
  * The bounded soak's engine: the built service under steady load with faults injected on a
  * schedule, checked against the reference model. Run by tools/soak.ts (npm run soak) and, short,
@@ -22,6 +21,7 @@ import { publish, StoryWorkload } from './story-workload';
 import { readTopic } from './kafka';
 import { ServiceProcess } from './service-process';
 import { startStack } from './stack';
+import { metricsText, sumSamples } from './metrics';
 
 export interface SoakOptions {
   seconds: number;

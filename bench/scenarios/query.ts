@@ -121,6 +121,16 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       const minimalServer = startChild('minimal-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-minimal' });
       children.push(minimalServer);
       const { url: minimalUrl } = await minimalServer.next<{ url: string }>('listening');
+      // A baseline that answered something else (errors, another shape) would make the ratios meaningless.
+      const minimalAnswer = (await (await fetch(minimalUrl + path)).json()) as typeof check;
+      const ourAnswer = (await (await fetch(url + path)).json()) as typeof check;
+      if (
+        JSON.stringify(Object.keys(minimalAnswer.channelStates ?? {}).sort()) !==
+          JSON.stringify(Object.keys(ourAnswer.channelStates).sort()) ||
+        Object.keys(minimalAnswer.connectionStates ?? {}).length !== Object.keys(ourAnswer.connectionStates).length
+      ) {
+        throw new Error(`the minimal server answers differently: ${JSON.stringify(minimalAnswer).slice(0, 300)}`);
+      }
       await cannon(minimalUrl + path, warmup, CONNECTIONS, `warm-up minimal`);
       const { result: minimal, cpuUsPerRequest: minimalCpuUsPerRequest } = await cpuPerRequest(minimalServer, () =>
         cannon(minimalUrl + path, seconds, CONNECTIONS, `minimal Fastify + ioredis @ ${users.toLocaleString()} users`),
@@ -128,6 +138,8 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       log(
         `  minimal Fastify + ioredis: ${minimal.requestsPerSecond} req/s, p50 ${minimal.p50Ms} ms, p99 ${minimal.p99Ms} ms, ${minimalCpuUsPerRequest} µs CPU per request`,
       );
+      if (minimal.non2xx > 0 || minimal.errors > 0)
+        log(`  minimal: ${minimal.non2xx} non-2xx answers, ${minimal.errors} errors (not a clean run)`);
       await minimalServer.stop();
       const orig = await cannon(originalUrl + path, seconds, CONNECTIONS, `original @ ${users.toLocaleString()} users`);
       log(`  original @ ${users.toLocaleString()} users: ${orig.requestsPerSecond} req/s, p50 ${orig.p50Ms} ms, p99 ${orig.p99Ms} ms`);

@@ -1,4 +1,3 @@
-import { readMetric } from '../../testkit/metrics';
 import { Admin } from 'kafkajs';
 import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers, toJson } from '../../testkit/peers';
@@ -6,6 +5,7 @@ import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
 import { waitUntilConsumed } from '../../testkit/stack';
 import { eventually, postJson } from '../../testkit/app';
+import { readMetric } from '../../testkit/metrics';
 
 /**
  * SIGTERM in the middle of a stream of events: the built service (`node dist/main.js`, as in

@@ -1,10 +1,10 @@
-import { readMetric } from '../../testkit/metrics';
 import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers } from '../../testkit/peers';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { eventually, getJson, RunningApp, startTestApp, waitUntilReady } from '../../testkit/app';
 import { InvalidConfigError, loadConfig } from '../../src/config/app-config';
 import { requestLogging } from '../../src/logging/request-logging';
+import { readMetric } from '../../testkit/metrics';
 
 /**
  * What an operator relies on: readiness follows Redis, the API token guards every route but health

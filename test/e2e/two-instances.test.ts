@@ -1,7 +1,6 @@
-import { readMetric } from '../../testkit/metrics';
-import { getJson } from '../../testkit/app';
-import { RunningApp, startTestApp, waitUntilReady } from '../../testkit/app';
+import { getJson, RunningApp, startTestApp, waitUntilReady } from '../../testkit/app';
 import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
+import { readMetric } from '../../testkit/metrics';
 
 /**
  * The original lost updates: it read the channel's set, changed it in the JVM and wrote it back.

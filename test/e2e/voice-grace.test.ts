@@ -3,7 +3,7 @@ import { ChatServer, CommunityServer, SignalingServer } from '../../testkit/plat
 import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
 
 /**
- * The grace period through the running service (its own sweeper, VOICE_GRACE_SECONDS=6: long enough for the
+ * The grace period through the running service (its own sweeper, VOICE_GRACE_SECONDS=10: long enough for the
  * reconnect to travel through Kafka on a slow machine), as the
  * peers behave: a signaling server that crashed sends no LEAVE, so a seat ends when its user's last
  * chat session has ended (HTTP DISCONNECT) and none came back within the grace period; a chat
@@ -15,7 +15,7 @@ let signaling: SignalingServer;
 let community: CommunityServer;
 
 beforeAll(async () => {
-  stack = await startStack('grace', { partitions: 3, env: { VOICE_GRACE_SECONDS: '6' } });
+  stack = await startStack('grace', { partitions: 3, env: { VOICE_GRACE_SECONDS: '10' } });
   chat = await ChatServer.start(stack.kafka.kafka, stack.topics.sessionEvents, stack.app.url);
   signaling = await SignalingServer.start(stack.kafka.kafka, stack.topics.channelEvents);
   community = new CommunityServer(stack.app.url);
@@ -34,7 +34,7 @@ it('ends the seat of a user whose chat session ended and whose signaling server 
   await waitUntilConsumed(stack);
   expect(await channels(70, [7001])).toEqual({ '700': ['7001'] });
   expect((await chat.disconnect('g1-s1')).body.result).toBe('7001');
-  await eventually(async () => expect(await channels(70, [7001])).toEqual({}), 25000, 100);
+  await eventually(async () => expect(await channels(70, [7001])).toEqual({}), 30000, 100);
 });
 
 it('keeps the seat of a user who reconnects to chat within the grace period', async () => {
@@ -45,6 +45,6 @@ it('keeps the seat of a user who reconnects to chat within the grace period', as
   await chat.connect('g2-s2', 7002);
   await waitUntilConsumed(stack);
   // Well past the grace period, and several sweeps later: still in the call.
-  await new Promise((r) => setTimeout(r, 8000));
+  await new Promise((r) => setTimeout(r, 12000));
   expect(await channels(71, [7002])).toEqual({ '710': ['7002'] });
 });

@@ -1,4 +1,3 @@
-import { readMetric } from '../../testkit/metrics';
 import { Logger } from '@nestjs/common';
 import { Producer } from 'kafkajs';
 import { SessionEvent } from '../../src/sessions/session-event';
@@ -13,6 +12,7 @@ import { ServiceProcess } from '../../testkit/service-process';
 import { waitUntilConsumed } from '../../testkit/stack';
 import { StateHarness } from '../../testkit/state-harness';
 import { readStoredState } from '../../testkit/stored-state';
+import { readMetric } from '../../testkit/metrics';
 
 /**
  * A Redis Cluster master dies and its replica takes over, having missed the master's last writes

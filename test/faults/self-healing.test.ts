@@ -1,4 +1,3 @@
-import { readMetric } from '../../testkit/metrics';
 import { Logger } from '@nestjs/common';
 import { Kafka } from 'kafkajs';
 import { eventually } from '../../testkit/eventually';
@@ -6,6 +5,7 @@ import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from 
 import { ChatServer, SignalingServer } from '../../testkit/platform-peers';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
+import { readMetric } from '../../testkit/metrics';
 
 /**
  * Redis restarts empty (no persistence) under two running instances: both notice, both switch to
