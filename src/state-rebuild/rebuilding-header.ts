@@ -2,7 +2,7 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import { appendPreHandler } from '../http/route-pattern';
 
-export const REBUILDING_HEADER = 'X-State-Rebuilding';
+const REBUILDING_HEADER = 'X-State-Rebuilding';
 const MARKED = 'markedWhileRebuilding';
 
 /**
