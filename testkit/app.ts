@@ -1,8 +1,8 @@
 import { INestApplication } from '@nestjs/common';
 import { startApp } from '../src/app';
 import { loadConfig } from '../src/config/app-config';
-import { freePort } from './redis-server';
 import { eventually } from './eventually';
+import { freePort } from './free-port';
 
 export interface RunningApp {
   app: INestApplication;

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import type { RedisClient } from '../src/redis/redis.module';
-import { byId, ObservableState, VoiceScope } from './presence-model';
+import { byId, ObservableState, PresenceModel, VoiceScope } from './presence-model';
 
 /**
  * Reads from Redis what the model calls the observable state, in the same shape, so the two can be
@@ -98,6 +98,11 @@ export function normalized(state: ObservableState): ObservableState {
     guildChannels[guildId] = Object.fromEntries(Object.entries(channels).map(([c, members]) => [c, [...members].sort(byId)]));
   }
   return { ...state, guildChannels };
+}
+
+/** The model's voice channels with members sorted (the order of sitting down is not part of the registers). */
+export function normalizedChannels(model: PresenceModel): ObservableState['guildChannels'] {
+  return normalized(model.observable()).guildChannels;
 }
 
 /** Contract keys <prefix><guildId> (not whatever else the internal layout may put under the prefix). */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis, { Cluster } from 'ioredis';
-import { freePort } from './redis-server';
+import { freePort, isFree } from './free-port';
 
 const run = promisify(execFile);
 const REPLICATION_PASSWORD = 'replication-secret';
@@ -304,14 +304,4 @@ async function untilAnswers(port: number): Promise<void> {
   } finally {
     probe.disconnect();
   }
-}
-
-async function isFree(port: number): Promise<boolean> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }

@@ -1,24 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { KeyLayout } from '../src/state-store/redis-keys';
 import { givenRedisUrl } from './backends';
+import { freePort } from './free-port';
 import { startTestRedisCluster } from './redis-cluster';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A Redis for one test file: a throwaway redis-server on a free port, or REDIS_URL when given

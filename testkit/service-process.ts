@@ -1,10 +1,19 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './redis-server';
+import { freePort } from './free-port';
 
 const ROOT = join(__dirname, '..');
 const MAIN = join(ROOT, 'dist', 'main.js');
+
+/** Faults a test can have injected into the built service: preloaded modules in testkit/faults/ (`node -r`), none in src/. */
+export type ServiceFault = 'exit-between-steps';
+
+export interface ServiceOptions {
+  /** false: return as soon as the process is started (default: once /health/ready answers 200). */
+  waitUntilReady?: boolean;
+  fault?: ServiceFault;
+}
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -43,10 +52,11 @@ export class ServiceProcess {
     readonly url: string,
     private readonly env: Record<string, string>,
     readonly name: string,
+    private readonly fault: ServiceFault | undefined,
   ) {}
 
   /** Starts the service with `env` (PORT is chosen here) and waits until /health/ready answers 200 (unless told not to). */
-  static async start(env: Record<string, string>, name = 'service', options: { waitUntilReady?: boolean } = {}): Promise<ServiceProcess> {
+  static async start(env: Record<string, string>, name = 'service', options: ServiceOptions = {}): Promise<ServiceProcess> {
     ensureBuilt();
     const port = await freePort();
     const service = new ServiceProcess(
@@ -60,6 +70,7 @@ export class ServiceProcess {
         PORT: String(port),
       },
       name,
+      options.fault,
     );
     await service.restart(options);
     return service;
@@ -76,7 +87,8 @@ export class ServiceProcess {
   /** Starts it (again) with the same port and environment; waits until ready unless told not to. */
   async restart(options: { waitUntilReady?: boolean } = {}): Promise<void> {
     if (this.running) throw new Error(`${this.name} is already running`);
-    const child = spawn(process.execPath, [MAIN], {
+    const preload = this.fault ? ['-r', 'ts-node/register/transpile-only', '-r', join(__dirname, 'faults', `${this.fault}.ts`)] : [];
+    const child = spawn(process.execPath, [...preload, MAIN], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

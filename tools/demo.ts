@@ -13,7 +13,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { startEmbeddedKafka } from '@state-server/embedded-kafka';
-import { freePort, startTestRedis } from '../testkit/redis-server';
+import { freePort } from '../testkit/free-port';
+import { startTestRedis } from '../testkit/redis-server';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,4 +1,4 @@
-import { freePort } from '../../testkit/redis-server';
+import { freePort } from '../../testkit/free-port';
 import { startTestKafka, TestKafka } from '../../testkit/kafka';
 import { startStack, TestStack } from '../../testkit/stack';
 import { Workload } from '../../testkit/mixed-workload';

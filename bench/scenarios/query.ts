@@ -1,4 +1,4 @@
-import { freePort } from '../../testkit/redis-server';
+import { freePort } from '../../testkit/free-port';
 import { StateHarness } from '../../testkit/state-harness';
 import { cannon, CannonRun } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';

@@ -327,15 +327,6 @@ export class AppConfig {
   @Transform(toInt)
   @IntegerIn(0, 600000)
   HTTP_SLOW_MS = 100;
-
-  /**
-   * Test hook (Redis Cluster only): the process exits (code 70) right after the first step of an
-   * apply that has follow-ups, before applying them, to show that redelivery converges
-   * (test/faults/cluster-steps.test.ts). Never set it in production.
-   */
-  @Transform(toBool)
-  @Flag()
-  TEST_EXIT_BETWEEN_STEPS = false;
 }
 
 export class InvalidConfigError extends Error {}

@@ -173,7 +173,6 @@ export class StateStore implements OnApplicationShutdown {
   private masterOf = new Map<number, string>();
   private lastHealthyAt = new Map<string, number>();
   private readonly rewindListeners: ((sinceMs: number, reason: string) => void)[] = [];
-  private readonly exitBetweenSteps: boolean;
   private readonly replayWindowMs: number;
 
   constructor(
@@ -184,7 +183,6 @@ export class StateStore implements OnApplicationShutdown {
     this.layout = new KeyLayout(this.clustered);
     this.settings = scriptSettings(config, this.clustered);
     this.bucketSlots = this.layout.buckets.map((b) => keySlot(this.layout.anchor(b)));
-    this.exitBetweenSteps = config.TEST_EXIT_BETWEEN_STEPS && this.clustered;
     this.replayWindowMs = config.REDIS_FAILOVER_REPLAY_SECONDS * 1000;
     for (const [name, file] of Object.entries(SCRIPTS)) {
       if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 1, lua: loadScript(file, this.clustered) });
@@ -497,10 +495,6 @@ export class StateStore implements OnApplicationShutdown {
     });
     const { replies, followUps } = await this.runSteps(userSteps, durable);
     replies.forEach((reply, i) => (results[userSteps[i].index] = decodeResult(reply)));
-    if (this.exitBetweenSteps && followUps.length > 0) {
-      this.log.error('TEST_EXIT_BETWEEN_STEPS: exiting after the first step, before its follow-ups');
-      process.exit(70);
-    }
 
     // 3 and 4: the follow-ups in their buckets, then out of the outboxes.
     await this.settle(followUps);

@@ -1,9 +1,10 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { EmbeddedKafka, startEmbeddedKafka } from '@state-server/embedded-kafka';
 import { eventually, getJson } from '../../testkit/app';
+import { freePort } from '../../testkit/free-port';
 import { kafkaEnv, uniqueTopics } from '../../testkit/kafka';
 import { Peers } from '../../testkit/peers';
-import { freePort, startTestRedis, TestRedis } from '../../testkit/redis-server';
+import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { ServiceProcess } from '../../testkit/service-process';
 
 /**

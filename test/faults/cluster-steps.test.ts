@@ -2,18 +2,19 @@ import { Logger } from '@nestjs/common';
 import { KeyLayout } from '../../src/state-store/redis-keys';
 import { postJson } from '../../testkit/app';
 import { eventually } from '../../testkit/eventually';
+import { eventsSeen } from '../../testkit/fault-env';
 import { createTopics, kafkaEnv, startTestKafka, TestKafka, uniqueTopics } from '../../testkit/kafka';
 import { Peers } from '../../testkit/peers';
 import { startTestRedisCluster, TestRedisCluster } from '../../testkit/redis-cluster';
 import { ServiceProcess } from '../../testkit/service-process';
 import { waitUntilConsumed } from '../../testkit/stack';
-import { eventsSeen } from './fault-env';
 
 /**
  * On Redis Cluster an event that changes two buckets is applied in steps (docs/cluster.md): the
  * user's bucket first, then its follow-ups in the guild's (or session id's) bucket. Here the
- * built service (dist/main.js) dies right after the first step (TEST_EXIT_BETWEEN_STEPS), so the
- * second never ran and the record's offset was never committed; a new instance then converges:
+ * built service (dist/main.js) dies right after the first step (testkit/faults/exit-between-steps.ts,
+ * preloaded), so the second never ran and the record's offset was never committed; a new instance
+ * then converges:
  * - by redelivery alone (the outboxes wiped): the first step, applied again, finds nothing new but
  *   sends the current state of everything the event touched, including the seat a move left;
  * - by the outbox alone, for an HTTP DISCONNECT, which no Kafka record redelivers when the process
@@ -54,10 +55,10 @@ const view = async (guildId: string) => {
 const onlineIn = (guildId: string) => cluster.client.smembers(keys.guildOnline(guildId));
 const settled = () => waitUntilConsumed({ kafka, topics }, 30000);
 
-/** Starts the service with the test hook, waits until it has died between the steps (exit code 70). */
+/** Starts the service with the fault preloaded, waits until it has died between the steps (exit code 70). */
 async function dieBetweenSteps(trigger: (dying: ServiceProcess) => Promise<unknown>): Promise<void> {
   await service?.stop();
-  const dying = await ServiceProcess.start({ ...env, TEST_EXIT_BETWEEN_STEPS: 'true' }, 'dying service');
+  const dying = await ServiceProcess.start(env, 'dying service', { fault: 'exit-between-steps' });
   await trigger(dying).catch(() => undefined); // an HTTP request gets no answer: the process is gone
   await eventually(async () => expect(dying.running).toBe(false), 20000, 50);
   expect(await dying.kill()).toBe(70);

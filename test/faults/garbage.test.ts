@@ -1,7 +1,7 @@
 import fc from 'fast-check';
+import { converged, FaultEnv, produce, startFaultEnv } from '../../testkit/fault-env';
 import { readTopic } from '../../testkit/kafka';
 import { ServiceProcess } from '../../testkit/service-process';
-import { converged, FaultEnv, produce, startFaultEnv } from './fault-env';
 import { StoryWorkload } from '../../testkit/story-workload';
 
 /**

@@ -1,5 +1,5 @@
+import { converged, eventsSeen, FaultEnv, produce, startFaultEnv } from '../../testkit/fault-env';
 import { ServiceProcess } from '../../testkit/service-process';
-import { converged, eventsSeen, FaultEnv, produce, startFaultEnv } from './fault-env';
 import { StoryWorkload } from '../../testkit/story-workload';
 
 /**

@@ -1,7 +1,7 @@
+import { converged, eventually, FaultEnv, produce, startFaultEnv } from '../../testkit/fault-env';
 import { normalized, readObservableState } from '../../testkit/observed-state';
 import { PresenceModel } from '../../testkit/presence-model';
 import { ServiceProcess } from '../../testkit/service-process';
-import { converged, eventually, FaultEnv, produce, startFaultEnv } from './fault-env';
 import { StoryWorkload } from '../../testkit/story-workload';
 
 /**

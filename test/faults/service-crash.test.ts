@@ -1,6 +1,6 @@
+import { converged, eventsSeen, eventually, FaultEnv, produce, startFaultEnv } from '../../testkit/fault-env';
 import { readObservableState } from '../../testkit/observed-state';
 import { ServiceProcess } from '../../testkit/service-process';
-import { converged, eventsSeen, eventually, FaultEnv, produce, startFaultEnv } from './fault-env';
 import { StoryWorkload } from '../../testkit/story-workload';
 
 /**

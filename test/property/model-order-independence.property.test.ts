@@ -1,8 +1,8 @@
 import fc from 'fast-check';
+import { DeliveredLog, scenarios } from '../../testkit/event-log';
 import { normalized } from '../../testkit/observed-state';
 import { ModelOptions, PresenceModel } from '../../testkit/presence-model';
 import { StoryWorkload } from '../../testkit/story-workload';
-import { DeliveredLog, scenarios } from './event-log';
 
 /**
  * The rules themselves (docs/rules.md), checked on the reference model: for any set of records

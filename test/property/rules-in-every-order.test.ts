@@ -1,12 +1,12 @@
 import { Logger } from '@nestjs/common';
 import { decodeEvent } from '../../src/ingest/event-decoding';
 import { ChannelEvent } from '../../src/voice/channel-event';
+import { applyThroughService } from '../../testkit/apply-through-service';
+import { BASE_MS, DeliveredLog, describeDelivery } from '../../testkit/event-log';
 import { normalized, readObservableState } from '../../testkit/observed-state';
 import { ModelOptions, ObservableState, PresenceEvent, PresenceModel } from '../../testkit/presence-model';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { StateHarness } from '../../testkit/state-harness';
-import { applyThroughService } from './apply-through-service';
-import { BASE_MS, DeliveredLog, describeDelivery } from './event-log';
 
 /**
  * The cases docs/rules.md and issue #9 name, each a handful of records applied through the

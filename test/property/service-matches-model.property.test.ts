@@ -1,11 +1,11 @@
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
+import { applyThroughService } from '../../testkit/apply-through-service';
+import { GUILDS, scenarios, USERS } from '../../testkit/event-log';
 import { invariantViolations, normalized, readObservableState } from '../../testkit/observed-state';
 import { GuildStatesAnswer, ModelOptions, PresenceModel, UserInfoAnswer } from '../../testkit/presence-model';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { StateHarness } from '../../testkit/state-harness';
-import { applyThroughService } from './apply-through-service';
-import { GUILDS, scenarios, USERS } from './event-log';
 
 /**
  * The service's apply path (decode -> services -> Lua, via StateHarness) on a real Redis, against

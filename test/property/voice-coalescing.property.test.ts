@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { coalesceVoiceChanges, VoiceChange, VoiceScope } from '../../src/voice/coalesce-voice-changes';
-import { ChannelEventModel, normalizedChannels, PresenceModel } from './voice-coalescing-support';
+import { normalizedChannels } from '../../testkit/observed-state';
+import { ChannelEventModel, PresenceModel } from '../../testkit/presence-model';
 
 /**
  * Coalescing a batch of JOIN / LEAVE (src/voice/coalesce-voice-changes.ts) changes nothing a peer

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseBackends, KAFKA_IMAGE, REDIS_IMAGE } from '../../testkit/backends';
-import { freePort } from '../../testkit/redis-server';
+import { freePort } from '../../testkit/free-port';
 
 /**
  * How a run picks its Kafka and Redis (testkit/backends.ts): what you set, else containers

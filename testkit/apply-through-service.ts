@@ -1,10 +1,10 @@
-import { decodeEvent } from '../../src/ingest/event-decoding';
-import { SessionEvent } from '../../src/sessions/session-event';
-import { ApplyOutcome } from '../../src/state-store/state-store';
-import { ChannelEvent } from '../../src/voice/channel-event';
-import { topicOf } from '../../testkit/presence-model';
-import { StateHarness } from '../../testkit/state-harness';
+import { decodeEvent } from '../src/ingest/event-decoding';
+import { SessionEvent } from '../src/sessions/session-event';
+import { ApplyOutcome } from '../src/state-store/state-store';
+import { ChannelEvent } from '../src/voice/channel-event';
 import { DeliveredLog, recordValue } from './event-log';
+import { topicOf } from './presence-model';
+import { StateHarness } from './state-harness';
 
 /**
  * Applies a delivered log through the service's apply path: each record's value as its peer

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { normalized, readObservableState } from '../../testkit/observed-state';
-import { publish, StoryWorkload } from '../../testkit/story-workload';
-import { eventually } from '../../testkit/eventually';
-import { startStack, TestStack } from '../../testkit/stack';
-import { readMetric } from '../../testkit/metrics';
+import { eventually } from './eventually';
+import { readMetric } from './metrics';
+import { normalized, readObservableState } from './observed-state';
+import { startStack, TestStack } from './stack';
+import { publish, StoryWorkload } from './story-workload';
 
 /**
  * What every fault test needs: the stack (testkit/stack.ts) with no service - each test starts the

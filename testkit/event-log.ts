@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ClockEvent, PresenceEvent, topicOf } from '../../testkit/presence-model';
+import { ClockEvent, PresenceEvent, topicOf } from './presence-model';
 
 /**
  * Random sets of records as the peers produce them, and the orders Kafka may apply them in.
