@@ -1,5 +1,5 @@
 import type { ClassConstructor } from 'class-transformer';
-import { ReplyError } from 'ioredis';
+import { isTransientReply } from '../redis/transient-reply';
 import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store';
 import { decodeEvent, InvalidEventError } from './event-decoding';
 import { ConsumedEvent } from './event-patterns';
@@ -30,15 +30,9 @@ export interface RecordOutcome<R extends RawRecord = RawRecord> {
   reason?: string;
 }
 
-/**
- * Errors worth retrying as they are: Redis unreachable or timed out, or busy in a way that passes
- * (loading its data set, a replica not yet promoted, a cluster reconfiguring, a script running).
- * Anything else (a script error, a bug) would fail again on every retry.
- */
-const TRANSIENT_REPLY = /^(LOADING|READONLY|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS|MOVED|ASK)\b/;
+/** Errors worth retrying as they are: Redis unreachable or timed out, or an error reply that passes (isTransientReply). */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof StateStoreUnavailableError) return true;
-  return error instanceof ReplyError && TRANSIENT_REPLY.test((error as Error).message);
+  return error instanceof StateStoreUnavailableError || isTransientReply(error);
 }
 
 /**

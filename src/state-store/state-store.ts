@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Redis, { ChainableCommander, ReplyError } from 'ioredis';
 import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
 import { isCluster, REDIS_CLIENT, RedisClient } from '../redis/redis.module';
+import { isTransientReply } from '../redis/transient-reply';
 import { AppConfig } from '../config/app-config';
 import { KeyLayout, keySlot, redisKeys, scriptLayout } from './redis-keys';
 
@@ -132,9 +133,6 @@ interface EventStep {
   bucket: number;
   event: unknown[];
 }
-
-/** Redis answered, but not with the result of the command: the cluster moved or is failing over. Retry. */
-const TRANSIENT_REPLY = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOREPLICAS)\b/;
 
 /**
  * The only code that talks to Redis about state. Writes go through the Lua scripts in ./scripts,
@@ -821,7 +819,7 @@ export class StateStore implements OnApplicationShutdown {
    * Runs one command per call, each in its bucket: one pipeline per master node (the calls of its
    * buckets, in order), all nodes at once, so a batch or a query costs one round trip per node
    * whatever its size. Replies in the order of the calls. Throws StateStoreUnavailableError when a
-   * node cannot be reached or the cluster is moving (the caller retries the whole work: it is idempotent).
+   * node cannot be reached or answers an error that passes (isTransientReply; the caller retries the whole work: it is idempotent).
    */
   private async runInBuckets(calls: readonly BucketCall[]): Promise<[Error | null, unknown][]> {
     if (calls.length === 0) return [];
@@ -843,8 +841,7 @@ export class StateStore implements OnApplicationShutdown {
         members.forEach((callIndex, j) => {
           const [error, result] = results[j];
           if (error && !(error instanceof ReplyError)) throw new StateStoreUnavailableError(error.message);
-          if (error && TRANSIENT_REPLY.test(error.message))
-            throw new StateStoreUnavailableError(`Redis Cluster is moving: ${error.message}`);
+          if (error && isTransientReply(error)) throw new StateStoreUnavailableError(`Redis cannot serve this now: ${error.message}`);
           replies[callIndex] = [error, result];
         });
       }),
@@ -894,7 +891,7 @@ export class StateStore implements OnApplicationShutdown {
       return await command();
     } catch (error) {
       const message = (error as Error).message;
-      if (error instanceof ReplyError && !TRANSIENT_REPLY.test(message)) throw error;
+      if (error instanceof ReplyError && !isTransientReply(error)) throw error;
       throw new StateStoreUnavailableError(message);
     }
   }
@@ -914,7 +911,7 @@ function followUpTarget(text: string): string {
 }
 
 function scriptFailure(what: string, error: Error): Error {
-  if (!(error instanceof ReplyError) || TRANSIENT_REPLY.test(error.message)) return new StateStoreUnavailableError(error.message);
+  if (!(error instanceof ReplyError) || isTransientReply(error)) return new StateStoreUnavailableError(error.message);
   return new Error(`${what} failed: ${error.message}`);
 }
 

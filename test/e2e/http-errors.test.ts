@@ -1,4 +1,5 @@
-import { getJson, postJson } from '../../testkit/app';
+import Redis from 'ioredis';
+import { eventually, getJson, postJson } from '../../testkit/app';
 import { startStack, TestStack } from '../../testkit/stack';
 
 /** Every bad request gets a 400 with a JSON error naming the field; Redis trouble gets a quick 503. */
@@ -126,6 +127,27 @@ it('answers 503 quickly while Redis is unreachable, and 200 again after', async 
   } finally {
     await stack.redis.restart();
   }
-  const { eventually } = await import('../../testkit/app');
   await eventually(async () => expect((await getJson(`${stack.app.url}/guilds/1/states?userIds=1`)).status).toBe(200));
+});
+
+it('answers 503 while Redis is busy running a long script, whole-guild pages too, and 200 again after', async () => {
+  const scriptRunner = new Redis(stack.redis.url);
+  const admin = new Redis(stack.redis.url);
+  try {
+    await admin.config('SET', 'busy-reply-threshold', '10'); // other clients get BUSY after 10 ms of a script
+    const running = scriptRunner.eval('while true do end', 0).catch(() => undefined); // until SCRIPT KILL
+    await eventually(async () => expect(await admin.ping().catch((error: Error) => error.message)).toMatch(/^BUSY/));
+    for (const path of ['/guilds/1/states', '/guilds/1/states?userIds=1']) {
+      const res = await getJson(`${stack.app.url}${path}`);
+      expect({ path, status: res.status, body: res.body }).toMatchObject({ path, status: 503, body: { error: 'Service Unavailable' } });
+    }
+    await admin.script('KILL');
+    await running;
+  } finally {
+    await admin.script('KILL').catch(() => undefined); // NOTBUSY when already killed
+    await admin.config('SET', 'busy-reply-threshold', '5000');
+    scriptRunner.disconnect();
+    admin.disconnect();
+  }
+  await eventually(async () => expect((await getJson(`${stack.app.url}/guilds/1/states`)).status).toBe(200));
 });
