@@ -101,13 +101,13 @@ type ScriptName = keyof typeof SCRIPTS;
  * then refuses any key outside the slot of the declared key, so a layout mistake fails loudly
  * instead of working on one node and not on another.
  */
-function loadScript(file: string, clustered: boolean): string {
+export function loadScript(file: string, clustered: boolean): string {
   const dir = join(__dirname, 'scripts');
   return `${clustered ? '#!lua\n' : ''}${readFileSync(join(dir, 'lib.lua'), 'utf8')}\n${readFileSync(join(dir, `${file}.lua`), 'utf8')}`;
 }
 
 /** The settings the scripts read (ARGV[2], decoded by lib.lua). */
-function scriptSettings(config: AppConfig, clustered: boolean): string {
+export function scriptSettings(config: AppConfig, clustered: boolean): string {
   const priority = config.STATE_PRIORITY;
   return JSON.stringify({
     ttl: config.ENDED_SESSION_TTL_SECONDS,

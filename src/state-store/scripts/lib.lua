@@ -547,6 +547,18 @@ local function end_session(userId, sessionId)
   return APPLIED, last
 end
 
+--[[
+  end_session for the session bound: what it touches is pinned (see touch). pinned is set back
+  even when Redis refuses a command half-way (the caller's pcall goes on with the call's next
+  events, which must not be pinned), then the error goes on to that pcall.
+]]
+local function end_session_pinned(userId, sessionId)
+  pinned = true
+  local ok, err = pcall(end_session, userId, sessionId)
+  pinned = false
+  if not ok then error(err, 0) end
+end
+
 -- The user's oldest live session (smallest start time, then sessionId), for the session bound.
 local function oldest_session(userId)
   local oldest, oldestSince
@@ -634,9 +646,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
   local evicted = 0
   local live = redis.call('HLEN', K.userSessions .. userId)
   while live >= SETTINGS.maxSessions do
-    pinned = true
-    end_session(userId, oldest_session(userId))
-    pinned = false
+    end_session_pinned(userId, oldest_session(userId))
     evicted = evicted + 1
     live = redis.call('HLEN', K.userSessions .. userId)
   end
