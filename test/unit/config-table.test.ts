@@ -11,12 +11,16 @@ import { AppConfig } from '../../src/config/app-config';
 
 /** Every setting: each property of AppConfig carries a validation decorator. */
 const settings = [
-  ...new Set(getMetadataStorage().getTargetValidationMetadatas(AppConfig, '', false, false).map((m) => m.propertyName)),
+  ...new Set(
+    getMetadataStorage()
+      .getTargetValidationMetadatas(AppConfig, '', false, false)
+      .map((m) => m.propertyName),
+  ),
 ].sort();
 
 /** The class's default as the environment would spell it: lists comma-separated, unset when none. */
 function classDefault(name: string): string {
-  const value: unknown = (new AppConfig() as unknown as Record<string, unknown>)[name];
+  const value = (new AppConfig() as unknown as Record<string, string | number | boolean | string[] | undefined>)[name];
   if (value === undefined) return 'unset';
   return Array.isArray(value) ? value.join(',') : String(value);
 }
@@ -29,7 +33,10 @@ function documentedSettings(): Map<string, string> {
   const rows = new Map<string, string>();
   for (const line of lines.slice(header + 2)) {
     if (!line.startsWith('|')) break;
-    const [name, written] = line.split('|').slice(1, 3).map((cell) => cell.trim());
+    const [name, written] = line
+      .split('|')
+      .slice(1, 3)
+      .map((cell) => cell.trim());
     rows.set(name.replace(/`/g, ''), /`([^`]*)`/.exec(written)?.[1] ?? written);
   }
   return rows;
