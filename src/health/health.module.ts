@@ -4,9 +4,12 @@ import { IngestModule } from '../ingest/ingest.module';
 import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { HealthController } from './health.controller';
+import { ReadinessGauge } from './readiness-gauge';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false }), StateStoreModule, StateRebuildModule, IngestModule],
   controllers: [HealthController],
+  // /health/ready's answer as a gauge on /metrics (MetricsModule is global): it reads what the readiness check reads.
+  providers: [ReadinessGauge],
 })
 export class HealthModule {}

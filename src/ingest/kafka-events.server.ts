@@ -10,7 +10,7 @@ import { BatchApplier, MAX_CHUNK, TopicRoute } from './batch-applier';
 import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
 import { CHANNEL_EVENTS, DECODE_AS, SESSION_EVENTS } from './event-patterns';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
-import { createKafka } from './kafka-client';
+import { createKafka } from '../kafka/kafka-client';
 import { PartitionRewinder, RewindableConsumer } from './partition-rewind';
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;

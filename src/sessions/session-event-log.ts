@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Partitioners, Producer } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
-import { createKafka } from '../ingest/kafka-client';
+import { createKafka } from '../kafka/kafka-client';
 
 /** A session event as appended to the session topic by the HTTP route: what the chat server sent plus the user it resolved to. */
 export interface LoggedSessionEvent {

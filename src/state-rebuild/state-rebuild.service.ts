@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Admin } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
-import { createKafka } from '../ingest/kafka-client';
+import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateStore } from '../state-store/state-store';
 

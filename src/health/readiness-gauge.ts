@@ -2,9 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import Redis from 'ioredis';
 import { Gauge } from 'prom-client';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
+import { MetricsService } from '../metrics/metrics.service';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
-import { MetricsService } from './metrics.service';
 
 /**
  * `state_server_ready{component="kafka"|"redis"}`: 1 when that side of /health/ready is up, 0 when
