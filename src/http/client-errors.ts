@@ -2,9 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { REQUEST_ID_HEADER } from '../logging/request-logging';
 import { AppConfig } from '../config/app-config';
 import { ErrorBody, errorBody } from './error-body';
+import { REQUEST_ID_HEADER } from './request-id';
 
 const POST_ROUTE_HINT = 'to name many userIds, send them with POST /guilds/{guildId}/states/query and a JSON body {"userIds":[...]}';
 /** Longest path parameter routed: any id is far shorter, and a longer one still reaches its pipe, which says what is wrong. */

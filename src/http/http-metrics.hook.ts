@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, onResponseHookHandler } from 'fastify';
 import type { Counter, Histogram } from 'prom-client';
-import { routeOf, UNROUTED } from '../http/route-pattern';
-import { MetricsService } from './metrics.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { routeOf, UNROUTED } from './route-pattern';
 
 interface Series {
   requests: Counter.Internal;
