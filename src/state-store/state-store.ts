@@ -819,7 +819,8 @@ export class StateStore implements OnApplicationShutdown {
    * Runs one command per call, each in its bucket: one pipeline per master node (the calls of its
    * buckets, in order), all nodes at once, so a batch or a query costs one round trip per node
    * whatever its size. Replies in the order of the calls. Throws StateStoreUnavailableError when a
-   * node cannot be reached or answers an error that passes (isTransientReply; the caller retries the whole work: it is idempotent).
+   * node cannot be reached or answers an error that passes (isTransientReply): the caller retries
+   * the whole work, which is idempotent.
    */
   private async runInBuckets(calls: readonly BucketCall[]): Promise<[Error | null, unknown][]> {
     if (calls.length === 0) return [];
