@@ -13,7 +13,8 @@ export class MetricsController {
   @ApiOperation({ summary: 'Prometheus metrics (text exposition format); open without the API token, not rate limited' })
   @ApiProduces('text/plain')
   @ApiOkResponse({
-    description: "The service's metrics are named state_server_*, prom-client's default ones process_* and nodejs_*; see docs/operations.md",
+    description:
+      "The service's metrics are named state_server_*, prom-client's default ones process_* and nodejs_*; see docs/operations.md",
     content: {
       'text/plain': {
         schema: { type: 'string' },

@@ -49,5 +49,5 @@ export async function registerRateLimit(app: NestFastifyApplication, config: App
     errorResponseBuilder: (_request, context) =>
       new HttpException(rateLimited(perMinute, Math.ceil(context.ttl / 1000)), HttpStatus.TOO_MANY_REQUESTS),
   };
-  await app.register(fastifyRateLimit as never, options);
+  await app.register(fastifyRateLimit, options);
 }
