@@ -9,4 +9,6 @@ module.exports = {
   // Picks Kafka and Redis for the run (given, containers or local: testkit/backends.ts).
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
+  // Nest's log lines outside an app name their test file, without colour codes off a terminal.
+  setupFilesAfterEnv: ['<rootDir>/test/attribute-logs.ts'],
 };

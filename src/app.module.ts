@@ -5,7 +5,6 @@ import { GuildStatesModule } from './guild-states/guild-states.module';
 import { HealthModule } from './health/health.module';
 import { IngestModule } from './ingest/ingest.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
 import { SessionsModule } from './sessions/sessions.module';
 import { VoiceModule } from './voice/voice.module';
@@ -17,7 +16,6 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        RateLimitModule.forRoot(config),
         RedisModule,
         MetricsModule,
         IngestModule,

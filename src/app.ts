@@ -18,6 +18,7 @@ import { KafkaEventsServer } from './ingest/kafka-events.server';
 import { AppLogger } from './logging/app-logger';
 import { requestLogging } from './logging/request-logging';
 import { MetricsService } from './metrics/metrics.service';
+import { registerRateLimit } from './rate-limit/rate-limit';
 import { rebuildingHeader } from './state-rebuild/rebuilding-header';
 import { StateRebuild } from './state-rebuild/state-rebuild.service';
 
@@ -30,10 +31,11 @@ const trustProxySetting = (value: string): boolean | number | string =>
  * consumer (KafkaEventsServer -> sessions / voice controllers). Not yet listening.
  *
  * Every HTTP request passes, in order: Fastify's routing and request id; the x-request-id response
- * header and the API token check (onRequest, when API_TOKEN is set); the lossless JSON body parser;
- * preHandlers given to routes as they are registered (the route pattern; on the query routes, the
- * X-State-Rebuilding header while a rebuild runs); then Nest: the rate limit guard (when on),
- * validation, the handler. When the response is finished
+ * header and the API token check (onRequest, when API_TOKEN is set); the rate limit (the route's
+ * onRequest, when RATE_LIMIT_PER_MINUTE is set: a refused request's body is never read); the
+ * lossless JSON body parser; preHandlers given to routes as they are registered (the route pattern;
+ * on the query routes, the X-State-Rebuilding header while a rebuild runs); then Nest: validation,
+ * the handler. When the response is finished
  * it is counted in the HTTP metrics (onResponse) and, if HTTP_LOG picks it, logged (logController).
  */
 export async function createApp(config: AppConfig): Promise<INestApplication> {
@@ -68,6 +70,7 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     done();
   });
   if (config.API_TOKEN) fastify.addHook('onRequest', apiTokenAuth(config.API_TOKEN));
+  await registerRateLimit(app, config);
   fastify.addHook('onRoute', recordRoutePatterns);
   fastify.addHook('onRoute', rebuildingHeader(app.get(StateRebuild)));
   fastify.addHook('onResponse', httpMetrics(app.get(MetricsService)));

@@ -1,4 +1,5 @@
 import { chooseBackends, KAFKA_IMAGE, REDIS_IMAGE } from '../testkit/backends';
+import { clusterRequested } from '../testkit/redis-server';
 
 /** Containers started for the run, stopped by global-teardown.ts. */
 interface Started {
@@ -7,13 +8,17 @@ interface Started {
 const RUN_CONTAINERS = Symbol.for('state-server.test-containers');
 
 /**
- * Once per `jest` run: picks the backends (testkit/backends.ts), prints that choice in one line, and on the
+ * Once per `jest` run: picks the backends (testkit/backends.ts), prints that choice and which Redis
+ * the pass runs on (one Redis, or the Redis Cluster pass of `npm run test:cluster`), and on the
  * containers path starts Kafka (KRaft) and Redis and hands them to every test file as KAFKA_BROKERS
  * and REDIS_URL.
  */
 export default async function globalSetup(): Promise<void> {
   const choice = await chooseBackends();
-  process.stderr.write(`\n${choice.notice}\n`);
+  const pass = clusterRequested()
+    ? 'Redis Cluster pass (REDIS_CLUSTER=1): a local 3-master Redis Cluster per test file; one redis-server where a test stops Redis'
+    : 'one-Redis pass (REDIS_CLUSTER=1 runs the Redis Cluster pass)';
+  process.stderr.write(`\n${pass}\n${choice.notice}\n`);
   if (choice.kind !== 'containers') return;
   // Loaded only here: the local path never needs testcontainers.
   const [{ KafkaContainer }, { RedisContainer }] = await Promise.all([import('@testcontainers/kafka'), import('@testcontainers/redis')]);

@@ -16,12 +16,23 @@ import { startEmbeddedKafka } from '@state-server/embedded-kafka';
 import { freePort } from '../testkit/free-port';
 import { startTestRedis } from '../testkit/redis-server';
 
+/**
+ * Once the reader of our output is gone — `npm run demo | tee demo.log`, whose tee the same Ctrl-C
+ * ends — writing fails with EPIPE. Without a listener that error is thrown and kills the demo
+ * before it has stopped redis-server; with one, the demo drops its remaining lines and stops cleanly.
+ */
+let outputGone = false;
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => (outputGone = true));
+const write = (stream: NodeJS.WriteStream, text: string | Buffer) => void (outputGone || stream.write(text));
+const say = (line: string) => write(process.stdout, `${line}\n`);
+const complain = (line: string) => write(process.stderr, `${line}\n`);
+
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return fallback;
   const value = Number(process.argv[i + 1]);
   if (!Number.isInteger(value) || value < 0) {
-    console.error(`--${name} needs a whole number (got ${process.argv[i + 1]})`);
+    complain(`--${name} needs a whole number (got ${process.argv[i + 1]})`);
     process.exit(2);
   }
   return value;
@@ -33,8 +44,7 @@ const rate = flag('rate', 200);
 const userCount = flag('users', 500);
 const guildCount = flag('guilds', 5);
 const duration = flag('duration', 0);
-
-const say = (line: string) => process.stdout.write(`${line}\n`);
+const graceSeconds = Number(process.env.VOICE_GRACE_SECONDS ?? 60);
 
 /** A start-up step that failed for a reason the user can fix; printed as one line, no stack. */
 class DemoError extends Error {}
@@ -112,9 +122,12 @@ async function main(): Promise<void> {
       REDIS_URL: redisUrl,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    // Its output passes through us, so a closed pipe downstream (see outputGone) never fails its writes.
+    stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group: the terminal's Ctrl-C reaches only us, and we send one SIGTERM
   });
+  service.stdout!.on('data', (chunk: Buffer) => write(process.stdout, chunk));
+  service.stderr!.on('data', (chunk: Buffer) => write(process.stderr, chunk));
   const exited = new Promise<number | null>((resolve) => service.once('exit', (code) => resolve(code)));
   await started('the state server', async () => {
     if (service.exitCode === null && service.signalCode === null) service.kill('SIGTERM');
@@ -140,14 +153,36 @@ async function main(): Promise<void> {
   let sent = 0;
   const begun = Date.now();
 
+  // A member of guild 1 that the simulated traffic never touches (members of guild g are the users u
+  // with 1 + u % guilds = g), online on a session of its own and seated in voice: the commands below
+  // act on a live session and a known member.
+  const tryUser = guildCount * (Math.floor(userCount / guildCount) + 1);
+  const trySession = `try-${tryUser}`;
+  await producer.send({
+    topic: 'sessionEvent',
+    messages: [{ value: JSON.stringify({ type: 'CONNECT', sessionId: trySession, userId: tryUser, state: 'online', guildIds: [1] }) }],
+  });
+  await producer.send({
+    topic: 'channelEvent',
+    messages: [{ value: JSON.stringify({ type: 'JOIN', userId: tryUser, guildId: 1, channelId: 10 }) }],
+  });
+  const members = [...new Set([guildCount, 2 * guildCount, tryUser])].join(',');
+
   say(`\nSimulating ${userCount} users in ${guildCount} guilds at ~${rate} events/s. Try:`);
-  say(`  curl '${base}/guilds/1/states'`);
-  say(`  curl '${base}/guilds/1/states?userIds=1,2,3'`);
+  say(`  curl '${base}/guilds/1/states'                  (guild 1's online members and voice channels)`);
+  say(`  curl '${base}/guilds/1/states?userIds=${members}'   (members of guild 1; ${tryUser} is yours to try)`);
+  say(`  curl -X POST '${base}/api/state/update/session' -H 'content-type: application/json' \\`);
+  say(`       -d '{"sessionId":"${trySession}","type":"DISCONNECT","state":"offline"}'`);
+  say(`       (the chat server's DISCONNECT: "result":"${tryUser}" as it was their last session; then they show`);
+  say(`       offline, still seated in #10 for the ${graceSeconds} s grace period, then not seated)`);
   say(`  curl '${base}/metrics'     (and ${base}/health/ready)`);
   say(`  ${base}/docs           (every route, with examples)`);
   say('Ctrl-C stops.\n');
   const shown = Math.min(guildCount, 3);
   say(`Every 2 s, read back over HTTP (GET /guilds/:id/states): events produced; per guild, users online and #channel:users in voice.`);
+  say(
+    `A member shown offline while seated in voice is in the grace period: their last chat session ended and the seat is kept ${graceSeconds} s for the signaling server's LEAVE (a crashed one sends none).`,
+  );
 
   const tick = 100;
   const sender = setInterval(() => {
@@ -177,7 +212,11 @@ async function main(): Promise<void> {
             const voice = Object.entries(body.channelStates)
               .map(([c, users]) => `#${c}:${users.length}`)
               .join(' ');
-            lines.push(`  guild ${g}: ${online} online, voice ${voice || '(empty)'}`);
+            const inGrace = Object.values(body.channelStates)
+              .flat()
+              .filter((user) => body.connectionStates[user] !== 'online').length;
+            const grace = inGrace > 0 ? `; ${inGrace} of them offline (grace period)` : '';
+            lines.push(`  guild ${g}: ${online} online, voice ${voice || '(empty)'}${grace}`);
           } catch (error) {
             lines.push(`  guild ${g}: ${(error as Error).message}`);
           }
@@ -272,6 +311,6 @@ main().catch(async (error: Error) => {
   if (stopping) return; // a step cut short by Ctrl-C: stopAll is on it
   // Whatever failed, stop what was already started (no orphaned redis-server), then say why.
   const reason = error instanceof DemoError || /redis-server/.test(error.message) ? error.message : (error.stack ?? error.message);
-  console.error(`demo failed: ${reason}`);
+  complain(`demo failed: ${reason}`);
   await stopAll(1);
 });

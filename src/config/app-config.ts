@@ -282,15 +282,18 @@ export class AppConfig {
   @IsIn(['auto', 'off'], { message: 'STATE_REBUILD must be auto or off' })
   STATE_REBUILD: 'auto' | 'off' = 'auto';
 
-  /** When set, every route but health and metrics needs `Authorization: Bearer <API_TOKEN>`. */
+  /**
+   * When set, every route but health and metrics needs `Authorization: Bearer <token>`; several
+   * tokens may be given separated by commas (one per calling service, each its own rate limit budget).
+   */
   @IsOptional()
   @IsString()
   @IsNotEmpty()
   API_TOKEN?: string;
 
   /**
-   * Rate limit of the query routes, per instance: at most this many requests per minute per client,
-   * the client being the API token when API_TOKEN is set (its SHA-256, never the token), else the
+   * Rate limit, per instance: at most this many requests per minute per client and route, refused
+   * before the body is read; the client is the API token used when API_TOKEN is set, else the
    * client IP. Health and metrics are exempt. 0 (the default) = off.
    */
   @Transform(toInt)

@@ -7,7 +7,7 @@ import { errorBody } from '../http/error-body';
 import { bodyLimitFor, bodyTooLarge, unsupportedMediaType } from '../http/json-body';
 import { unauthorized } from '../auth/api-token.hook';
 import { redisUnavailable } from '../http/http-errors.filter';
-import { rateLimited } from '../rate-limit/json-throttler.guard';
+import { rateLimited } from '../rate-limit/rate-limit';
 import { ErrorDoc } from './api-schemas';
 
 /** The examples show the answers of the default settings. */

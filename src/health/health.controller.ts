@@ -1,7 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { SkipThrottle } from '@nestjs/throttler';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
 import { REDIS_CLIENT, RedisClient, redisConnectionProblem } from '../redis/redis.module';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
@@ -16,7 +15,6 @@ import { StateStore } from '../state-store/state-store';
  * Open without the API token and not rate limited: the platform probes them.
  */
 @ApiTags('operations')
-@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(

@@ -1,4 +1,5 @@
 import type { DestinationStream } from 'pino';
+import { apiTokens } from '../auth/api-token.hook';
 import { AppConfig } from '../config/app-config';
 
 /** Shorter values are not scrubbed: replacing every "ab" in every line would garble the logs. */
@@ -7,7 +8,7 @@ const REDACTED = '[REDACTED]';
 
 /** The secret values of a configuration: API token, SASL password, Redis URL password (as written and decoded). */
 export function secretsOf(config: AppConfig): string[] {
-  const secrets = [config.API_TOKEN, config.KAFKA_SASL_PASSWORD];
+  const secrets = [...apiTokens(config.API_TOKEN ?? ''), config.KAFKA_SASL_PASSWORD];
   try {
     const { password } = new URL(config.REDIS_URL);
     if (password) secrets.push(password, decodeURIComponent(password));

@@ -1,11 +1,9 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { SkipThrottle } from '@nestjs/throttler';
 import { MetricsService } from './metrics.service';
 
 /** Prometheus scrape endpoint; open without the API token and not rate limited. */
 @ApiTags('operations')
-@SkipThrottle()
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
@@ -15,7 +13,8 @@ export class MetricsController {
   @ApiOperation({ summary: 'Prometheus metrics (text exposition format); open without the API token, not rate limited' })
   @ApiProduces('text/plain')
   @ApiOkResponse({
-    description: 'Every metric is named state_server_*; see docs/operations.md',
+    description:
+      "The service's metrics are named state_server_*, prom-client's default ones process_* and nodejs_*; see docs/operations.md",
     content: {
       'text/plain': {
         schema: { type: 'string' },

@@ -97,6 +97,8 @@ export class MetricsService {
 
   constructor() {
     this.rebuildProgress.set(1);
-    collectDefaultMetrics({ register: this.registry, prefix: 'state_server_' });
+    // Under their standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, …), which
+    // off-the-shelf Node.js dashboards and alerts expect; Prometheus's instance label tells whose.
+    collectDefaultMetrics({ register: this.registry });
   }
 }

@@ -10,16 +10,18 @@ import { startStack, TestStack, waitUntilConsumed } from '../../testkit/stack';
  * (deploy/prometheus/alerts.yml) only use metrics the running service exports, so neither shows
  * "no data" or never fires because of a renamed metric. The rules pass `promtool check rules` when
  * promtool is installed (.ci/run installs it; without it that one test is skipped with a notice),
- * and a structural check of the rule file in any case.
+ * and a structural check of the rule file in any case; each alert's runbook section exists.
  */
 const ROOT = join(__dirname, '..', '..');
 const DASHBOARD = join(ROOT, 'deploy', 'grafana', 'state-server.json');
 const ALERTS = join(ROOT, 'deploy', 'prometheus', 'alerts.yml');
+const OPERATIONS = join(ROOT, 'docs', 'operations.md');
 
 interface Panel {
   type: string;
   title: string;
   id: number;
+  fieldConfig?: { defaults: { unit?: string } };
   datasource?: { type: string; uid: string };
   targets?: { expr: string; refId: string }[];
   gridPos: { h: number; w: number; x: number; y: number };
@@ -37,13 +39,14 @@ const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
   title: string;
   uid: string;
   panels: Panel[];
-  templating: { list: { name: string }[] };
+  templating: { list: { name: string; definition?: string }[] };
 };
 const alertRules = parse(readFileSync(ALERTS, 'utf8')) as { groups: { name: string; rules: Rule[] }[] };
 
 const dashboardExprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })));
 const alertExprs = alertRules.groups.flatMap((g) => g.rules.map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr })));
-const metricNames = (expr: string) => [...expr.matchAll(/\b(state_server_[a-z0-9_]+)\b/g)].map((m) => m[1]);
+/** The service's own metrics and prom-client's default ones named in an expression. */
+const metricNames = (expr: string) => [...expr.matchAll(/\b((?:state_server|process|nodejs)_[a-z0-9_]+)\b/g)].map((m) => m[1]);
 
 let stack: TestStack;
 /** Every series name the service exports: counters and gauges by name, histograms as _bucket, _sum and _count. */
@@ -86,6 +89,10 @@ it('the dashboard covers events, apply latency, lag, presence, HTTP, Redis error
     'state_server_http_request_duration_seconds_bucket',
     'state_server_redis_errors_total',
     'state_server_ready',
+    'state_server_rebuild_progress_ratio',
+    'state_server_redis_node_up',
+    'state_server_redis_replays_total',
+    'process_resident_memory_bytes',
   ]) {
     expect(all).toContain(name);
   }
@@ -94,10 +101,36 @@ it('the dashboard covers events, apply latency, lag, presence, HTTP, Redis error
   expect(panels.every((p) => p.datasource?.uid === '${datasource}' && (p.targets ?? []).length > 0)).toBe(true);
   expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
   expect(dashboard.templating.list.map((v) => v.name)).toEqual(['datasource', 'instance']);
+  // The instance drop-down lists every instance, an idle one too: it reads a gauge set on every scrape.
+  expect(dashboard.templating.list[1].definition).toBe('label_values(state_server_ready, instance)');
 });
 
-it('the alert rules cover not ready, lag growing, dead letters, Redis errors and 5xx', () => {
+it('plots one unit per dashboard panel: bytes only with bytes, seconds only with seconds', () => {
+  const unitOf = (name: string) => (/_bytes$/.test(name) ? 'bytes' : /_seconds(_bucket|_sum|_count)?$/.test(name) ? 's' : 'other');
+  const mixed = dashboard.panels.flatMap((p) => {
+    const units = new Set((p.targets ?? []).flatMap((t) => metricNames(t.expr).map(unitOf)));
+    const unit = p.fieldConfig?.defaults.unit;
+    const fits = units.size <= 1 && (unit !== 'bytes' || units.has('bytes')) && (unit !== 's' || units.has('s'));
+    return fits ? [] : [`${p.title}: ${[...units].join(', ')} as ${unit}`];
+  });
+  expect(mixed).toEqual([]);
+});
+
+it("exports Node.js's default process metrics under their standard names", () => {
+  for (const name of [
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_heap_size_used_bytes',
+  ])
+    expect(exported).toContain(name);
+  expect([...exported].filter((name) => /^state_server_(process|nodejs)_/.test(name))).toEqual([]);
+});
+
+it('the alert rules cover an instance down or gone, not ready, lag growing, dead letters, Redis errors and 5xx', () => {
   const byName = Object.fromEntries(alertRules.groups.flatMap((g) => g.rules).map((r) => [r.alert, r.expr]));
+  expect(byName.StateServerDown).toMatch(/^up\{job="state-server"\} == 0$/);
+  expect(byName.StateServerAbsent).toBe('absent(state_server_ready)');
   expect(byName.StateServerNotReady).toContain('state_server_ready');
   expect(byName.StateServerConsumerLagGrowing).toContain('state_server_consumer_lag');
   expect(byName.StateServerDeadLetters).toContain('outcome="dead_lettered"');
@@ -142,10 +175,26 @@ it('the alert rules have the shape Prometheus loads', () => {
       expect(rule.alert).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
       expect(typeof rule.expr).toBe('string');
       if (rule.for !== undefined) expect(rule.for).toMatch(/^\d+[smhdwy]$/);
-      expect(rule.labels?.severity).toMatch(/^(page|warn|ticket)$/);
+      expect(rule.labels?.severity).toMatch(/^(critical|warning)$/);
       expect(typeof rule.annotations?.summary).toBe('string');
       // Balanced brackets: the commonest slip in a hand-edited expression.
       for (const [open, close] of ['()', '{}', '[]']) expect(rule.expr.split(open).length).toBe(rule.expr.split(close).length);
     }
   }
+});
+
+/** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces as dashes. */
+const anchorOf = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-');
+
+it('links each alert to its own runbook section in docs/operations.md', () => {
+  const anchors = new Set([...readFileSync(OPERATIONS, 'utf8').matchAll(/^#{2,4} (.+)$/gm)].map((m) => anchorOf(m[1])));
+  const rules = alertRules.groups.flatMap((g) => g.rules);
+  const links = rules.map((r) => ({ alert: r.alert, url: r.annotations?.runbook_url }));
+  expect(links.filter(({ url }) => !/^docs\/operations\.md#[a-z0-9-]+$/.test(url ?? '') || !anchors.has(url!.split('#')[1]))).toEqual([]);
+  expect(new Set(links.map((l) => l.url)).size).toBe(rules.length);
 });
