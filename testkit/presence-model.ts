@@ -513,12 +513,12 @@ export class PresenceModel {
     return { guildId, connectionStates, channelStates };
   }
 
-  /** POST /api/state/community/user/info: users never seen are left out. */
+  /** POST /api/state/community/user/info: every named user, "offline" when never seen. */
   communityUserInfo(guildId: string, userIds: readonly string[]): Required<UserInfoAnswer> {
     return { connectionStates: this.knownStates(userIds), channelStates: this.channelStates(guildId) };
   }
 
-  /** POST /api/state/direct/user/info: users never seen are left out. */
+  /** POST /api/state/direct/user/info: every named user, "offline" when never seen. */
   directUserInfo(userIds: readonly string[]): UserInfoAnswer {
     return { connectionStates: this.knownStates(userIds) };
   }
@@ -552,7 +552,7 @@ export class PresenceModel {
 
   private knownStates(userIds: readonly string[]): Record<string, string> {
     const result: Record<string, string> = {};
-    for (const id of new Set(userIds)) if (this.seenUsers.has(id)) result[id] = this.shownState(id);
+    for (const id of new Set(userIds)) result[id] = this.shownState(id);
     return result;
   }
 }

@@ -72,10 +72,10 @@ export class GuildStates {
 /** The original routes' answer (POST /api/state/community|direct/user/info), in the code and in /docs. */
 export class UserInfo {
   @ApiProperty({
-    description: 'userId -> state of the named users that were ever seen (users never seen are left out)',
+    description: 'userId -> state of every named user, "offline" for users never seen',
     type: 'object',
     additionalProperties: { type: 'string' },
-    example: { '1': 'online' },
+    example: { '1': 'online', '2': 'offline' },
   })
   connectionStates: Record<string, string>;
 

@@ -33,7 +33,7 @@ export class GuildStatesService {
     const ids = this.checkedIds(userIds);
     const { states, channels, unreadable } = await this.store.readGuild(guildId, ids);
     this.report(unreadable);
-    return { guildId, connectionStates: zipStates(ids, states, 'offline'), channelStates: channels };
+    return { guildId, connectionStates: zipStates(ids, states), channelStates: channels };
   }
 
   /**
@@ -58,7 +58,10 @@ export class GuildStatesService {
     };
   }
 
-  /** The original's community route: users never seen are left out; any number of ids up to MAX_QUERY_USER_IDS, none included. */
+  /**
+   * The original's community route: every named user gets a state, "offline" if never seen (the
+   * browsers drop a member with none from the list); any number of ids up to MAX_QUERY_USER_IDS, none included.
+   */
   async communityUserInfo(guildId: string, userIds: readonly string[]): Promise<Required<UserInfo>> {
     const ids = this.checkedIds(userIds);
     const { states, channels, unreadable } = await this.store.readGuild(guildId, ids);
@@ -66,7 +69,7 @@ export class GuildStatesService {
     return { connectionStates: zipStates(ids, states), channelStates: channels };
   }
 
-  /** The original's direct route: users never seen are left out. */
+  /** The original's direct route: every named user gets a state, "offline" if never seen (the user service's friend list throws on a missing id). */
   async directUserInfo(userIds: readonly string[]): Promise<UserInfo> {
     const ids = this.checkedIds(userIds);
     const states = await this.store.readStates(ids);
@@ -95,11 +98,9 @@ export class GuildStatesService {
   }
 }
 
-function zipStates(ids: readonly string[], states: readonly (string | null)[], unknown?: string): Record<string, string> {
+/** userId -> state for every id asked, "offline" for users never seen. */
+function zipStates(ids: readonly string[], states: readonly (string | null)[]): Record<string, string> {
   const result: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    const state = states[i] ?? unknown;
-    if (state !== undefined) result[id] = state;
-  });
+  ids.forEach((id, i) => (result[id] = states[i] ?? 'offline'));
   return result;
 }

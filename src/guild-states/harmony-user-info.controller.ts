@@ -16,13 +16,13 @@ export class HarmonyUserInfoController {
   @HttpCode(200)
   @ApiOperation({
     summary: "States of users in a guild and the guild's voice channels (the original service's route)",
-    description: 'Users never seen are left out.',
+    description: 'Every named user gets a state, "offline" if never seen.',
   })
   @ApiBody({
     type: CommunityUserInfoQuery,
     examples: { request: { summary: 'two users of guild 100', value: { guildId: '100', userIds: ['1', '2'] } } },
   })
-  @ApiOkResponse({ type: UserInfo, example: { connectionStates: { '1': 'online' }, channelStates: { '10': ['1'] } } })
+  @ApiOkResponse({ type: UserInfo, example: { connectionStates: { '1': 'online', '2': 'offline' }, channelStates: { '10': ['1'] } } })
   @ApiErrors(
     {
       guildId: badRequestExamples.bodyGuildId,
@@ -39,10 +39,10 @@ export class HarmonyUserInfoController {
   @HttpCode(200)
   @ApiOperation({
     summary: "States of users, whatever their guilds (the original service's route)",
-    description: 'Users never seen are left out.',
+    description: 'Every named user gets a state, "offline" if never seen.',
   })
   @ApiBody({ type: DirectUserInfoQuery, examples: { request: { summary: 'two users', value: { userIds: ['1', '2'] } } } })
-  @ApiOkResponse({ type: UserInfo, example: { connectionStates: { '1': 'online' } } })
+  @ApiOkResponse({ type: UserInfo, example: { connectionStates: { '1': 'online', '2': 'offline' } } })
   @ApiErrors(anyUserIdsBodyErrors, { body: true })
   direct(@Body() body: DirectUserInfoQuery): Promise<UserInfo> {
     return this.guildStates.directUserInfo(body.userIds);

@@ -103,7 +103,7 @@ it('answers long lists through POST /guilds/:id/states/query', async () => {
   });
 });
 
-it('serves the original routes with their shapes, leaving users never seen out', async () => {
+it('serves the original routes with their shapes, every asked user with a state (offline when never seen)', async () => {
   const { peers, app } = stack;
   await peers.connect('u9-a', 1009);
   await peers.join(1009, 9, 90);
@@ -113,12 +113,15 @@ it('serves the original routes with their shapes, leaving users never seen out',
       headers: { 'content-type': 'application/json' },
       body: '{"guildId":9,"userIds":[1009,424242]}',
     });
-    expect(community).toEqual({ status: 200, body: { connectionStates: { '1009': 'online' }, channelStates: { '90': ['1009'] } } });
+    expect(community).toEqual({
+      status: 200,
+      body: { connectionStates: { '1009': 'online', '424242': 'offline' }, channelStates: { '90': ['1009'] } },
+    });
   });
   const direct = await getJson(`${app.url}/api/state/direct/user/info`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: '{"userIds":[1009,424242]}',
   });
-  expect(direct).toEqual({ status: 200, body: { connectionStates: { '1009': 'online' } } });
+  expect(direct).toEqual({ status: 200, body: { connectionStates: { '1009': 'online', '424242': 'offline' } } });
 });

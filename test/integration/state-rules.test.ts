@@ -426,9 +426,9 @@ describe('queries', () => {
     expect(seen.sort()).toEqual([...members.map(String), '9999'].sort());
   });
 
-  it('leaves users never seen out of the original routes, and answers an empty list with empty states', async () => {
+  it('answers users never seen offline on the original routes too, and an empty list with empty states', async () => {
     await state.session(connect('s1', 1));
-    expect(await state.queries.directUserInfo(['1', '2'])).toEqual({ connectionStates: { '1': 'online' } });
+    expect(await state.queries.directUserInfo(['1', '2'])).toEqual({ connectionStates: { '1': 'online', '2': 'offline' } });
     expect(await state.queries.communityUserInfo('100', [])).toEqual({ connectionStates: {}, channelStates: {} });
   });
 
@@ -436,7 +436,8 @@ describe('queries', () => {
     const ids = Array.from({ length: 50_000 }, (_, i) => String(i + 1));
     await state.session(connect('s1', 49_999));
     const answer = await state.queries.communityUserInfo('100', ids);
-    expect(answer.connectionStates).toEqual({ '49999': 'online' });
+    expect(Object.keys(answer.connectionStates)).toHaveLength(50_000);
+    expect(Object.entries(answer.connectionStates).filter(([, s]) => s !== 'offline')).toEqual([['49999', 'online']]);
   });
 });
 
