@@ -106,10 +106,7 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
   // Before: 1..50 online, 1..10 ended over HTTP, 11..20 in voice channel 7.
   for (const id of range(1, 50)) await chat.connect(`s${id}`, id);
   for (const id of range(11, 20)) await signaling.join(id, 1, 7);
-  await eventually(
-    async () => expect(await onlineCount(services[0], range(1, 50))).toBe(50),
-    20000,
-  );
+  await eventually(async () => expect(await onlineCount(services[0], range(1, 50))).toBe(50), 20000);
   for (const id of range(1, 10)) expect((await chat.disconnect(`s${id}`)).body.result).toBe(String(id));
 
   await redis.kill();
@@ -170,21 +167,14 @@ it('rebuilds a Redis that came back empty, by itself, while answering queries', 
 
   // And it keeps going.
   for (const id of range(61, 65)) await chat.connect(`s${id}`, id);
-  await eventually(
-    async () => expect(await onlineCount(services[0], range(61, 65))).toBe(5),
-    20000,
-  );
+  await eventually(async () => expect(await onlineCount(services[0], range(61, 65))).toBe(5), 20000);
 }, 120000);
 
 it('converges when an instance is SIGKILLed in the middle of a rebuild and a third joins during it', async () => {
   // A longer history, so that the rebuild takes a while: 2,000 more sessions, half ended over HTTP.
   const many = range(1000, 2999);
   for (let i = 0; i < many.length; i += 200) await Promise.all(many.slice(i, i + 200).map((id) => chat.connect(`m${id}`, id)));
-  await eventually(
-    async () => expect(await onlineCount(services[0], many)).toBe(many.length),
-    60000,
-    500,
-  );
+  await eventually(async () => expect(await onlineCount(services[0], many)).toBe(many.length), 60000, 500);
   for (let i = 0; i < many.length; i += 2) await chat.disconnect(`m${many[i]}`);
 
   await redis.kill();

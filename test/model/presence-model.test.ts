@@ -360,7 +360,10 @@ describe('answers', () => {
       connectionStates: { '1': 'online', '3': 'offline' },
       channelStates: { '10': ['3'] },
     });
-    expect(model.communityUserInfo('100', ['1', '4'])).toEqual({ connectionStates: { '1': 'online', '4': 'offline' }, channelStates: { '10': ['3'] } });
+    expect(model.communityUserInfo('100', ['1', '4'])).toEqual({
+      connectionStates: { '1': 'online', '4': 'offline' },
+      channelStates: { '10': ['3'] },
+    });
     expect(model.communityUserInfo('100', [])).toEqual({ connectionStates: {}, channelStates: { '10': ['3'] } });
     expect(model.directUserInfo(['2', '4'])).toEqual({ connectionStates: { '2': 'offline', '4': 'offline' } });
   });
