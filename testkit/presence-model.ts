@@ -12,7 +12,8 @@
  *
  * Two pseudo-events stand for the state server's own clock (they are not records and are not
  * reordered): LEASE_EXPIRED (a session's lease ran out) and GRACE_EXPIRED (a user's voice grace
- * period ran out).
+ * period ran out). With `voiceGraceMs`, apply() also takes the state server's clock at each event,
+ * and a GRACE_EXPIRED that names its time ends seats only if the grace really ran out by then.
  *
  * Where docs/rules.md is silent the model decides, and says so in a comment marked "(silent)".
  * Memory is never forgotten here: the service forgets tombstones, pending markers and voice
@@ -49,8 +50,11 @@ export type VoiceEventModel = ChannelEventModel | NullLeaveEvent | VoiceResetEve
 
 /** The state server's clock ran past the lease of (userId, sessionId) (only with leases). */
 export type LeaseExpired = { type: 'LEASE_EXPIRED'; userId: string; sessionId: string };
-/** The state server's clock ran past the user's voice grace period. */
-export type GraceExpired = { type: 'GRACE_EXPIRED'; userId: string };
+/**
+ * The grace sweep of the user at `at` (the state server's clock). Without `at` (or without the
+ * model's voiceGraceMs): the grace period has run out since the user's last sign of chat life.
+ */
+export type GraceExpired = { type: 'GRACE_EXPIRED'; userId: string; at?: number };
 export type ClockEvent = LeaseExpired | GraceExpired;
 
 export type PresenceEvent = SessionEventModel | VoiceEventModel | ClockEvent;
@@ -68,6 +72,8 @@ export interface ModelOptions {
   invisibleShownAs?: string;
   /** MAX_SESSIONS_PER_USER. */
   maxSessionsPerUser?: number;
+  /** VOICE_GRACE_SECONDS in ms: GRACE_EXPIRED events with a time are checked against it (see apply's serverNowMs). */
+  voiceGraceMs?: number;
 }
 
 export const DEFAULT_STATE_PRIORITY: readonly string[] = ['invisible', 'dnd', 'online', 'idle'];
@@ -126,6 +132,7 @@ export class PresenceModel {
   private readonly priority: readonly string[];
   private readonly invisibleShownAs: string;
   private readonly maxSessions: number;
+  private readonly voiceGraceMs?: number;
 
   // --- sessions ---
   /** userId -> sessionId -> session (live or tombstone). */
@@ -150,6 +157,10 @@ export class PresenceModel {
   private readonly channels = new Map<string, Map<string, string[]>>();
 
   private latestMs = 0;
+  /** The state server's clock while an event is applied (apply's serverNowMs; unknown: +Infinity). */
+  private serverNow = Infinity;
+  /** userId -> the latest sign of chat life on the state server's clock, from which the grace period counts. */
+  private readonly graceFrom = new Map<string, number>();
 
   constructor(options: ModelOptions = {}) {
     this.voiceScope = options.voiceScope ?? 'guild';
@@ -157,15 +168,18 @@ export class PresenceModel {
     this.priority = options.statePriority ?? DEFAULT_STATE_PRIORITY;
     this.invisibleShownAs = options.invisibleShownAs ?? 'offline';
     this.maxSessions = options.maxSessionsPerUser ?? 64;
+    this.voiceGraceMs = options.voiceGraceMs;
   }
 
   /**
    * Applies one event with its record timestamp (the producing host's clock). CONNECT and both
    * RESETs take their time from their own `timestamp` when present. Without atMs: the event's
-   * timestamp, or just after the latest time seen (for examples written in order).
+   * timestamp, or just after the latest time seen (for examples written in order). serverNowMs:
+   * the state server's clock when it applies the event (only the grace period reads it).
    */
-  apply(event: PresenceEvent, atMs: number = ownTimestamp(event) ?? this.latestMs + 1): Outcome {
+  apply(event: PresenceEvent, atMs: number = ownTimestamp(event) ?? this.latestMs + 1, serverNowMs = Infinity): Outcome {
     this.latestMs = Math.max(this.latestMs, atMs);
+    this.serverNow = serverNowMs;
     switch (event.type) {
       case 'CONNECT':
         return this.connect(event, event.timestamp ?? atMs);
@@ -185,7 +199,7 @@ export class PresenceModel {
       case 'VOICE_RESET':
         return this.resetSignalingServer(event.serverId, event.timestamp ?? atMs);
       case 'GRACE_EXPIRED':
-        return this.endGrace(event.userId);
+        return this.endGrace(event.userId, event.at);
     }
   }
 
@@ -221,6 +235,8 @@ export class PresenceModel {
     const { userId, sessionId } = e;
     const state = e.state ?? 'online'; // (silent) a CONNECT without state: online, as the original did
     this.seenUsers.add(userId);
+    // Whatever it does to its session, a CONNECT is a sign of the user's chat life at its own time (capped at now).
+    this.signOfLife(userId, Math.min(at, this.serverNow));
     const existing = this.session(userId, sessionId);
     const session = existing ?? this.newSession(userId, sessionId, state, at);
     const before = snapshot(session);
@@ -241,8 +257,10 @@ export class PresenceModel {
     }
     const resetAt = e.serverId !== undefined ? this.chatResets.get(e.serverId) : undefined;
     if (pending || (resetAt !== undefined && at < resetAt)) {
-      // A DISCONNECT that overtook this CONNECT, or a RESET of its server after it: ended already.
-      this.endSession(session);
+      // A DISCONNECT that overtook this CONNECT, or a RESET of its server after it: ended already
+      // (a new session never counted as live: its sign of life is its CONNECT's own, above).
+      if (existing) this.endSession(session);
+      else session.live = false;
       return 'applied';
     }
     if (!existing) {
@@ -339,9 +357,14 @@ export class PresenceModel {
     return 'applied';
   }
 
-  /** The end of a session does not end voice (a chat reconnect keeps the call): only the grace period does. */
+  /** The end of a session does not end voice (a chat reconnect keeps the call): only the grace period does, counted from now. */
   private endSession(session: Session): void {
     session.live = false;
+    if (this.liveSessions(session.userId).length === 0) this.signOfLife(session.userId, this.serverNow);
+  }
+
+  private signOfLife(userId: string, at: number): void {
+    this.graceFrom.set(userId, Math.max(at, this.graceFrom.get(userId) ?? -Infinity));
   }
 
   private session(userId: string, sessionId: string): Session | undefined {
@@ -408,6 +431,8 @@ export class PresenceModel {
     if (order <= 0) return order === 0 ? 'duplicate' : 'stale';
     scopes.set(scope, join);
     this.reseat(userId);
+    // A seat taken while the user has no live chat session restarts the grace period.
+    if (this.liveSessions(userId).length === 0 && this.seatsOf(userId).includes(join)) this.signOfLife(userId, this.serverNow);
     return 'applied';
   }
 
@@ -444,9 +469,15 @@ export class PresenceModel {
     return 'applied';
   }
 
-  /** No live chat session for the grace period: each seat ends as a LEAVE of its channel at its JOIN's own time. */
-  private endGrace(userId: string): Outcome {
+  /**
+   * No live chat session for the grace period: each seat ends as a LEAVE of its channel at its
+   * JOIN's own time. A sweep at `at` (with voiceGraceMs) finds it run out only that long after the
+   * user's last sign of chat life: their last session's end, a seat taken with none live, any CONNECT.
+   */
+  private endGrace(userId: string, at?: number): Outcome {
     if (this.liveSessions(userId).length > 0) return 'ignored';
+    if (at !== undefined && this.voiceGraceMs !== undefined && at < (this.graceFrom.get(userId) ?? -Infinity) + this.voiceGraceMs)
+      return 'ignored';
     const seats = this.seatsOf(userId);
     if (seats.length === 0) return 'ignored';
     for (const join of seats) this.recordLeave(userId, join.guildId, join.channelId, join.at);

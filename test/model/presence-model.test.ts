@@ -308,6 +308,28 @@ describe('voice', () => {
     expect(model.observable().guildChannels).toEqual({ '100': { '5': ['1'] } });
   });
 
+  it('counts every CONNECT as a sign of chat life at min(its time, now): one that used up a pending DISCONNECT postpones the grace period', () => {
+    const G = 10_000;
+    const model = new PresenceModel({ voiceGraceMs: G });
+    // Applied at state-server times 1000.. (third argument); record times on the chat server's clock.
+    model.apply(...connect('s1', '1', 1000), 1000);
+    model.apply(...connect('s1', '2', 1000), 1000);
+    model.apply(...join('1', '100', '5', 1001), 1001);
+    model.apply(...join('2', '100', '5', 1001), 1001);
+    model.apply(...disconnect('s1', '1'), 2000); // grace of 1 counts from 2000
+    model.apply(...disconnect('s1', '2'), 2000); // and of 2
+    model.apply(...disconnect('s2'), 5000); // quick sockets: their DISCONNECTs came first
+    model.apply(...disconnect('s3'), 5000);
+    model.apply(...connect('s2', '1', 4990), 5010); // used up the marker: chat up at 4990
+    model.apply(...connect('s3', '2', 1500), 5010); // a late record: chat up at 1500, before the grace began
+    expect(model.liveSessions('1')).toEqual([]);
+    expect(model.apply({ type: 'GRACE_EXPIRED', userId: '1', at: 12_000 }, 0)).toBe('ignored');
+    expect(model.apply({ type: 'GRACE_EXPIRED', userId: '2', at: 12_000 }, 0)).toBe('applied');
+    expect(model.observable().guildChannels).toEqual({ '100': { '5': ['1'] } });
+    expect(model.apply({ type: 'GRACE_EXPIRED', userId: '1', at: 14_990 }, 0)).toBe('applied');
+    expect(model.observable().guildChannels).toEqual({});
+  });
+
   it("ends on a signaling RESET the seats taken by that server's JOINs before it, in any order", () => {
     const state = inEveryOrder([
       join('1', '100', '5', 10, 'sig-1'),

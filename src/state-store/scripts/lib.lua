@@ -328,6 +328,18 @@ local function start_grace(userId)
 end
 
 --[[
+  A sign of the user's chat life at `at` (ms, the state server's clock): a CONNECT of theirs, even
+  one that changes nothing (it used up a pending DISCONNECT, met its tombstone, or came from before
+  its server's RESET): their chat was up then, so a running grace period ends no earlier than
+  at + grace. Only ever moves a deadline later (XX GT), and only one that exists (seats, no live
+  session). The caller passes min(record time, now), so a replayed or late record keeps no seat
+  alive past what its own time allows.
+]]
+local function note_chat_life(userId, at)
+  if SETTINGS.grace > 0 then redis.call('ZADD', K.voiceGrace, 'XX', 'GT', at + SETTINGS.grace * 1000, userId) end
+end
+
+--[[
   Cluster: what a follow-up says is sent by the event that changed it (sit, unsit, a membership
   starting or ending, a session ending). An event that changes nothing - a redelivery, a replay -
   instead marks as touched everything it could have changed: for a voice event every seat of its
@@ -670,6 +682,7 @@ end
 
 local function connect_session(userId, sessionId, state, ts, serverId, guildIds, claimed)
   local outcome, evicted = connect_registers(userId, sessionId, state, ts, serverId, guildIds, claimed)
+  note_chat_life(userId, math.min(ts, now_ms()))
   if not INLINE and outcome ~= APPLIED then
     local record = redis.call('HMGET', session_key(userId, sessionId), 'state', 'guilds')
     touch_session(userId, sessionId, split_list(record[2]), record[1] == 'ended')
