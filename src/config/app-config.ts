@@ -204,6 +204,13 @@ export class AppConfig {
   })
   CHANNEL_EVENTS_TOPIC = 'channelEvent';
 
+  /** Compacted topic of ours holding the switch-over point from the original service (src/state-rebuild/switchover-point.ts). */
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{1,249}$/, {
+    message: 'SWITCHOVER_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens',
+  })
+  SWITCHOVER_TOPIC = 'stateServer.switchover';
+
   /** Dead letters of topic T go to T + this suffix (Spring Kafka's convention). */
   @IsString()
   @Matches(/^[A-Za-z0-9._-]{1,40}$/, { message: 'DEAD_LETTER_TOPIC_SUFFIX must be made of letters, digits, . _ -' })

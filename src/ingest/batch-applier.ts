@@ -53,7 +53,7 @@ export class BatchApplier {
     private readonly maxEventBytes: number,
   ) {}
 
-  async applyChunk<R extends RawRecord>(topic: string, records: readonly R[]): Promise<RecordOutcome<R>[]> {
+  async applyChunk<R extends RawRecord>(topic: string, records: readonly R[], partition?: number): Promise<RecordOutcome<R>[]> {
     const route = this.routes.get(topic);
     if (!route) throw new Error(`No route for topic ${topic}`);
     const results = new Array<RecordOutcome<R>>(records.length);
@@ -61,7 +61,8 @@ export class BatchApplier {
     const positions: number[] = [];
     records.forEach((record, i) => {
       try {
-        events.push({ event: decodeEvent(record.value, route.decodeAs, this.maxEventBytes), timestampMs: Number(record.timestamp) });
+        const event = decodeEvent(record.value, route.decodeAs, this.maxEventBytes);
+        events.push({ event, timestampMs: Number(record.timestamp), partition, offset: record.offset });
         positions.push(i);
       } catch (error) {
         if (!(error instanceof InvalidEventError)) throw error;

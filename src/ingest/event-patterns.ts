@@ -10,6 +10,9 @@ export interface ConsumedEvent<T> {
   event: T;
   /** The Kafka record's timestamp (ms): when the producer sent it. */
   timestampMs: number;
+  /** Where the record is in its topic, when it came from Kafka (the switch-over point compares it). */
+  partition?: number;
+  offset?: string;
 }
 
 export const DECODE_AS = 'decodeAs';

@@ -369,7 +369,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       const chunk = batch.messages.slice(start, start + MAX_CHUNK);
       const timer = this.metrics.applySeconds.startTimer({ topic });
       const results = await this.untilDone(`apply ${topic}[${partition}]`, heartbeat, isRunning, () =>
-        this.applier!.applyChunk(topic, chunk),
+        this.applier!.applyChunk(topic, chunk, partition),
       );
       if (results === undefined) return; // stopping: leave the rest uncommitted for the next owner
       timer();

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { SessionEventLog } from './session-event-log';
 import { SessionUpdateController } from './session-update.controller';
@@ -7,7 +8,7 @@ import { SessionsController } from './sessions.controller';
 import { SessionsService } from './sessions.service';
 
 @Module({
-  imports: [StateStoreModule],
+  imports: [StateStoreModule, StateRebuildModule],
   controllers: [SessionsController, SessionUpdateController],
   providers: [SessionsService, SessionUpdatesService, SessionEventLog],
 })

@@ -1,8 +1,9 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../ingest/event-patterns';
 import { MetricsService } from '../metrics/metrics.service';
+import { SwitchoverPoint } from '../state-rebuild/switchover-point';
 import { ApplyOutcome, ChangeResult, StateChange, StateStore } from '../state-store/state-store';
 import { SessionEvent } from './session-event';
 
@@ -28,24 +29,30 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
     private readonly store: StateStore,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    @Optional() private readonly switchover?: SwitchoverPoint,
   ) {}
 
   /** Applies one partition's events in order; returns one outcome per event. */
   async applyAll(events: readonly ConsumedEvent<SessionEvent>[]): Promise<ApplyOutcome[]> {
-    const outcomes: ApplyOutcome[] = [];
-    let pending: StateChange[] = [];
+    const outcomes = new Array<ApplyOutcome>(events.length);
+    let pending: { index: number; change: StateChange }[] = [];
     const flush = async () => {
-      const results = await this.store.apply(pending);
-      results.forEach((result, i) => this.noteEvictions(pending[i], result));
-      outcomes.push(...results.map((r) => r.outcome));
+      const results = await this.store.apply(pending.map((p) => p.change));
+      results.forEach((result, i) => {
+        this.noteEvictions(pending[i].change, result);
+        outcomes[pending[i].index] = result.outcome;
+      });
       pending = [];
     };
-    for (const { event, timestampMs } of events) {
-      if (event.type === 'RESET') {
+    for (const [index, { event, timestampMs, partition, offset }] of events.entries()) {
+      if (event.type === 'CONNECT' && this.switchover?.isBefore(partition, offset)) {
+        // The original's era: it never logged its DISCONNECTs, so nothing would ever end this session.
+        outcomes[index] = { ignored: 'before_switchover' };
+      } else if (event.type === 'RESET') {
         await flush(); // a RESET must not overtake the events before it
-        outcomes.push(await this.resetServer(event.serverId!, Number(event.timestamp)));
+        outcomes[index] = await this.resetServer(event.serverId!, Number(event.timestamp));
       } else {
-        pending.push(this.toChange(event, timestampMs));
+        pending.push({ index, change: this.toChange(event, timestampMs) });
       }
     }
     await flush();

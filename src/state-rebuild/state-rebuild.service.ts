@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateStore } from '../state-store/state-store';
+import { SwitchoverPoint } from './switchover-point';
 
 const WATCH_MS = 1000;
 const PROGRESS_LOG_MS = 5000;
@@ -53,12 +54,15 @@ export class StateRebuild implements OnApplicationShutdown {
   private checking = false;
   private settled = false;
   private ranBeforeStart = false;
+  /** This start recorded the switch-over point: committed offsets of KAFKA_GROUP_ID are then the original's, not ours. */
+  private switchoverCreated = false;
   private readonly listeners: (() => void)[] = [];
 
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly switchover: SwitchoverPoint,
   ) {
     this.kafka = createKafka(config);
   }
@@ -100,6 +104,8 @@ export class StateRebuild implements OnApplicationShutdown {
     // what a missing marker means, and our own commits would answer "yes" a moment later.
     this.ranBeforeStart = await this.ranBefore();
     await this.store.whenConnected(SETTLE_WAIT_MS);
+    const { created } = await this.switchover.load(this.kafka, await this.connectedAdmin(), () => this.switchoverProposal());
+    this.switchoverCreated ||= created;
     await this.settle().catch((error: Error) =>
       this.log.warn(
         `Could not check the state marker at start-up (${error.message}); starting with group ${this.groupId}, checking again every second`,
@@ -113,7 +119,9 @@ export class StateRebuild implements OnApplicationShutdown {
   private async settle(): Promise<void> {
     const { since, epoch } = await this.store.readMarker();
     if (since === null) {
-      if (this.ranBeforeStart) await this.lost('at start-up, Redis has no state although this deployment consumed before');
+      // The first start on the original's Redis (the switch-over) finds its committed offsets if it used our group id: not a loss.
+      if (this.ranBeforeStart && !this.switchoverCreated)
+        await this.lost('at start-up, Redis has no state although this deployment consumed before');
       else await this.store.markStarted();
     } else if (epoch !== null && epoch !== this.epoch) {
       await this.switchTo(epoch);
@@ -209,6 +217,24 @@ export class StateRebuild implements OnApplicationShutdown {
       if (offsets?.partitions.some((p) => Number(p.offset) > 0)) return true;
     }
     return false;
+  }
+
+  /**
+   * The switch-over point a first start records (SwitchoverPoint): per sessionEvent partition,
+   * where the original stopped applying - KAFKA_GROUP_ID's committed offset if it used that group,
+   * else the end of the log now. Nothing, when Redis holds this service's own state already (an
+   * earlier version of it ran here: every record is ours). Throws if Redis cannot say.
+   */
+  private async switchoverProposal(): Promise<Record<string, number>> {
+    if ((await this.store.readMarker()).since !== null) return {};
+    const admin = await this.connectedAdmin();
+    const topic = this.config.SESSION_EVENTS_TOPIC;
+    const committed = new Map<number, number>();
+    const [offsets] = await admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [topic] }).catch(() => []);
+    for (const p of offsets?.partitions ?? []) if (Number(p.offset) >= 0) committed.set(p.partition, Number(p.offset));
+    const point: Record<string, number> = {};
+    for (const p of await admin.fetchTopicOffsets(topic)) point[p.partition] = Math.min(committed.get(p.partition) ?? Infinity, Number(p.high));
+    return point;
   }
 
   private async endOffsets(): Promise<Targets> {

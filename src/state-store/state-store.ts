@@ -7,6 +7,7 @@ import { isCluster, REDIS_CLIENT, RedisClient } from '../redis/redis.module';
 import { isTransientReply } from '../redis/transient-reply';
 import { AppConfig } from '../config/app-config';
 import { KeyLayout, keySlot, redisKeys, scriptLayout } from './redis-keys';
+import { AdoptionReport, adoptOriginalState } from './original-adoption';
 
 /** One change to apply, already decided by a service's rules. Each is applied atomically by apply-events.lua. */
 export type StateChange =
@@ -93,6 +94,7 @@ const SCRIPTS = {
   expireSessions: 'expire-sessions',
   expireVoiceGrace: 'expire-voice-grace',
   pruneVersions: 'prune-versions',
+  adoptOriginal: 'adopt-original',
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -312,7 +314,10 @@ export class StateStore implements OnApplicationShutdown {
         // Per-bucket markers on a cluster; on a single Redis the one marker is StateRebuild's to write.
         if (this.clustered) await this.rearmMarkers();
         this.connectedBefore = true;
-        if (!this.clustered) await this.clearInheritedExpiries();
+        if (!this.clustered) {
+          await this.clearInheritedExpiries();
+          await this.adoptOriginal();
+        }
         await this.checkTopology();
         if (!this.stopped && !this.upkeep) {
           this.upkeep = setInterval(() => void this.runUpkeep(), UPKEEP_INTERVAL_MS);
@@ -422,6 +427,24 @@ export class StateStore implements OnApplicationShutdown {
    * a batch at a time) and by the scripts whenever they write those keys. (Single Redis only: the
    * original never ran on a cluster.)
    */
+  /**
+   * Single Redis: adopts what the original service left in it (original-adoption.ts), at start-up;
+   * idempotent. Logged when there was anything to adopt or leave.
+   */
+  async adoptOriginal(): Promise<AdoptionReport> {
+    const report = await adoptOriginalState(this.redis as Redis, async (ops, fields) => {
+      const redis = this.redis as unknown as Record<string, (...a: (string | Buffer)[]) => Promise<number>>;
+      return Number(
+        await this.call(() => redis.state_adoptOriginal(this.layout.anchor(0), scriptLayout, this.settings, JSON.stringify(ops), ...fields)),
+      );
+    });
+    if (report.sessions + report.seats + report.states + report.foreign > 0)
+      this.log.warn(
+        `Adopted the original service's state: ${report.sessions} live sessions, ${report.seats} voice seats; removed ${report.states} of its USER:STATE entries; left ${report.foreign} foreign hash entries as they were`,
+      );
+    return report;
+  }
+
   private async clearInheritedExpiries(): Promise<void> {
     const redis = this.redis as Redis;
     let cleared = await redis.persist(this.layout.userStates(0));

@@ -75,9 +75,12 @@ end
   text (a member is found as its quoted id), so their cost does not grow with a big channel's
   decoding. A script reads each channel once and writes it back once (save).
   A value in another spelling (spaces, numbers: other JSON writers) is parsed and rewritten in ours;
-  one that is not JSON at all (the original's JDK-serialized bytes) is replaced.
+  on a single Redis its members are adopted as seats (adopt_seat: the registers then back them, so
+  a LEAVE ends them). One that is not JSON at all (JDK-serialized bytes) is replaced; the original's
+  are adopted at start-up (original-adoption.ts).
 ]]
 local channels = {}
+local adopt_seat -- defined with the voice registers below
 local function canonical(raw)
   return string.find(raw, '^%["[%d",]*"%]$') ~= nil and string.find(raw, '""', 1, true) == nil
 end
@@ -87,22 +90,26 @@ local function channel(guildId, channelId)
   local entry = channels[id]
   if not entry then
     local raw = redis.call('HGET', K.guild .. guildId, channelId)
-    local dirty = false
+    local dirty, foreign = false, nil
     if raw and raw ~= '[]' and not canonical(raw) then
       local ok, decoded = pcall(cjson.decode, raw)
       local members = {}
       if ok and type(decoded) == 'table' then
         for _, m in ipairs(decoded) do
           local text = type(m) == 'number' and string.format('%.0f', m) or tostring(m)
-          if string.find(text, '^%d+$') then members[#members + 1] = '"' .. text .. '"' end
+          if string.find(text, '^%d+$') then members[#members + 1] = text end
         end
       end
-      raw = #members > 0 and ('[' .. table.concat(members, ',') .. ']') or nil
+      foreign = members
+      raw = #members > 0 and ('["' .. table.concat(members, '","') .. '"]') or nil
       dirty = true
     end
     if raw == '[]' then raw = nil end
     entry = { key = K.guild .. guildId, field = channelId, raw = raw, dirty = dirty }
     channels[id] = entry
+    if INLINE and foreign then
+      for _, userId in ipairs(foreign) do adopt_seat(userId, guildId, channelId) end
+    end
   end
   return entry
 end
@@ -398,6 +405,8 @@ local function join_registers(userId, guildId, channelId, ts, serverId)
 end
 
 local function leave_registers(userId, guildId, channelId, ts)
+  -- Single Redis: the channel is read first, so that members another writer left there are adopted (adopt_seat) before this LEAVE.
+  if INLINE then channel(guildId, channelId) end
   local voiceKey = K.userVoice .. userId
   local leaveField = 'L|' .. guildId .. ':' .. channelId
   local before = tonumber(redis.call('HGET', voiceKey, leaveField) or '-1')
@@ -411,6 +420,19 @@ local function leave_registers(userId, guildId, channelId, ts)
   if wasSeated then unsit(userId, join) end
   count_seats(userId, voiceKey, wasSeated and -1 or 0)
   return APPLIED
+end
+
+--[[
+  A seat someone else wrote into the view (the original service, another JSON writer), adopted as
+  the oldest possible JOIN of it (time 0, no signaling server): the user's next LEAVE of that
+  channel, any newer JOIN of its scope or the grace period ends it, as for a seat we saw being
+  taken; if the registers already say otherwise (a LEAVE, a JOIN elsewhere in the scope), it is
+  not a seat and leaves the view. Single Redis (the guild's and the user's keys are one reach).
+]]
+adopt_seat = function(userId, guildId, channelId)
+  local outcome = join_registers(userId, guildId, channelId, 0, '')
+  if not seat_state(userId, guildId, channelId) then remove_from_channel(guildId, channelId, userId) end
+  return outcome
 end
 
 local function apply_join(userId, guildId, channelId, ts, serverId)
