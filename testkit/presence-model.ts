@@ -57,7 +57,14 @@ export type LeaseExpired = { type: 'LEASE_EXPIRED'; userId: string; sessionId: s
 export type GraceExpired = { type: 'GRACE_EXPIRED'; userId: string; at?: number };
 export type ClockEvent = LeaseExpired | GraceExpired;
 
-export type PresenceEvent = SessionEventModel | VoiceEventModel | ClockEvent;
+/**
+ * What the switch-over adopts from the original service's Redis (not records): a session key
+ * (sessionId -> userId, with the user's state there) and a seat of its GUILD:<g> view.
+ */
+export type AdoptedSession = { type: 'ADOPT_SESSION'; userId: string; sessionId: string; state: string };
+export type AdoptedSeat = { type: 'ADOPT_SEAT'; userId: string; guildId: string; channelId: string };
+
+export type PresenceEvent = SessionEventModel | VoiceEventModel | ClockEvent | AdoptedSession | AdoptedSeat;
 
 export type Outcome = 'applied' | 'duplicate' | 'stale' | 'ignored';
 
@@ -200,6 +207,11 @@ export class PresenceModel {
         return this.resetSignalingServer(event.serverId, event.timestamp ?? atMs);
       case 'GRACE_EXPIRED':
         return this.endGrace(event.userId, event.at);
+      // Adoption: the oldest possible CONNECT and JOIN (time 0, no server), so that anything we saw wins.
+      case 'ADOPT_SESSION':
+        return this.connect({ type: 'CONNECT', userId: event.userId, sessionId: event.sessionId, state: event.state }, 0);
+      case 'ADOPT_SEAT':
+        return this.join(event.userId, event.guildId, event.channelId, undefined, 0);
     }
   }
 

@@ -435,7 +435,9 @@ export class StateStore implements OnApplicationShutdown {
     const report = await adoptOriginalState(this.redis as Redis, async (ops, fields) => {
       const redis = this.redis as unknown as Record<string, (...a: (string | Buffer)[]) => Promise<number>>;
       return Number(
-        await this.call(() => redis.state_adoptOriginal(this.layout.anchor(0), scriptLayout, this.settings, JSON.stringify(ops), ...fields)),
+        await this.call(() =>
+          redis.state_adoptOriginal(this.layout.anchor(0), scriptLayout, this.settings, JSON.stringify(ops), ...fields),
+        ),
       );
     });
     if (report.sessions + report.seats + report.states + report.foreign > 0)

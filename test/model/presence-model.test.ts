@@ -364,6 +364,33 @@ describe('voice', () => {
   });
 });
 
+describe("the original service's state, adopted at the switch-over", () => {
+  const seat = (userId: string, guildId: string, channelId: string): Timed => [{ type: 'ADOPT_SEAT', userId, guildId, channelId }, 0];
+  const session = (sessionId: string, userId: string, state = 'online'): Timed => [{ type: 'ADOPT_SESSION', userId, sessionId, state }, 0];
+
+  it('ends an adopted seat as one we saw taken: its LEAVE, a newer JOIN of its scope, the grace period; a JOIN we know wins', () => {
+    expect(inEveryOrder([seat('1', '100', '5'), seat('2', '100', '5'), leave('2', '100', '5', 10)]).guildChannels).toEqual({
+      '100': { '5': ['1'] },
+    });
+    expect(inEveryOrder([seat('1', '100', '5'), join('1', '100', '6', 10)]).guildChannels).toEqual({ '100': { '6': ['1'] } });
+    expect(inEveryOrder([seat('1', '100', '5'), leave('1', '100', '5', 1)]).guildChannels).toEqual({});
+    const model = run([seat('1', '100', '5')]);
+    expect(model.apply({ type: 'GRACE_EXPIRED', userId: '1' }, 0)).toBe('applied');
+    expect(model.observable().guildChannels).toEqual({});
+  });
+
+  it("keeps an adopted session live until its DISCONNECT, which finds its user by the session id; a newer CONNECT's state wins", () => {
+    const model = run([session('sockA', '1', 'idle'), session('sockB', '1')]);
+    expect(model.shownState('1')).toBe('online');
+    model.apply(...connect('sockB', '1', 10, { state: 'dnd' }));
+    expect(model.shownState('1')).toBe('dnd');
+    model.apply(...disconnect('sockB'));
+    expect(model.shownState('1')).toBe('idle');
+    expect(model.apply(...disconnect('sockA'))).toBe('applied');
+    expect(model.shownState('1')).toBe('offline');
+  });
+});
+
 describe('answers', () => {
   it('answers queries in GuildStatesService shapes', () => {
     const model = run([
