@@ -90,14 +90,20 @@ export class SwitchoverPoint {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`could not read ${topic} within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
         timer.unref();
+        const done = () => (clearTimeout(timer), resolve());
         consumer
           .run({
             autoCommit: false,
-            eachMessage: async ({ message }) => {
+            eachMessage: ({ message }) => {
               if (!found && message.key?.toString() === this.config.SESSION_EVENTS_TOPIC && message.value) {
-                found = JSON.parse(message.value.toString()) as SwitchoverRecord;
+                try {
+                  found = JSON.parse(message.value.toString()) as SwitchoverRecord;
+                } catch {
+                  this.log.warn(`Skipped an unreadable record at offset ${message.offset} of ${topic}`);
+                }
               }
-              if (found || Number(message.offset) >= Number(high) - 1) resolve();
+              if (found || Number(message.offset) >= Number(high) - 1) done();
+              return Promise.resolve();
             },
           })
           .catch(reject);
