@@ -150,6 +150,8 @@ export class PresenceModel {
   private readonly pendingDisconnects = new Set<string>();
   /** Chat server -> time of its latest RESET. */
   private readonly chatResets = new Map<string, number>();
+  /** "userId\0sessionId" of sessions adopted from the original: they end when its key would have expired (LEASE_EXPIRED). */
+  private readonly adoptedSessions = new Set<string>();
   /** Users named in a session event: they have a USER:STATE entry. */
   private readonly seenUsers = new Set<string>();
 
@@ -208,8 +210,11 @@ export class PresenceModel {
       case 'GRACE_EXPIRED':
         return this.endGrace(event.userId, event.at);
       // Adoption: the oldest possible CONNECT and JOIN (time 0, no server), so that anything we saw wins.
-      case 'ADOPT_SESSION':
-        return this.connect({ type: 'CONNECT', userId: event.userId, sessionId: event.sessionId, state: event.state }, 0);
+      case 'ADOPT_SESSION': {
+        const outcome = this.connect({ type: 'CONNECT', userId: event.userId, sessionId: event.sessionId, state: event.state }, 0);
+        if (outcome === 'applied') this.adoptedSessions.add(`${event.userId}\u0000${event.sessionId}`);
+        return outcome;
+      }
       case 'ADOPT_SEAT':
         return this.join(event.userId, event.guildId, event.channelId, undefined, 0);
     }
@@ -362,9 +367,10 @@ export class PresenceModel {
     return 'applied';
   }
 
+  /** A lease ran out; without leases only an adopted session has one: the original's key expiry. */
   private expireLease(userId: string, sessionId: string): Outcome {
     const session = this.session(userId, sessionId);
-    if (!this.leases || !session?.live) return 'ignored';
+    if (!(this.leases || this.adoptedSessions.has(`${userId}\u0000${sessionId}`)) || !session?.live) return 'ignored';
     this.endSession(session);
     return 'applied';
   }

@@ -89,7 +89,8 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    if (this.config.SESSION_TTL_SECONDS === 0) return;
+    // On one Redis also without leases: sessions adopted from the original end when its keys would have expired.
+    if (this.config.SESSION_TTL_SECONDS === 0 && this.store.isClustered) return;
     this.sweeper = setInterval(() => {
       this.expireLeases().catch(() => undefined); // Redis down: the next sweep catches up
     }, LEASE_SWEEP_MS);

@@ -13,7 +13,8 @@ import { redisKeys } from './redis-keys';
  * Adopted (adopt-original.lua), so that nothing of it is lost and nothing of it lasts forever:
  * - each session key becomes a live session of its user, with the user's original state (a
  *   state of "offline" there, the original's two-device bug, reads as "online"): its HTTP
- *   DISCONNECT then answers the userId, and the user is online until their sessions end;
+ *   DISCONNECT then answers the userId, and the user is online until their sessions end - at the
+ *   latest when the key would have expired (a DISCONNECT lost while neither service ran);
  * - each seat becomes the oldest possible JOIN of it: the user's next LEAVE of the channel, a newer
  *   JOIN of its scope or the grace period ends it (readable lists in another spelling too);
  * - the JDK-serialized USER:STATE entries are removed: users with no session key read offline
@@ -63,12 +64,12 @@ async function adoptSessions(redis: Redis, step: AdoptionStep, report: AdoptionR
     const reads = redis.pipeline();
     for (const key of candidates) reads.get(key).pttl(key);
     const replies = (await reads.exec()) ?? [];
-    const sessions: [string, string][] = [];
+    const sessions: [string, string, number][] = [];
     candidates.forEach((key, i) => {
       const userId = replies[2 * i][1];
       const ttl = Number(replies[2 * i + 1][1]);
       // It always set an expiry; a key without one, or holding anything but an id, is someone else's.
-      if (typeof userId === 'string' && CANONICAL_ID.test(userId) && ttl > 0) sessions.push([key, userId]);
+      if (typeof userId === 'string' && CANONICAL_ID.test(userId) && ttl > 0) sessions.push([key, userId, ttl]);
     });
     if (sessions.length === 0) continue;
     const stateReads = redis.pipeline();
@@ -78,7 +79,9 @@ async function adoptSessions(redis: Redis, step: AdoptionStep, report: AdoptionR
       return state !== undefined && state !== 'offline' && STATE_TEXT.test(state) ? state : 'online';
     });
     for (let start = 0; start < sessions.length; start += STEP) {
-      const ops = sessions.slice(start, start + STEP).map(([sessionId, userId], i) => ['S', sessionId, userId, states[start + i]]);
+      const ops = sessions
+        .slice(start, start + STEP)
+        .map(([sessionId, userId, ttlMs], i) => ['S', sessionId, userId, states[start + i], ttlMs]);
       report.sessions += await step(ops, []);
     }
   } while (cursor !== '0');

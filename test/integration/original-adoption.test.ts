@@ -33,6 +33,7 @@ async function writeOriginalState(): Promise<void> {
   await r.set('sockA', '1', 'EX', 60000);
   await r.set('sockB', '2', 'EX', 60000);
   await r.set('sockC', '2', 'EX', 60000);
+  await r.set('sockD', '4', 'PX', 1500); // its DISCONNECT was lost while neither service ran: ends when the key would have expired
   await r.set('not-a-session', 'hello', 'EX', 60000); // someone else's: left alone
   await r.hset('USER:STATE', jdk('string-1'), jdk('string-idle'));
   await r.hset('USER:STATE', jdk('string-2'), jdk('string-offline'));
@@ -58,7 +59,11 @@ it("adopts the original's sessions, states and seats at start-up; its DISCONNECT
   await state.ready();
   await eventually(async () => expect(await redis.client.exists('sockA', 'sockB', 'sockC')).toBe(0)); // the start-up adoption ran
 
-  expect(await states(['1', '2', '3'])).toEqual({ '1': 'idle', '2': 'online', '3': 'offline' });
+  expect(await states(['1', '2', '3', '4'])).toEqual({ '1': 'idle', '2': 'online', '3': 'offline', '4': 'online' });
+  await eventually(async () => {
+    await state.sessions.expireLeases();
+    expect(await states(['4'])).toEqual({ '4': 'offline' });
+  });
   expect(await channels('100')).toEqual({ '10': ['1', '2'], '11': ['3'] });
   expect(await channels('200')).toEqual({ '12': ['2', '3'] });
   // Its JDK-serialized entries are gone, the foreign one and the foreign key are left; nothing expires as a whole.

@@ -389,6 +389,13 @@ describe("the original service's state, adopted at the switch-over", () => {
     expect(model.apply(...disconnect('sockA'))).toBe('applied');
     expect(model.shownState('1')).toBe('offline');
   });
+
+  it("ends an adopted session when the original's key would have expired, even without leases", () => {
+    const model = run([session('sockA', '1'), connect('s2', '2', 5)]);
+    expect(model.apply({ type: 'LEASE_EXPIRED', userId: '1', sessionId: 'sockA' }, 0)).toBe('applied');
+    expect(model.apply({ type: 'LEASE_EXPIRED', userId: '2', sessionId: 's2' }, 0)).toBe('ignored');
+    expect(model.observable().userStates).toEqual({ '1': 'offline', '2': 'online' });
+  });
 });
 
 describe('answers', () => {

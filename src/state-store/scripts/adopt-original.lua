@@ -5,10 +5,13 @@
   ARGV (after the layout and settings, see lib.lua): 1 a JSON array of operations; 2.. binary hash
   fields, which the operations name by their index i from 1 (field i is arg(1 + i): a
   JDK-serialized field cannot travel in JSON):
-    ["S", sessionId, userId, state]  its session key <sessionId> -> userId: a live session (user,
-                                     session), as a CONNECT at time 0 with the user's state would
-                                     make it (any real CONNECT of it is newer), then the key deleted.
-                                     Only if the key still holds that user.
+    ["S", sessionId, userId, state, ttlMs]  its session key <sessionId> -> userId: a live session
+                                     (user, session), as a CONNECT at time 0 with the user's state
+                                     would make it (any real CONNECT of it is newer), then the key
+                                     deleted. Only if the key still holds that user. Without leases
+                                     (SESSION_TTL_SECONDS), it ends by itself when the key would
+                                     have expired (ttlMs from now), as a lease would: the original
+                                     could not resolve its DISCONNECT after that either.
     ["V", guildId, channelId, [userIds], i]  a JDK-serialized seat list: field i of GUILD:<guildId>
                                      removed, each user's seat adopted (lib.lua, adopt_seat).
     ["R", guildId, channelId]        a readable seat list in another spelling: its members adopted (lib.lua, channel).
@@ -26,6 +29,9 @@ for _, op in ipairs(ops) do
     if ok and owner == op[3] then
       local outcome = connect_session(op[3], op[2], op[4], 0, '', {}, '')
       redis.call('DEL', op[2])
+      if outcome == APPLIED and SETTINGS.lease <= 0 then
+        redis.call('ZADD', K.sessionLeases, now_ms() + tonumber(op[5]), op[3] .. ':' .. op[2])
+      end
       if outcome == APPLIED then adopted = adopted + 1 end
     end
   elseif kind == 'V' then
