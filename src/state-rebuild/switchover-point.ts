@@ -81,7 +81,7 @@ export class SwitchoverPoint {
     const [{ low, high }] = await admin.fetchTopicOffsets(topic);
     if (Number(high) <= Number(low)) return undefined;
     // kafkajs reads only through a consumer group: a throwaway one, which commits nothing and is deleted.
-    const groupId = `${this.config.KAFKA_GROUP_ID}.switchover-reader.${randomUUID()}`;
+    const groupId = `${this.config.KAFKA_GROUP_ID}-switchover-reader-${randomUUID()}`; // not "<group>.": a rebuild's epoch groups
     const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
     let found: SwitchoverRecord | undefined;
     try {
