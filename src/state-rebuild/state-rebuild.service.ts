@@ -111,6 +111,9 @@ export class StateRebuild implements OnApplicationShutdown {
         `Could not check the state marker at start-up (${error.message}); starting with group ${this.groupId}, checking again every second`,
       ),
     );
+    // A group that replays from the earliest offset may meet records from before the switch-over.
+    if (this.config.KAFKA_FROM_BEGINNING || this.groupId !== this.config.KAFKA_GROUP_ID)
+      await this.switchover.ensureRead(this.kafka, await this.connectedAdmin());
     this.watcher = setInterval(() => void this.check(), WATCH_MS);
     this.watcher.unref();
   }
@@ -168,6 +171,7 @@ export class StateRebuild implements OnApplicationShutdown {
   }
 
   private async switchTo(epoch: string): Promise<void> {
+    await this.switchover.ensureRead(this.kafka, await this.connectedAdmin()); // the new group replays from the earliest offset
     const proposed = JSON.stringify(await this.endOffsets());
     const targets = JSON.parse(await this.store.rebuildTargets(epoch, proposed)) as Targets;
     this.epoch = epoch;

@@ -32,6 +32,8 @@ export class SwitchoverPoint {
   private readonly log = new Logger('Switchover');
   /** partition -> first offset of ours; undefined until loaded (nothing excluded). */
   private firstOffsets?: Map<number, number>;
+  /** The topic holds a record this process has not read yet. */
+  private unread = false;
 
   constructor(private readonly config: AppConfig) {}
 
@@ -42,9 +44,11 @@ export class SwitchoverPoint {
   }
 
   /**
-   * Reads the record, or writes it when there is none (this is the first start). `proposal`
-   * computes the point for a first start. Returns whether this start wrote it. Throws when Kafka
-   * cannot say (the caller's start-up retries).
+   * Writes the record when there is none (this is the first start; `proposal` computes the point),
+   * else notes that it exists: it is read only when records before it could be met (`ensureRead`),
+   * since reading takes a consumer group's join and a start that resumes from committed offsets
+   * never meets them. Returns whether this start wrote it. Throws when Kafka cannot say (the
+   * caller's start-up retries).
    */
   async load(kafka: Kafka, admin: Admin, proposal: () => Promise<Record<string, number>>): Promise<{ created: boolean }> {
     const topic = this.config.SWITCHOVER_TOPIC;
@@ -58,22 +62,31 @@ export class SwitchoverPoint {
           if (!/already exists/i.test(error.message)) throw error; // another instance created it meanwhile
         });
     }
-    let record = await this.read(kafka, admin, topic);
-    let created = false;
-    if (!record) {
-      record = { at: new Date().toISOString(), topic: this.config.SESSION_EVENTS_TOPIC, firstOffsets: await proposal() };
-      const producer = kafka.producer({ allowAutoTopicCreation: false });
-      await producer.connect();
-      try {
-        await producer.send({ topic, acks: -1, messages: [{ key: record.topic, value: JSON.stringify(record) }] });
-      } finally {
-        await producer.disconnect();
-      }
-      created = true;
-      this.log.log(`First start on this deployment: switch-over point recorded on ${topic}: ${JSON.stringify(record.firstOffsets)}`);
+    const [{ low, high }] = await admin.fetchTopicOffsets(topic);
+    if (Number(high) > Number(low)) {
+      this.unread = true;
+      return { created: false };
     }
+    const record = { at: new Date().toISOString(), topic: this.config.SESSION_EVENTS_TOPIC, firstOffsets: await proposal() };
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      await producer.send({ topic, acks: -1, messages: [{ key: record.topic, value: JSON.stringify(record) }] });
+    } finally {
+      await producer.disconnect();
+    }
+    this.log.log(`First start on this deployment: switch-over point recorded on ${topic}: ${JSON.stringify(record.firstOffsets)}`);
+    // Concurrent first starts may each have written one; later starts read the first on the topic.
     this.firstOffsets = new Map(Object.entries(record.firstOffsets).map(([p, o]) => [Number(p), Number(o)]));
-    return { created };
+    return { created: true };
+  }
+
+  /** Reads the recorded point if it exists and was not read yet: before consuming from the earliest offset (a rebuild, KAFKA_FROM_BEGINNING). */
+  async ensureRead(kafka: Kafka, admin: Admin): Promise<void> {
+    if (!this.unread) return;
+    const record = await this.read(kafka, admin, this.config.SWITCHOVER_TOPIC);
+    if (record) this.firstOffsets = new Map(Object.entries(record.firstOffsets).map(([p, o]) => [Number(p), Number(o)]));
+    this.unread = false;
   }
 
   /** Our record (the first one: concurrent first starts may each have written one), or undefined if there is none. */
