@@ -20,7 +20,7 @@ export default async function globalSetup(): Promise<void> {
     : 'one-Redis pass (REDIS_CLUSTER=1 runs the Redis Cluster pass)';
   process.stderr.write(`\n${pass}\n${choice.notice}\n`);
   if (choice.kind !== 'containers') return;
-  // Loaded only here: the local path never needs testcontainers.
+  // Loaded only on this path (the runtime found by chooseBackends is reused by these containers).
   const [{ KafkaContainer }, { RedisContainer }] = await Promise.all([import('@testcontainers/kafka'), import('@testcontainers/redis')]);
   const [kafka, redis] = await Promise.all([new KafkaContainer(KAFKA_IMAGE).withKraft().start(), new RedisContainer(REDIS_IMAGE).start()]);
   (globalThis as Record<symbol, Started[]>)[RUN_CONTAINERS] = [kafka, redis];

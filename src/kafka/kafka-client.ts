@@ -3,6 +3,8 @@ import { Kafka, KafkaConfig, logLevel, SASLOptions } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 
 const REBALANCE = /rebalancing|rejoin is needed|not the correct coordinator|coordinator is (loading|not available)/i;
+/** OffsetFetch of a group that never committed, on brokers that answer GROUP_ID_NOT_FOUND: "no offsets", handled by the caller. */
+const NO_OFFSETS_YET = /^Response OffsetFetch\b.*"error":"The group id was not found"/;
 
 /** kafkajs logs, routed into the app's logger; warnings and errors only (nothing per message). */
 function logCreator() {
@@ -11,7 +13,7 @@ function logCreator() {
     const { message, timestamp: _t, logger: _l, ...extra } = log;
     const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
     // A rebalance is routine (an instance joined or left): kafkajs reports it as an ERROR response.
-    if (typeof extra.error === 'string' && REBALANCE.test(extra.error)) logger.debug(line);
+    if ((typeof extra.error === 'string' && REBALANCE.test(extra.error)) || NO_OFFSETS_YET.test(line)) logger.debug(line);
     else if (level <= logLevel.ERROR) logger.error(line);
     else if (level === logLevel.WARN) logger.warn(line);
     else logger.debug(line);

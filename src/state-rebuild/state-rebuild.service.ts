@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Admin } from 'kafkajs';
+import { Admin, KafkaJSProtocolError } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
@@ -10,6 +10,21 @@ const WATCH_MS = 1000;
 const PROGRESS_LOG_MS = 5000;
 /** How long start-up waits for Redis before consuming, so that the marker is checked first in the usual case. */
 const SETTLE_WAIT_MS = 3000;
+
+/**
+ * The group's committed offsets on a topic; none when the group never committed. Apache Kafka answers
+ * OffsetFetch of such a group with offset -1 per partition; other brokers (franz-go's kfake, some
+ * Kafka-compatible services) with GROUP_ID_NOT_FOUND, which means the same and not that Kafka is unreachable.
+ */
+async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<{ partition: number; offset: string }[]> {
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return offsets?.partitions ?? [];
+  } catch (error) {
+    if ((error as KafkaJSProtocolError).type === 'GROUP_ID_NOT_FOUND') return [];
+    throw error;
+  }
+}
 
 /** Per partition ("topic:partition"): where the retained log starts and the end offset a rebuild must reach. */
 type Targets = Record<string, { low: number; high: number }>;
@@ -188,8 +203,7 @@ export class StateRebuild implements OnApplicationShutdown {
     const admin = await this.connectedAdmin();
     const committed = new Map<string, number>();
     for (const topic of this.topics()) {
-      const [offsets] = await admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
-      for (const p of offsets?.partitions ?? []) committed.set(`${topic}:${p.partition}`, Number(p.offset));
+      for (const p of await committedOffsets(admin, this.groupId, topic)) committed.set(`${topic}:${p.partition}`, Number(p.offset));
     }
     let total = 0;
     let done = 0;
@@ -217,8 +231,7 @@ export class StateRebuild implements OnApplicationShutdown {
   private async ranBefore(): Promise<boolean> {
     const admin = await this.connectedAdmin();
     for (const topic of this.topics()) {
-      const [offsets] = await admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [topic] });
-      if (offsets?.partitions.some((p) => Number(p.offset) > 0)) return true;
+      if ((await committedOffsets(admin, this.config.KAFKA_GROUP_ID, topic)).some((p) => Number(p.offset) > 0)) return true;
     }
     return false;
   }
