@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { KAFKA_IMAGE, REDIS_IMAGE } from '../../testkit/backends';
 import { freePort } from '../../testkit/free-port';
 
 /**
@@ -16,7 +17,15 @@ import { freePort } from '../../testkit/free-port';
 type Backends = typeof import('../../testkit/backends');
 const run = promisify(execFile);
 
-const SETTINGS = ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'TESTCONTAINERS_HOST_OVERRIDE', 'KAFKA_BROKERS', 'REDIS_URL', 'TEST_BACKENDS'];
+const SETTINGS = [
+  'DOCKER_HOST',
+  'DOCKER_TLS_VERIFY',
+  'DOCKER_CERT_PATH',
+  'TESTCONTAINERS_HOST_OVERRIDE',
+  'KAFKA_BROKERS',
+  'REDIS_URL',
+  'TEST_BACKENDS',
+];
 
 /** testcontainers reads its configuration once per process: a fresh copy of both for each environment. */
 async function chooseWith(env: Record<string, string>): Promise<ReturnType<Backends['chooseBackends']>> {
@@ -25,7 +34,7 @@ async function chooseWith(env: Record<string, string>): Promise<ReturnType<Backe
   Object.assign(process.env, env);
   try {
     jest.resetModules();
-    const backends = require('../../testkit/backends') as Backends;
+    const backends: Backends = await import('../../testkit/backends');
     return await backends.chooseBackends();
   } finally {
     for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
@@ -33,7 +42,6 @@ async function chooseWith(env: Record<string, string>): Promise<ReturnType<Backe
   }
 }
 
-const { KAFKA_IMAGE, REDIS_IMAGE } = require('../../testkit/backends') as Backends;
 const oneLine = (notice: string) => expect(notice).not.toMatch(/\n/);
 
 it('falls back to the embedded broker and a local redis-server when DOCKER_HOST is a closed port', async () => {
@@ -84,7 +92,9 @@ describe('with a container runtime that answers', () => {
   it('uses containers from pinned images, Kafka in KRaft mode, on the runtime DOCKER_HOST names', async () => {
     const choice = await chooseWith({ DOCKER_HOST: `unix://${socket}` });
     expect(choice.kind).toBe('containers');
-    expect(choice.notice).toMatch(new RegExp(`containers ${KAFKA_IMAGE} \\(KRaft\\) and ${REDIS_IMAGE} on Test Engine 28\\.2\\.2 at \\S+ `));
+    expect(choice.notice).toMatch(
+      new RegExp(`containers ${KAFKA_IMAGE} \\(KRaft\\) and ${REDIS_IMAGE} on Test Engine 28\\.2\\.2 at \\S+ `),
+    );
     expect(KAFKA_IMAGE).toMatch(/:\d+\.\d+\.\d+$/);
     expect(REDIS_IMAGE).toMatch(/:\d+\.\d+\.\d+/);
   });
@@ -94,11 +104,16 @@ describe('with a container runtime that answers', () => {
     writeFileSync(join(configured, '.testcontainers.properties'), `docker.host=unix://${socket}\n`);
     try {
       // The home directory comes from the real environment, which jest's process.env is a copy of: a child process.
-      const env = { ...process.env, HOME: configured };
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: configured };
       for (const name of SETTINGS) delete env[name];
       const { stdout } = await run(
         process.execPath,
-        ['-r', 'ts-node/register/transpile-only', '-e', "require('./testkit/backends').chooseBackends().then((c) => console.log(JSON.stringify(c)))"],
+        [
+          '-r',
+          'ts-node/register/transpile-only',
+          '-e',
+          "require('./testkit/backends').chooseBackends().then((c) => console.log(JSON.stringify(c)))",
+        ],
         { env, cwd: join(__dirname, '../..') },
       );
       const choice = JSON.parse(stdout) as { kind: string; notice: string };

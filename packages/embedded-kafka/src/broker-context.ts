@@ -20,6 +20,8 @@ export interface BrokerContext {
   readonly logger: EmbeddedKafkaLogger;
   /** Kafka's auto.create.topics.enable: Metadata and Produce create unknown topics only when true. */
   readonly autoCreateTopics: boolean;
+  /** OffsetFetch of an unknown group: Apache Kafka's offsets of -1, or GROUP_ID_NOT_FOUND (EmbeddedKafkaOptions). */
+  readonly unknownGroupOffsetFetch: 'no-offsets' | 'GROUP_ID_NOT_FOUND';
   nextProducerId(): number;
   /** Parked long-poll fetches register here so stop() can release them. */
   readonly parked: Set<() => void>;

@@ -86,7 +86,16 @@ export class GroupCoordinator {
   private readonly groups = new Map<string, Group>();
   private stopped = false;
 
-  constructor(private readonly log: GroupLogger = {}) {}
+  constructor(
+    private readonly log: GroupLogger = {},
+    /** Kafka's group.min.session.timeout.ms and group.max.session.timeout.ms. */
+    private readonly sessionTimeoutBounds = { min: 6000, max: 1_800_000 },
+  ) {}
+
+  /** Whether the group exists: it has had members or committed offsets. */
+  knows(groupId: string): boolean {
+    return this.groups.has(groupId);
+  }
 
   private group(groupId: string, create: boolean): Group | undefined {
     let group = this.groups.get(groupId);
@@ -98,7 +107,9 @@ export class GroupCoordinator {
     const fail = (errorCode: number): Promise<JoinResult> =>
       Promise.resolve({ errorCode, generationId: -1, protocolName: '', leaderId: '', memberId: req.memberId, members: [] });
     if (!req.groupId) return fail(ErrorCode.INVALID_GROUP_ID);
-    if (req.sessionTimeoutMs <= 0) return fail(ErrorCode.INVALID_SESSION_TIMEOUT);
+    // As Kafka: a session timeout outside the broker's bounds is refused before the group is touched.
+    const { min, max } = this.sessionTimeoutBounds;
+    if (req.sessionTimeoutMs < min || req.sessionTimeoutMs > max) return fail(ErrorCode.INVALID_SESSION_TIMEOUT);
     const group = this.group(req.groupId, true)!;
 
     if (group.members.size > 0) {

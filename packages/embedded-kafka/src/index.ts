@@ -23,6 +23,16 @@ export interface EmbeddedKafkaOptions {
   maxBytesPerPartition?: number;
   /** Create unknown topics on Metadata (when the client allows it) and Produce, as Kafka's auto.create.topics.enable; default true. */
   autoCreateTopics?: boolean;
+  /** Kafka's group.min.session.timeout.ms: JoinGroup with a shorter session timeout gets INVALID_SESSION_TIMEOUT; default 6000. */
+  minSessionTimeoutMs?: number;
+  /** Kafka's group.max.session.timeout.ms; default 1,800,000. */
+  maxSessionTimeoutMs?: number;
+  /**
+   * OffsetFetch of a group the broker does not know (never joined, never committed): 'no-offsets' answers
+   * offset -1 per partition as Apache Kafka does (default); 'GROUP_ID_NOT_FOUND' answers error 69 as
+   * franz-go's kfake and some Kafka-compatible brokers do, for testing clients against them.
+   */
+  unknownGroupOffsetFetch?: 'no-offsets' | 'GROUP_ID_NOT_FOUND';
   /** Receives warnings (default: console.warn) and, if it has them, debug/info lines. */
   logger?: EmbeddedKafkaLogger;
 }
@@ -36,6 +46,8 @@ export interface EmbeddedKafka {
 export const DEFAULT_PARTITIONS = 3;
 export const DEFAULT_MAX_RECORDS_PER_PARTITION = 1_000_000;
 export const DEFAULT_MAX_BYTES_PER_PARTITION = 128 * 1024 * 1024;
+export const DEFAULT_MIN_SESSION_TIMEOUT_MS = 6000;
+export const DEFAULT_MAX_SESSION_TIMEOUT_MS = 1_800_000;
 
 const defaultLogger: EmbeddedKafkaLogger = { warn: (message) => console.warn(message) };
 
@@ -46,7 +58,13 @@ export async function startEmbeddedKafka(options: EmbeddedKafkaOptions = {}): Pr
     maxRecords: options.maxRecordsPerPartition ?? DEFAULT_MAX_RECORDS_PER_PARTITION,
     maxBytes: options.maxBytesPerPartition ?? DEFAULT_MAX_BYTES_PER_PARTITION,
   });
-  const groups = new GroupCoordinator({ debug: logger.debug?.bind(logger) });
+  const groups = new GroupCoordinator(
+    { debug: logger.debug?.bind(logger) },
+    {
+      min: options.minSessionTimeoutMs ?? DEFAULT_MIN_SESSION_TIMEOUT_MS,
+      max: options.maxSessionTimeoutMs ?? DEFAULT_MAX_SESSION_TIMEOUT_MS,
+    },
+  );
   const connections = new Set<Connection>();
   const sockets = new Set<net.Socket>();
   let producerIds = 1000;
@@ -73,6 +91,7 @@ export async function startEmbeddedKafka(options: EmbeddedKafkaOptions = {}): Pr
     groups,
     logger,
     autoCreateTopics: options.autoCreateTopics ?? true,
+    unknownGroupOffsetFetch: options.unknownGroupOffsetFetch ?? 'no-offsets',
     nextProducerId: () => producerIds++,
     parked: new Set(),
     get stopped() {

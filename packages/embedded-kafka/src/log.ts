@@ -3,7 +3,7 @@
  * base offset. Fetch finds its starting batch by binary search, so serving a
  * fetch costs O(log n + batches returned) regardless of the log's size.
  */
-import { BatchInfo, stampBatch } from './record-batch';
+import { BatchInfo, recordTimestamps, stampBatch } from './record-batch';
 
 export interface RetentionLimits {
   /** Drop the oldest batches once the partition holds more records than this. */
@@ -109,13 +109,23 @@ export class PartitionLog {
     return { batches: out, bytes };
   }
 
-  /** First offset whose batch has a timestamp >= ts (batch granularity), or the high watermark. */
-  offsetForTimestamp(ts: number): number {
+  /**
+   * ListOffsets by timestamp, as Kafka answers it: in the first batch whose max timestamp reaches ts,
+   * the first record at or after ts and at or after the log start offset, with its timestamp; the scan
+   * moves on to the next batch only when that batch holds no such record. Undefined when no record
+   * reaches ts (Kafka then answers offset -1). A batch whose compression cannot be read here (snappy,
+   * lz4) answers its first offset: never later than Kafka's answer.
+   */
+  offsetForTimestamp(ts: number): { offset: number; timestamp: number } | undefined {
     for (let i = this.head; i < this.batches.length; i++) {
       const b = this.batches[i];
-      if (b.maxTimestamp >= ts) return Math.max(b.baseOffset, this.logStartOffset);
+      if (b.maxTimestamp < ts || b.nextOffset <= this.logStartOffset) continue;
+      const records = recordTimestamps(b.bytes);
+      if (!records) return { offset: Math.max(b.baseOffset, this.logStartOffset), timestamp: b.maxTimestamp };
+      const found = records.find((r) => r.timestamp >= ts && r.offset >= this.logStartOffset);
+      if (found) return found;
     }
-    return this.highWatermark;
+    return undefined;
   }
 
   get stats(): { records: number; bytes: number; batches: number } {

@@ -1,7 +1,7 @@
 /**
- * RecordBatch v2 handling. The broker never decodes individual records: it
- * keeps the producer's bytes and only rewrites baseOffset and
- * partitionLeaderEpoch, which sit before the CRC-covered range.
+ * RecordBatch v2 handling. The broker keeps the producer's bytes and only rewrites baseOffset and
+ * partitionLeaderEpoch, which sit before the CRC-covered range; it reads individual records only to
+ * answer ListOffsets by timestamp (recordTimestamps).
  *
  * Layout (offsets in bytes):
  *   0  baseOffset int64          8  batchLength int32 (bytes after this field)
@@ -11,6 +11,7 @@
  *   43 producerId int64          51 producerEpoch int16  53 baseSequence int32
  *   57 recordCount int32         61 records...
  */
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { crc32c } from './crc32c';
 
 export const BATCH_HEADER_SIZE = 61;
@@ -81,4 +82,45 @@ export function splitBatches(records: Buffer): BatchInfo[] {
 export function stampBatch(bytes: Buffer, baseOffset: number, leaderEpoch: number): void {
   bytes.writeBigInt64BE(BigInt(baseOffset), 0);
   bytes.writeInt32BE(leaderEpoch, 12);
+}
+
+/** Reads a zigzag varint (records use them for lengths and deltas). */
+function readVarint(buf: Buffer, pos: number): [value: number, next: number] {
+  let raw = 0;
+  let shift = 0;
+  let byte: number;
+  do {
+    byte = buf[pos++];
+    raw += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  } while (byte & 0x80);
+  return [raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2, pos];
+}
+
+/**
+ * Each record's offset and timestamp, in order, or undefined when the batch's compression cannot be
+ * read here (snappy, lz4: Node has no codec for them). Records: length, attributes, timestampDelta,
+ * offsetDelta, then key, value and headers, which are skipped by the length.
+ */
+export function recordTimestamps(bytes: Buffer): { offset: number; timestamp: number }[] | undefined {
+  const baseOffset = Number(bytes.readBigInt64BE(0));
+  const firstTimestamp = Number(bytes.readBigInt64BE(27));
+  const recordCount = bytes.readInt32BE(57);
+  const compression = bytes.readInt16BE(21) & 0x07;
+  const body = bytes.subarray(BATCH_HEADER_SIZE);
+  let records: Buffer;
+  if (compression === 0) records = body;
+  else if (compression === 1) records = gunzipSync(body);
+  else if (compression === 4) records = zstdDecompressSync(body);
+  else return undefined;
+  const out: { offset: number; timestamp: number }[] = [];
+  let pos = 0;
+  for (let i = 0; i < recordCount && pos < records.length; i++) {
+    const [length, start] = readVarint(records, pos);
+    const [timestampDelta, afterTimestamp] = readVarint(records, start + 1); // after the attributes byte
+    const [offsetDelta] = readVarint(records, afterTimestamp);
+    out.push({ offset: baseOffset + offsetDelta, timestamp: firstTimestamp + timestampDelta });
+    pos = start + length;
+  }
+  return out;
 }

@@ -18,7 +18,8 @@ describe('embedded kafka consumer groups', () => {
   const running: Consumer[] = [];
 
   beforeAll(async () => {
-    broker = await startEmbeddedKafka({ port: 0, logger: { warn: () => undefined } });
+    // Test brokers usually lower group.min.session.timeout.ms, as here, for sub-second rebalances (fastGroup).
+    broker = await startEmbeddedKafka({ port: 0, minSessionTimeoutMs: 1000, logger: { warn: () => undefined } });
     kafka = kafkaClient(broker.brokers);
     admin = kafka.admin();
     producer = kafka.producer();
@@ -177,6 +178,48 @@ describe('embedded kafka consumer groups', () => {
       raw.close();
     }
     await a.stop();
+  });
+
+  it('refuses a session timeout outside group.min/max.session.timeout.ms (6 s and 30 min by default), as Kafka does', async () => {
+    const strict = await startEmbeddedKafka({ logger: { warn: () => undefined } });
+    const raw = await RawClient.connect(strict.port);
+    try {
+      const groupId = uniqueName('bounds-group');
+      const join = async (sessionTimeout: number, correlationId: number) =>
+        parseJoinGroupV2((await raw.request(11, 2, correlationId, joinGroupV2Body(groupId, sessionTimeout, 3000, 'any'))).body).errorCode;
+      expect(await join(5999, 1)).toBe(26); // INVALID_SESSION_TIMEOUT
+      expect(await join(1_800_001, 2)).toBe(26);
+      expect(await join(6000, 3)).toBe(0);
+    } finally {
+      raw.close();
+      await strict.stop();
+    }
+  });
+
+  it.each([
+    ['no-offsets', undefined, ['-1']],
+    ['GROUP_ID_NOT_FOUND', 'GROUP_ID_NOT_FOUND', 'The group id was not found'],
+  ] as const)('answers OffsetFetch of a group it never saw with %s when so configured', async (_, setting, expected) => {
+    const other = await startEmbeddedKafka({ unknownGroupOffsetFetch: setting, logger: { warn: () => undefined } });
+    const client = kafkaClient(other.brokers, { retry: { retries: 0 } });
+    const otherAdmin = client.admin();
+    await otherAdmin.connect();
+    try {
+      const topic = uniqueName('unknown-group');
+      await otherAdmin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+      const fetched = otherAdmin.fetchOffsets({ groupId: uniqueName('never-seen'), topics: [topic] });
+      if (typeof expected === 'string') await expect(fetched).rejects.toThrow(expected);
+      else expect((await fetched)[0].partitions.map((p) => p.offset)).toEqual(expected);
+      // A group that committed is known either way: its offsets are answered.
+      const groupId = uniqueName('committed');
+      await otherAdmin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '0' }] });
+      expect((await otherAdmin.fetchOffsets({ groupId, topics: [topic] }))[0].partitions).toEqual([
+        expect.objectContaining({ partition: 0, offset: '0' }),
+      ]);
+    } finally {
+      await otherAdmin.disconnect();
+      await other.stop();
+    }
   });
 
   it('serves eachBatch consumers with partitionsConsumedConcurrently, resolveOffset and heartbeat', async () => {

@@ -17,7 +17,8 @@ describe('embedded kafka with kafkajs', () => {
   const consumers: Consumer[] = [];
 
   beforeAll(async () => {
-    broker = await startEmbeddedKafka({ port: 0, logger: { warn: (m) => warnings.push(m) } });
+    // Test brokers usually lower group.min.session.timeout.ms, as here, for sub-second rebalances (fastGroup).
+    broker = await startEmbeddedKafka({ port: 0, minSessionTimeoutMs: 1000, logger: { warn: (m) => warnings.push(m) } });
     kafka = kafkaClient(broker.brokers);
     admin = kafka.admin();
     producer = kafka.producer();
@@ -223,6 +224,32 @@ describe('embedded kafka with kafkajs', () => {
     ]);
   });
 
+  it.each([
+    ['uncompressed', CompressionTypes.None],
+    ['gzip', CompressionTypes.GZIP],
+  ])('answers ListOffsets by timestamp as Kafka does: the first record at or after it, -1 when none (%s)', async (_, compression) => {
+    const topic = uniqueName('by-time');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    const t0 = Date.now() - 60_000;
+    const at = (ms: number, value: string) => ({ value, timestamp: String(t0 + ms) });
+    await producer.send({ topic, compression, messages: [at(0, 'a'), at(10, 'b'), at(20, 'c')] }); // one batch: offsets 0-2
+    await producer.send({ topic, compression, messages: [at(30, 'd')] }); // offset 3
+    const raw = await RawClient.connect(broker.port);
+    try {
+      const ask = async (ms: number) => parseListOffsetsV1((await raw.request(2, 1, ms + 1, listOffsetsV1Body(topic, 0, t0 + ms))).body);
+      // Within a batch, not its first offset; the found record's own timestamp comes back.
+      expect(await ask(5)).toEqual({ errorCode: 0, timestamp: t0 + 10, offset: 1 });
+      expect(await ask(15)).toEqual({ errorCode: 0, timestamp: t0 + 20, offset: 2 });
+      expect(await ask(20)).toEqual({ errorCode: 0, timestamp: t0 + 20, offset: 2 });
+      expect(await ask(25)).toEqual({ errorCode: 0, timestamp: t0 + 30, offset: 3 });
+      // No record that late: -1 (the high watermark was answered before), which kafkajs turns into the end.
+      expect(await ask(31)).toEqual({ errorCode: 0, timestamp: -1, offset: -1 });
+    } finally {
+      raw.close();
+    }
+    expect(await admin.fetchTopicOffsetsByTimestamp(topic, t0 + 31)).toEqual([{ partition: 0, offset: '4' }]);
+  });
+
   it('fromBeginning false only delivers messages produced after joining', async () => {
     const topic = uniqueName('latest');
     await producer.send({ topic, messages: [{ value: 'old-1' }, { value: 'old-2' }] });
@@ -349,7 +376,7 @@ describe('embedded kafka with kafkajs', () => {
     let smallAdmin: Admin;
 
     beforeAll(async () => {
-      small = await startEmbeddedKafka({ maxRecordsPerPartition: 10, logger: { warn: () => undefined } });
+      small = await startEmbeddedKafka({ maxRecordsPerPartition: 10, minSessionTimeoutMs: 1000, logger: { warn: () => undefined } });
       smallKafka = kafkaClient(small.brokers);
       smallAdmin = smallKafka.admin();
       await smallAdmin.connect();
@@ -444,6 +471,23 @@ function produceV3Body(topic: string, partition: number, records: Buffer): Buffe
     int32(records.length),
     records,
   ]);
+}
+
+function listOffsetsV1Body(topic: string, partition: number, timestamp: number): Buffer {
+  const ts = Buffer.alloc(8);
+  ts.writeBigInt64BE(BigInt(timestamp));
+  return Buffer.concat([int32(-1), int32(1), str(topic), int32(1), int32(partition), ts]);
+}
+
+function parseListOffsetsV1(body: Buffer) {
+  let pos = 4; // topic count (1)
+  pos += 2 + body.readInt16BE(pos); // topic name
+  pos += 4 + 4; // partition count (1), partition
+  return {
+    errorCode: body.readInt16BE(pos),
+    timestamp: Number(body.readBigInt64BE(pos + 2)),
+    offset: Number(body.readBigInt64BE(pos + 10)),
+  };
 }
 
 function parseProduceV3(body: Buffer) {

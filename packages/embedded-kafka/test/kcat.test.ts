@@ -47,7 +47,7 @@ describeWithKcat('embedded kafka with kcat (librdkafka)', () => {
   const warnings: string[] = [];
 
   beforeAll(async () => {
-    broker = await startEmbeddedKafka({ logger: { warn: (m) => warnings.push(m) } });
+    broker = await startEmbeddedKafka({ minSessionTimeoutMs: 1000, logger: { warn: (m) => warnings.push(m) } }); // fastGroup's 3 s sessions
     bootstrap = broker.brokers[0];
     kafka = kafkaClient(broker.brokers);
     admin = kafka.admin();

@@ -1,7 +1,7 @@
 /**
  * ListOffsets (key 2), v0-2. Timestamp -1 = latest (high watermark),
  * -2 = earliest (log start offset, which retention moves forward).
- * Other timestamps resolve at batch granularity.
+ * Other timestamps: the first record at or after it, with its timestamp, or -1 when none (PartitionLog.offsetForTimestamp).
  */
 import { ApiDefinition } from '../broker-context';
 import { ErrorCode } from '../error-codes';
@@ -35,17 +35,18 @@ export const listOffsetsApi: ApiDefinition = {
       tw.array(t.partitions, (pw, { partition, timestamp }) => {
         const log = broker.topics.partition(t.name, partition);
         let offset = -1;
+        let foundTimestamp = -1;
         if (log) {
           if (timestamp === LATEST) offset = log.highWatermark;
           else if (timestamp === EARLIEST) offset = log.logStartOffset;
-          else offset = log.offsetForTimestamp(timestamp);
+          else ({ offset, timestamp: foundTimestamp } = log.offsetForTimestamp(timestamp) ?? { offset: -1, timestamp: -1 });
         }
         pw.int32(partition).int16(log ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
         if (v === 0) {
-          if (log) pw.int32(1).int64(offset);
+          if (log && offset >= 0) pw.int32(1).int64(offset);
           else pw.int32(0);
         } else {
-          pw.int64(-1).int64(offset); // timestamp, offset
+          pw.int64(foundTimestamp).int64(offset);
         }
       });
     });

@@ -1,4 +1,4 @@
-/** OffsetFetch (key 9), v0-3. A partition without a committed offset answers -1. */
+/** OffsetFetch (key 9), v0-3. A partition without a committed offset answers -1, as in Apache Kafka, also for an unknown group (unless configured otherwise). */
 import { ApiDefinition } from '../broker-context';
 import { ErrorCode } from '../error-codes';
 import { Writer } from '../protocol';
@@ -20,6 +20,12 @@ export const offsetFetchApi: ApiDefinition = {
 
     const w = new Writer();
     if (v >= 3) w.int32(0); // throttle_time_ms
+    if (v >= 2 && broker.unknownGroupOffsetFetch === 'GROUP_ID_NOT_FOUND' && !broker.groups.knows(groupId)) {
+      // The other answer some brokers give (see EmbeddedKafkaOptions): no topics, the group-level error.
+      w.array([], () => undefined);
+      w.int16(ErrorCode.GROUP_ID_NOT_FOUND);
+      return w;
+    }
     w.array(topics, (tw, t) => {
       tw.string(t.name);
       tw.array(t.partitions, (pw, { partition, committed }) => {
