@@ -247,8 +247,8 @@ export class StateRebuild implements OnApplicationShutdown {
     const admin = await this.connectedAdmin();
     const topic = this.config.SESSION_EVENTS_TOPIC;
     const committed = new Map<number, number>();
-    const [offsets] = await admin.fetchOffsets({ groupId: this.config.KAFKA_GROUP_ID, topics: [topic] }).catch(() => []);
-    for (const p of offsets?.partitions ?? []) if (Number(p.offset) >= 0) committed.set(p.partition, Number(p.offset));
+    for (const p of await committedOffsets(admin, this.config.KAFKA_GROUP_ID, topic))
+      if (Number(p.offset) >= 0) committed.set(p.partition, Number(p.offset));
     const point: Record<string, number> = {};
     for (const p of await admin.fetchTopicOffsets(topic))
       point[p.partition] = Math.min(committed.get(p.partition) ?? Infinity, Number(p.high));
