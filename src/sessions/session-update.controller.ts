@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
-import { ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiErrors, sessionBodyErrors } from '../docs/api-responses';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
@@ -21,13 +21,6 @@ export class SessionUpdateController {
       'ended and the user has no live session (the chat server then broadcasts "offline"); an unknown session answers isSuccess:false, ' +
       'result:null. The X-Session-Wait header says how the wait ended.',
   })
-  @ApiHeader({
-    name: SESSION_WAIT_HEADER,
-    description:
-      'On the answer: complete (everything already in Kafka was applied), or why it answered earlier: bound (SESSION_ROUTE_WAIT_MS reached, ' +
-      'or a backlog that cannot drain within it), stalled (a partition behind has not advanced for 100 ms), rebuilding, unavailable (Redis or Kafka).',
-    required: false,
-  })
   @ApiBody({
     type: SessionUpdate,
     examples: {
@@ -37,6 +30,15 @@ export class SessionUpdateController {
   })
   @ApiOkResponse({
     type: SessionUpdateAnswer,
+    headers: {
+      [SESSION_WAIT_HEADER]: {
+        description:
+          'How the wait ended: complete (every session record already in Kafka was applied), or why it answered earlier: bound ' +
+          '(SESSION_ROUTE_WAIT_MS reached, or a backlog that cannot drain within it), stalled (a partition behind has not advanced for ' +
+          '100 ms), rebuilding, unavailable (Redis or Kafka unreachable)',
+        schema: { type: 'string', enum: ['complete', 'bound', 'stalled', 'rebuilding', 'unavailable'] },
+      },
+    },
     examples: {
       offline: {
         summary: "the user's last session ended",
