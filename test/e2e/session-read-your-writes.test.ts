@@ -55,6 +55,18 @@ async function disconnect(url: string, sessionId: string) {
   return { status: res.status, wait: res.headers.get('x-session-wait'), body };
 }
 
+/** The answer for a session no CONNECT was applied for, given before the wait's end for `reason`. */
+const unknownSessionCutShort = (reason: string) => ({
+  status: 200,
+  wait: reason,
+  body: {
+    code: 200,
+    message: `unknown session; answered before every session record already in Kafka was applied (${reason})`,
+    isSuccess: false,
+    result: null,
+  },
+});
+
 /** Per instance (by its KAFKA_CLIENT_ID): the partitions of each topic the group gave it. */
 async function assignments(): Promise<Map<string, Record<string, number[]>>> {
   const { groups } = await admin.describeGroups([topics.groupId]);
@@ -83,8 +95,11 @@ async function lagReported(url: string): Promise<string[]> {
 }
 
 it('reports consumer lag only for the partitions an instance holds, after a rebalance gave some to another', async () => {
-  for (let partition = 0; partition < PARTITIONS; partition++) await chat.connect(`lag-${partition}`, 4900 + partition, 'online', { partition });
-  await eventually(async () => expect((await lagReported(a.url)).filter((p) => p.startsWith(topics.sessionEvents))).toHaveLength(PARTITIONS));
+  for (let partition = 0; partition < PARTITIONS; partition++)
+    await chat.connect(`lag-${partition}`, 4900 + partition, 'online', { partition });
+  await eventually(async () =>
+    expect((await lagReported(a.url)).filter((p) => p.startsWith(topics.sessionEvents))).toHaveLength(PARTITIONS),
+  );
 
   b = await ServiceProcess.start({ ...env, KAFKA_CLIENT_ID: 'instance-b' }, 'instance-b');
   const ofB = await sessionPartitionsOf('instance-b');
@@ -108,7 +123,8 @@ it("answers the user of a DISCONNECT whose CONNECT was acknowledged by Kafka but
   // Answers labelled as cut short are not judged (a loaded machine may stall B for 100 ms); most must have waited to the end.
   const complete = answers.filter((answer) => answer.wait === 'complete');
   expect(complete.length).toBeGreaterThanOrEqual(15);
-  for (const answer of complete) expect({ result: answer.body.result, isSuccess: answer.body.isSuccess }).toEqual({ result: answer.userId, isSuccess: true });
+  for (const answer of complete)
+    expect({ result: answer.body.result, isSuccess: answer.body.isSuccess }).toEqual({ result: answer.userId, isSuccess: true });
 }, 60000);
 
 it("answers null for one device's DISCONNECT while the user's other device's CONNECT is in Kafka, not applied yet", async () => {
@@ -123,7 +139,12 @@ it("answers null for one device's DISCONNECT while the user's other device's CON
   const complete = answers.filter((answer) => answer.wait === 'complete');
   expect(complete.length).toBeGreaterThanOrEqual(15);
   for (const answer of complete) {
-    expect(answer.body).toEqual({ code: 200, message: 'session ended; the user is still online on another session', isSuccess: true, result: null });
+    expect(answer.body).toEqual({
+      code: 200,
+      message: 'session ended; the user is still online on another session',
+      isSuccess: true,
+      result: null,
+    });
   }
 }, 60000);
 
@@ -133,16 +154,7 @@ it('answers at once, labelled bound, with SESSION_ROUTE_WAIT_MS=0', async () => 
   try {
     await waitUntilReady(noWait.url);
     const answer = await disconnect(noWait.url, 'never-connected');
-    expect(answer).toEqual({
-      status: 200,
-      wait: 'bound',
-      body: {
-        code: 200,
-        message: 'unknown session; answered before every session record already in Kafka was applied (bound)',
-        isSuccess: false,
-        result: null,
-      },
-    });
+    expect(answer).toEqual(unknownSessionCutShort('bound'));
     expect(await readMetric(noWait.url, 'state_server_session_route_early_answers_total', { reason: 'bound' })).toBe(1);
   } finally {
     await noWait.close();
@@ -154,16 +166,7 @@ it('answers stalled while the partition behind has a dead owner, and waits to th
   expect(await b!.kill('SIGKILL')).toBeNull();
   await chat.connect('stall-1', 5200, 'online', { partition });
   const stalled = await disconnect(a.url, 'stall-1');
-  expect(stalled).toEqual({
-    status: 200,
-    wait: 'stalled',
-    body: {
-      code: 200,
-      message: 'unknown session; answered before every session record already in Kafka was applied (stalled)',
-      isSuccess: false,
-      result: null,
-    },
-  });
+  expect(stalled).toEqual(unknownSessionCutShort('stalled'));
   expect(await readMetric(a.url, 'state_server_session_route_early_answers_total', { reason: 'stalled' })).toBeGreaterThanOrEqual(1);
   // Once the group dropped B (its session timeout), A consumes that partition: the CONNECT used up the pending DISCONNECT.
   await eventually(async () => {
