@@ -148,6 +148,22 @@ it("answers null for one device's DISCONNECT while the user's other device's CON
   }
 }, 60000);
 
+it('holds a DISCONNECT that came before its CONNECT reached Kafka until that CONNECT uses up its pending marker', async () => {
+  const [partition] = (await assignments()).get('instance-a')?.[topics.sessionEvents] ?? [0];
+  const answers = [];
+  for (let i = 0; i < 5; i++) {
+    const answering = disconnect(a.url, `quick-${i}`); // the socket closed before its CONNECT left the chat server
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await chat.connect(`quick-${i}`, 5150 + i, 'online', { partition });
+    answers.push({ userId: String(5150 + i), ...(await answering) });
+  }
+  const complete = answers.filter((answer) => answer.wait === 'complete');
+  expect(complete.length).toBeGreaterThanOrEqual(3);
+  for (const answer of complete) {
+    expect(answer.body).toEqual({ code: 200, message: 'session ended; the user is offline', isSuccess: true, result: answer.userId });
+  }
+}, 60000);
+
 it('answers at once, labelled bound, with SESSION_ROUTE_WAIT_MS=0', async () => {
   const other = uniqueTopics('ryw-nowait').groupId;
   const noWait = await startTestApp({ ...env, KAFKA_GROUP_ID: other, SESSION_ROUTE_WAIT_MS: '0' });
