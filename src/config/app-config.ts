@@ -140,9 +140,15 @@ export class AppConfig {
   @IntegerIn(1, 256)
   KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 
+  /**
+   * How long a silent instance (crashed, SIGKILLed, partitioned away) keeps its partitions: they
+   * stand still that long, and the session route answers "stalled" for records behind them. 10 s
+   * with heartbeats every 3 s: a partition waiting out a Redis outage heart-beats between retries
+   * (at most ~5 s plus REDIS_COMMAND_TIMEOUT_MS apart). A graceful stop leaves the group at once.
+   */
   @Transform(toInt)
   @IntegerIn(3000, 300000)
-  KAFKA_SESSION_TIMEOUT_MS = 30000;
+  KAFKA_SESSION_TIMEOUT_MS = 10000;
 
   @Transform(toInt)
   @IntegerIn(100, 60000)
@@ -191,6 +197,15 @@ export class AppConfig {
   @Transform(toInt)
   @IntegerIn(50, 60000)
   REDIS_COMMAND_TIMEOUT_MS = 2000;
+
+  /**
+   * Read-your-writes on POST /api/state/update/session: how long (ms) a DISCONNECT may wait for
+   * every session record already in Kafka when it arrived to be applied, before answering (docs/rules.md).
+   * 0 answers at once (labelled X-Session-Wait: bound).
+   */
+  @Transform(toInt)
+  @IntegerIn(0, 10000)
+  SESSION_ROUTE_WAIT_MS = 250;
 
   @IsString()
   @Matches(/^[A-Za-z0-9._-]{1,249}$/, {

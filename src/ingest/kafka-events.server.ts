@@ -12,6 +12,7 @@ import { CHANNEL_EVENTS, DECODE_AS, SESSION_EVENTS } from './event-patterns';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { createKafka } from '../kafka/kafka-client';
 import { PartitionRewinder, RewindableConsumer } from './partition-rewind';
+import { AppliedPositions } from '../sessions/applied-positions';
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 /** Back-off between attempts to reach Kafka at start-up. */
@@ -70,11 +71,14 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   /** Cuts the connect loop's back-off short when stopping. */
   private wakeUp?: () => void;
   private readonly rewinder: PartitionRewinder;
+  /** The partitions ("topic|partition") the lag gauge reports: only ones this consumer holds. */
+  private readonly lagReported = new Set<string>();
 
   constructor(
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly rebuild: StateRebuild,
+    private readonly positions: AppliedPositions,
   ) {
     super();
     this.kafka = createKafka(config);
@@ -116,6 +120,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     this.inGroup = false;
+    this.forgetLag();
   }
 
   on(): never {
@@ -250,18 +255,33 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     }
     this.consumer = consumer;
     this.consumerGroup = groupId;
-    const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = consumer.events;
+    const fromBeginning = this.config.KAFKA_FROM_BEGINNING || groupId !== this.config.KAFKA_GROUP_ID;
+    const { GROUP_JOIN, CRASH, STOP, DISCONNECT, END_BATCH_PROCESS } = consumer.events;
     consumer.on(GROUP_JOIN, ({ payload }) => {
       this.inGroup = true;
       this.rewinder.assigned(payload.memberAssignment);
+      this.forgetLag(payload.memberAssignment);
+      void this.startPositions(groupId, payload.memberAssignment[this.config.SESSION_EVENTS_TOPIC] ?? [], fromBeginning);
       const pending = this.pendingRewind;
       this.pendingRewind = undefined;
       if (pending) void this.rewindTo(pending.sinceMs, pending.reason);
     });
-    for (const event of [STOP, DISCONNECT]) consumer.on(event, () => this.consumer === consumer && (this.inGroup = false));
+    for (const event of [STOP, DISCONNECT]) {
+      consumer.on(event, () => {
+        if (this.consumer !== consumer) return;
+        this.inGroup = false;
+        this.forgetLag();
+      });
+    }
+    // A fetch of only control records (or aborted ones) never reaches eachBatch; kafkajs resolves it itself.
+    consumer.on(END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize > 0 || payload.topic !== this.config.SESSION_EVENTS_TOPIC) return;
+      this.positions.raise(groupId, new Map([[payload.partition, BigInt(payload.lastOffset) + 1n]])).catch(() => undefined);
+    });
     consumer.on(CRASH, ({ payload }) => {
       if (this.consumer !== consumer) return;
       this.inGroup = false;
+      this.forgetLag();
       this.reason = this.describe(payload.error);
       // kafkajs restarts the consumer itself after a retriable error; after any other, start over.
       if (!payload.restart && !this.stopping) {
@@ -272,16 +292,52 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       }
     });
     await consumer.connect();
-    await consumer.subscribe({
-      topics: this.topics,
-      fromBeginning: this.config.KAFKA_FROM_BEGINNING || groupId !== this.config.KAFKA_GROUP_ID,
-    });
+    await consumer.subscribe({ topics: this.topics, fromBeginning });
     await consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.config.KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY,
-      eachBatch: (payload) => this.consumeBatch(payload),
+      eachBatch: (payload) => this.consumeBatch(payload, groupId),
     });
+  }
+
+  /**
+   * On joining: the session route's applied positions of the partitions this consumer now holds
+   * start where the group's commits are (everything before was applied: offsets are committed only
+   * after Redis has the writes), or, with no commit, at the start of the retained log when it
+   * replays from there. Without this a partition with nothing new to fetch would never report its
+   * position. Raise-only, so a previous owner's higher position stays.
+   */
+  private async startPositions(groupId: string, partitions: number[], fromBeginning: boolean): Promise<void> {
+    if (partitions.length === 0) return;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const topic = this.config.SESSION_EVENTS_TOPIC;
+      const [[committed], retained] = await Promise.all([admin.fetchOffsets({ groupId, topics: [topic] }), admin.fetchTopicOffsets(topic)]);
+      const start = new Map<number, bigint>();
+      for (const partition of partitions) {
+        const offset = Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
+        const low = retained.find((p) => p.partition === partition)?.low;
+        if (offset >= 0) start.set(partition, BigInt(offset));
+        else if (fromBeginning && low !== undefined) start.set(partition, BigInt(low));
+      }
+      await this.positions.raise(groupId, start);
+    } catch (error) {
+      this.log.warn(`Could not record where the session topic's partitions start (${(error as Error).message}); their next batch does`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Drops the lag of partitions this consumer no longer holds (all of them, without an assignment: stopped or crashed). */
+  private forgetLag(assignment: Record<string, number[]> = {}): void {
+    for (const key of this.lagReported) {
+      const [topic, partition] = key.split('|');
+      if (assignment[topic]?.includes(Number(partition))) continue;
+      this.metrics.consumerLag.remove({ topic, partition });
+      this.lagReported.delete(key);
+    }
   }
 
   /** Runs `step` after every change queued before it (see `lifecycle`); never rejects. */
@@ -357,7 +413,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
    * letters published; offsets resolved (and so committed) only after Redis has the writes and the
    * DLT has the dead letters. Transient failures are retried with backoff; nothing else stalls.
    */
-  private async consumeBatch(payload: EachBatchPayload): Promise<void> {
+  private async consumeBatch(payload: EachBatchPayload, groupId: string): Promise<void> {
     const { batch } = payload;
     const { topic, partition } = batch;
     const heartbeat = () => payload.heartbeat();
@@ -402,9 +458,18 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
         }
       }
       const last = chunk[chunk.length - 1].offset;
+      if (topic === this.config.SESSION_EVENTS_TOPIC) {
+        // The next fetch position (past a trailing control record too): what the session route waits for.
+        const next = BigInt(start + MAX_CHUNK >= batch.messages.length ? batch.lastOffset() : last) + 1n;
+        const raised = await this.untilDone(`record the applied position of ${topic}[${partition}]`, heartbeat, isRunning, () =>
+          this.positions.raise(groupId, new Map([[partition, next]])).then(() => true),
+        );
+        if (raised === undefined) return;
+      }
       resolveOffset(last);
       this.rewinder.applied(topic, partition, chunk[0].offset, last);
       this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+      this.lagReported.add(`${topic}|${partition}`);
       await heartbeat();
     }
   }

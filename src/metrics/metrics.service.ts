@@ -55,6 +55,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly sessionRouteEarlyAnswers = new Counter({
+    name: 'state_server_session_route_early_answers_total',
+    help: 'Session route answers given before every session record already in Kafka was applied, by reason (bound, stalled, rebuilding, unavailable)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly rebuildsStarted = new Counter({
     name: 'state_server_rebuilds_total',
     help: 'Rebuilds of the state from the topics this instance took part in (Redis lost the state)',

@@ -34,14 +34,19 @@ export class SessionEventLog implements OnApplicationShutdown {
     });
   }
 
-  /** Appends the events in one produce request; resolves once all in-sync replicas have them. */
-  async appendAll(events: readonly LoggedSessionEvent[]): Promise<void> {
+  /**
+   * Appends the events in one produce request; resolves once all in-sync replicas have them, with
+   * the first offset they took in each partition they went to (every record from there on was
+   * appended after these events' requests arrived: the session route need not wait for them).
+   */
+  async appendAll(events: readonly LoggedSessionEvent[]): Promise<ReadonlyMap<number, number>> {
     await this.connected();
-    await this.producer.send({
+    const appended = await this.producer.send({
       topic: this.config.SESSION_EVENTS_TOPIC,
       acks: -1,
       messages: events.map((event) => ({ key: event.userId ?? event.sessionId, value: JSON.stringify(event) })),
     });
+    return new Map(appended.filter((m) => m.baseOffset !== undefined).map((m) => [m.partition, Number(m.baseOffset)]));
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,8 +1,9 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { ApiErrors, sessionBodyErrors } from '../docs/api-responses';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
-import { sessionNotRecorded, SessionUpdatesService } from './session-updates.service';
+import { SESSION_WAIT_HEADER, sessionNotRecorded, SessionUpdatesService } from './session-updates.service';
 
 /** Where the chat server's HTTP session events enter (its DISCONNECT; CONNECT is accepted too): the original service's route. */
 @ApiTags('original routes')
@@ -15,8 +16,10 @@ export class SessionUpdateController {
   @ApiOperation({
     summary: "A chat-server session event over HTTP (the original service's route)",
     description:
-      'Applied at once and appended to the session topic before the answer. `result` is the userId only when this DISCONNECT ended the ' +
-      'user\'s last live session (the chat server then broadcasts "offline"); an unknown session answers isSuccess:false, result:null.',
+      'Applied at once and appended to the session topic; a DISCONNECT then waits (at most SESSION_ROUTE_WAIT_MS) until every session record ' +
+      'already in Kafka when it arrived is applied, and answers from the state after that wait: `result` is the userId when the session has ' +
+      'ended and the user has no live session (the chat server then broadcasts "offline"); an unknown session answers isSuccess:false, ' +
+      'result:null. The X-Session-Wait header says how the wait ended.',
   })
   @ApiBody({
     type: SessionUpdate,
@@ -27,6 +30,15 @@ export class SessionUpdateController {
   })
   @ApiOkResponse({
     type: SessionUpdateAnswer,
+    headers: {
+      [SESSION_WAIT_HEADER]: {
+        description:
+          'How the wait ended: complete (every session record already in Kafka was applied), or why it answered earlier: bound ' +
+          '(SESSION_ROUTE_WAIT_MS reached, or a backlog that cannot drain within it), stalled (a partition behind has not advanced for ' +
+          '100 ms), rebuilding, unavailable (Redis or Kafka unreachable)',
+        schema: { type: 'string', enum: ['complete', 'bound', 'stalled', 'rebuilding', 'unavailable'] },
+      },
+    },
     examples: {
       offline: {
         summary: "the user's last session ended",
@@ -52,7 +64,14 @@ export class SessionUpdateController {
       },
     },
   })
-  update(@Body() body: SessionUpdate): Promise<SessionUpdateAnswer> {
-    return this.updates.update(body);
+  async update(@Body() body: SessionUpdate, @Res({ passthrough: true }) reply: FastifyReply): Promise<SessionUpdateAnswer> {
+    try {
+      const { body: answer, wait } = await this.updates.update(body);
+      void reply.header(SESSION_WAIT_HEADER, wait);
+      return answer;
+    } catch (error) {
+      void reply.header(SESSION_WAIT_HEADER, 'unavailable');
+      throw error;
+    }
   }
 }

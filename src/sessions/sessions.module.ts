@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
+import { AppliedPositions } from './applied-positions';
+import { SessionCatchUp } from './session-catch-up';
 import { SessionEventLog } from './session-event-log';
 import { SessionUpdateController } from './session-update.controller';
 import { SessionUpdatesService } from './session-updates.service';
@@ -10,6 +12,7 @@ import { SessionsService } from './sessions.service';
 @Module({
   imports: [StateStoreModule, StateRebuildModule],
   controllers: [SessionsController, SessionUpdateController],
-  providers: [SessionsService, SessionUpdatesService, SessionEventLog],
+  providers: [SessionsService, SessionUpdatesService, SessionEventLog, AppliedPositions, SessionCatchUp],
+  exports: [AppliedPositions],
 })
 export class SessionsModule {}

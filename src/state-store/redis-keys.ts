@@ -30,6 +30,7 @@
  *   STATE_STORE:SINCE           string  when the state was started; absent = the state was lost (or never built)
  *   STATE_STORE:EPOCH           string  the state's epoch after a rebuild: consumers use group <KAFKA_GROUP_ID>.<epoch>
  *   STATE_STORE:REBUILD:<epoch> string  the end offsets a rebuild must reach (JSON), set by the first instance to switch
+ *   STATE_STORE:APPLIED:<group> hash    session-topic partition -> next offset applied by consumer group <group> (bucket 0, next to its marker)
  * Cluster only (the steps of an event that spans two buckets, docs/cluster.md):
  *   STATE_CLOCK                 string  the bucket's version clock (µs, strictly increasing)
  *   STATE_OUTBOX                zset    follow-up steps produced in this bucket, until applied (score: version)
@@ -57,6 +58,7 @@ export const redisKeys = {
   storeMarker: 'STATE_STORE:SINCE',
   storeEpoch: 'STATE_STORE:EPOCH',
   storeRebuildPrefix: 'STATE_STORE:REBUILD:',
+  appliedPositionsPrefix: 'STATE_STORE:APPLIED:',
   clock: 'STATE_CLOCK',
   outbox: 'STATE_OUTBOX',
   guildVersionsPrefix: 'GUILD_VERSIONS:',
@@ -323,6 +325,14 @@ export class KeyLayout {
 
   marker(bucket: number): string {
     return this.prefix(bucket) + redisKeys.storeMarker;
+  }
+
+  /**
+   * The session topic's applied positions of a consumer group (the session route's read-your-writes
+   * wait): in bucket 0 beside that bucket's marker, which the script that raises them checks.
+   */
+  appliedPositions(groupId: string): string {
+    return this.prefix(0) + redisKeys.appliedPositionsPrefix + groupId;
   }
 
   outbox(bucket: number): string {

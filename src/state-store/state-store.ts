@@ -581,6 +581,18 @@ export class StateStore implements OnApplicationShutdown {
     return reads.assemble(replies);
   }
 
+  /** Whether (userId, sessionId) has ended and how many live sessions the user has (the session route's answer), in one round trip. */
+  async readSessionEnd(userId: string, sessionId: string): Promise<{ ended: boolean; liveSessions: number }> {
+    const bucket = this.layout.bucketOf(userId);
+    const [[stateError, state], [countError, count]] = await this.runInBuckets([
+      { bucket, queue: (p) => p.hget(this.layout.session(userId, sessionId), 'state') },
+      { bucket, queue: (p) => p.hlen(this.layout.userSessions(userId)) },
+    ]);
+    const failed = stateError ?? countError;
+    if (failed) throw new StateStoreUnavailableError(failed.message);
+    return { ended: state === 'ended', liveSessions: Number(count) };
+  }
+
   /**
    * One page of a guild's presence: about `limit` of its online members from SSCAN position
    * `cursor` (start: "0"), with their states, and the guild's voice channels. The first page also
