@@ -2,6 +2,7 @@ import { freePort } from '../../testkit/free-port';
 import { startTestKafka, TestKafka } from '../../testkit/kafka';
 import { startStack, TestStack } from '../../testkit/stack';
 import { Workload } from '../../testkit/mixed-workload';
+import type { Measured } from '../targets';
 
 /** What every scenario gets from run.ts. */
 export interface BenchContext {
@@ -17,8 +18,8 @@ export interface BenchContext {
   queryUserCounts: number[];
   /** Directory for CPU profiles of the children, when --profile is given. */
   profileDir?: string;
-  /** Figures one scenario measured that another quotes (e.g. ours apply for the original's ratio). */
-  shared: Record<string, number>;
+  /** Figures the targets are judged from (bench/targets.ts); also how one scenario quotes another's. */
+  measured: Measured;
 }
 
 export type BenchKafka = TestKafka;

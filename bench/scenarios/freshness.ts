@@ -117,7 +117,7 @@ export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): P
       params: { rate, seconds: ctx.freshnessSeconds, warmupMs: WARMUP_MS, tickMs: TICK_MS, perTick },
       figures: [
         { name: `freshness p50 @ ${rate.toLocaleString()} events/s`, value: p50, unit: 'ms' },
-        { name: `freshness p99 @ ${rate.toLocaleString()} events/s`, value: p99, unit: 'ms', target: '<= 30 ms', met: p99 <= 30 },
+        { name: `freshness p99 @ ${rate.toLocaleString()} events/s`, value: p99, unit: 'ms' },
         { name: 'service RSS under 5,000 events/s', value: round(service.peakRss() / 2 ** 20, 1), unit: 'MiB' },
       ],
       details: {
