@@ -122,11 +122,20 @@ async function main(): Promise<void> {
   const kafka = await startBenchKafka();
   const results: ScenarioResult[] = [];
   const dir = args.record ? RECORDED_DIR : RUNS_DIR;
+  const failed: string[] = [];
   try {
     for (const name of args.chosen) {
       const started = Date.now();
       log(`== ${name}`);
-      const result = await SCENARIOS[name].run(ctx, kafka);
+      let result: ScenarioResult;
+      try {
+        result = await SCENARIOS[name].run(ctx, kafka);
+      } catch (error) {
+        // One scenario failing (on a loaded machine: a Redis command timing out) leaves the others' figures.
+        log(`== ${name} FAILED: ${(error as Error).stack ?? String(error)}`);
+        failed.push(name);
+        continue;
+      }
       result.durationSeconds = Math.round((Date.now() - started) / 100) / 10;
       results.push(result);
       const file = writeResult(dir, result, env, args.quick);
@@ -144,10 +153,14 @@ async function main(): Promise<void> {
     `\n${env.cpuModel} x${env.cores}, Node ${env.node}, Redis ${env.redis}, ${env.date}, load ${env.loadAverage1m}\n${table(results)}`,
   );
   console.log(`\nTargets (ratios within this run; bench/targets.ts):\n${targets.table}`);
+  if (failed.length > 0) {
+    console.log(`\nFAILED: ${failed.join(', ')} (see the log above)`);
+    process.exitCode = 1;
+  }
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (error) => {
     console.error(error);
     process.exit(1);

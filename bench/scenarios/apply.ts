@@ -77,6 +77,33 @@ export async function measureOurApply(ctx: BenchContext, harness: StateHarness, 
   return { eventsPerSecond: Math.round(total / seconds), seconds: round(seconds, 3), rejected, mismatches, concurrency };
 }
 
+/**
+ * Where Redis's time per event goes (INFO commandstats since a RESETSTAT, which counts the commands
+ * scripts run as well as the EVALSHA itself): the scripts' whole time, the part spent in the
+ * commands they call, and the commands per event, by name.
+ */
+function scriptCost(info: string, events: number) {
+  let scriptUs = 0;
+  let commandUs = 0;
+  let calls = 0;
+  const byCommand: Record<string, number> = {};
+  for (const [, name, n, usec] of info.matchAll(/^cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/gm)) {
+    if (/^(evalsha|eval|fcall|script|config|info|flushall|ping|select|client|hello)$/.test(name)) {
+      if (/^(evalsha|eval|fcall)$/.test(name)) scriptUs += Number(usec);
+      continue;
+    }
+    commandUs += Number(usec);
+    calls += Number(n);
+    byCommand[name] = round(Number(n) / events, 2);
+  }
+  return {
+    scriptUsPerEvent: round(scriptUs / events, 2),
+    commandUsPerEvent: round(commandUs / events, 2),
+    callsPerEvent: round(calls / events, 2),
+    callsPerEventByCommand: Object.fromEntries(Object.entries(byCommand).sort((a, b) => b[1] - a[1])),
+  };
+}
+
 export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const redis = await startTestRedis({ own: true });
   const port = Number(new URL(redis.url).port);
@@ -139,12 +166,20 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
     const commands = perStream.reduce((n, s) => n + s.reduce((m, b) => m + b.commands, 0), 0);
     const limitRuns: Record<string, number> = {};
     let redisCpuPerEventUs = 0;
+    let luaCost: ReturnType<typeof scriptCost> | undefined;
     for (const connections of [1, 4]) {
       await harness.redis.flushall();
+      if (connections === 1) await harness.redis.config('RESETSTAT');
       const lanes = Array.from({ length: connections }, (_, c) => perStream.filter((_s, k) => k % connections === c).flat());
       const cpuBefore = await redisCpuUs(harness.redis);
       const run = await timed(() => Promise.all(lanes.map((lane) => blast(port, lane))));
-      if (connections === 1) redisCpuPerEventUs = round(((await redisCpuUs(harness.redis)) - cpuBefore) / total, 2);
+      if (connections === 1) {
+        redisCpuPerEventUs = round(((await redisCpuUs(harness.redis)) - cpuBefore) / total, 2);
+        luaCost = scriptCost(await harness.redis.info('commandstats'), total);
+        log(
+          `  Redis per event: ${luaCost.scriptUsPerEvent} µs in scripts, of which ${luaCost.commandUsPerEvent} µs in ${luaCost.callsPerEvent} redis.calls`,
+        );
+      }
       const errors = run.result.reduce((n, r) => n + r.errors, 0);
       if (errors > 0) log(`  WARNING: ${errors} error replies in the raw replay`);
       limitRuns[`${connections} connection(s)`] = Math.round(total / run.seconds);
@@ -164,6 +199,13 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
       { name: 'decode+validate only', value: Math.round(total / decodeOnly.seconds), unit: 'events/s' },
       { name: 'apply of pre-decoded events', value: Math.round(total / predecoded.seconds), unit: 'events/s' },
       { name: 'Redis CPU per event (INFO cpu over the raw replay)', value: redisCpuPerEventUs, unit: 'µs' },
+      ...(luaCost
+        ? [
+            { name: 'script time per event (commandstats, raw replay)', value: luaCost.scriptUsPerEvent, unit: 'µs' },
+            { name: "of which the scripts' redis.calls", value: luaCost.commandUsPerEvent, unit: 'µs' },
+            { name: 'redis.calls per event', value: luaCost.callsPerEvent, unit: '' },
+          ]
+        : []),
     ];
     return {
       scenario: 'apply',
@@ -173,7 +215,13 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
         'replayed as prebuilt pipelined EVALSHA commands over raw sockets (best of 1 and 4 connections).',
       params: { events: total, chunk: CHUNK, partitionsPerTopic: PARTITIONS, concurrency, scriptCalls: commands },
       figures,
-      details: { ours, limitRuns, decodeOnlySeconds: round(decodeOnly.seconds, 3), predecodedSeconds: round(predecoded.seconds, 3) },
+      details: {
+        ours,
+        limitRuns,
+        luaCost,
+        decodeOnlySeconds: round(decodeOnly.seconds, 3),
+        predecodedSeconds: round(predecoded.seconds, 3),
+      },
     };
   } finally {
     harness.close();

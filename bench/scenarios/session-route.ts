@@ -74,6 +74,17 @@ async function scriptStats(harness: StateHarness): Promise<{ calls: number; usec
   return { calls, usec };
 }
 
+/** Waits (at most 15 s) until no script call has run for a second: the consumer has applied what was produced. */
+async function quiet(harness: StateHarness): Promise<void> {
+  let last = await scriptStats(harness);
+  for (let i = 0; i < 15; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const now = await scriptStats(harness);
+    if (now.calls === last.calls) return;
+    last = now;
+  }
+}
+
 /**
  * The chat server's DISCONNECT (POST /api/state/update/session, no userId), each request ending
  * a different live session, at a realistic fixed rate while the consumer keeps up with steady chat
@@ -149,7 +160,7 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
         if (wait === 'off' && !smallCall) {
           // Redis's cost of one small call: one connection (no group commit), nothing else running.
           await traffic.stop();
-          await new Promise((resolve) => setTimeout(resolve, 500));
+          await quiet(harness);
           const [stats, cpu] = [await scriptStats(harness), await redisCpuUs(harness.redis)];
           const alone = await route(url, 'DISCONNECT one at a time', { seconds: Math.min(seconds, 3), connections: 1 });
           const [after, cpuAfter] = [await scriptStats(harness), await redisCpuUs(harness.redis)];
@@ -160,7 +171,9 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
             requests: alone.requests,
             redisCpuUsPerRequest: round((cpuAfter - cpu) / Math.max(1, alone.requests), 1),
           };
-          log(`  one at a time: ${smallCall.callUs} µs of Redis per script call (${calls} calls for ${alone.requests} requests)`);
+          log(
+            `  one at a time: ${smallCall.callUs} µs of Redis per script call (${calls} calls for ${alone.requests} requests; INFO cpu ${smallCall.redisCpuUsPerRequest} µs per request)`,
+          );
           traffic = steadyTraffic(kafka, topic, BACKGROUND_RATE);
         }
         await child.stop();
@@ -219,7 +232,16 @@ export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka)
       { name: 'DISCONNECT under a backlog: p50', value: backlog.p50Ms, unit: 'ms' },
       { name: 'DISCONNECT under a backlog: p99', value: backlog.p99Ms, unit: 'ms' },
       { name: 'DISCONNECT after an owner was killed: p99', value: killed.p99Ms, unit: 'ms' },
-      ...(smallCall ? [{ name: 'Redis time per session-route script call (commandstats)', value: smallCall.callUs, unit: 'µs' }] : []),
+      ...(smallCall
+        ? [
+            { name: 'Redis time per session-route script call (commandstats)', value: smallCall.callUs, unit: 'µs' },
+            {
+              name: 'script calls per session-route request',
+              value: round(smallCall.calls / Math.max(1, smallCall.requests), 2),
+              unit: '',
+            },
+          ]
+        : []),
     ];
     return {
       scenario: 'session-route',
