@@ -8,7 +8,7 @@ import { ChannelEvent } from '../../src/voice/channel-event';
 import { RawStream, StateHarness } from '../../testkit/state-harness';
 import { startTestRedis } from '../../testkit/redis-server';
 import { recordingRedis } from '../lib/recording-redis';
-import { BenchContext } from '../lib/context';
+import { BENCH_ENV, BenchContext } from '../lib/context';
 import { blast, resp, sha1 } from '../lib/raw-redis';
 import { Figure, log, progress, ratio, redisCpuUs, round, ScenarioResult } from '../lib/report';
 import { BenchEvent, byPartition, mixedWorkload, Workload } from '../../testkit/mixed-workload';
@@ -88,7 +88,7 @@ function scriptCost(info: string, events: number) {
   let calls = 0;
   const byCommand: Record<string, number> = {};
   for (const [, name, n, usec] of info.matchAll(/^cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/gm)) {
-    if (/^(evalsha|eval|fcall|script|config|info|flushall|ping|select|client|hello)$/.test(name)) {
+    if (/^(evalsha|eval|fcall|script|config|info|flushall|ping|select|client|hello)(\|.*)?$/.test(name)) {
       if (/^(evalsha|eval|fcall)$/.test(name)) scriptUs += Number(usec);
       continue;
     }
@@ -107,7 +107,7 @@ function scriptCost(info: string, events: number) {
 export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const redis = await startTestRedis({ own: true });
   const port = Number(new URL(redis.url).port);
-  const harness = new StateHarness(redis.url);
+  const harness = new StateHarness(redis.url, BENCH_ENV);
   try {
     await harness.ready();
     const total = ctx.workload.events.length;
@@ -141,7 +141,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
     // Redis's limit: the same script calls, recorded from the service's own StateStore, replayed as
     // prebuilt EVALSHA commands with no client-side work.
     let recording!: ReturnType<typeof recordingRedis>;
-    const recorder = new StateHarness(redis.url, {}, (client) => (recording = recordingRedis(client)).client);
+    const recorder = new StateHarness(redis.url, BENCH_ENV, (client) => (recording = recordingRedis(client)).client);
     await recorder.ready();
     const perStream: { bytes: Buffer; commands: number }[][] = [];
     for (const s of streams) {

@@ -1,6 +1,6 @@
 import { StateHarness } from '../../testkit/state-harness';
 import { startChild } from '../lib/child';
-import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
+import { BENCH_ENV, BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { log, percentile, progress, round, ScenarioResult } from '../lib/report';
 import { eventJson, guildId, mixedWorkload, userId } from '../../testkit/mixed-workload';
 
@@ -17,7 +17,7 @@ const FRESH_BASE = 70_000_000;
 export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
   const stack = await startBenchStack(kafka, 'fresh');
   const { redis, topics } = stack;
-  const harness = new StateHarness(redis.url);
+  const harness = new StateHarness(redis.url, BENCH_ENV);
   const service = startChild(
     'consumer',
     { mode: 'service', env: await serviceEnv(stack, 'bench-fresh') },

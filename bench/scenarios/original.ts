@@ -2,13 +2,13 @@ import Redis from 'ioredis';
 import { StateHarness } from '../../testkit/state-harness';
 import { applyAllOriginally } from '../original-algorithm';
 import { startTestRedis } from '../../testkit/redis-server';
-import { BenchContext } from '../lib/context';
+import { BENCH_ENV, BenchContext } from '../lib/context';
 import { log, progress, ratio, round, ScenarioResult } from '../lib/report';
 import { measureOurApply, timed } from './apply';
 
 export async function originalScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const redis = await startTestRedis({ own: true });
-  const harness = new StateHarness(redis.url);
+  const harness = new StateHarness(redis.url, BENCH_ENV);
   const client = new Redis(redis.url);
   try {
     await harness.ready();

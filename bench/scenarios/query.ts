@@ -3,7 +3,7 @@ import { freePort } from '../../testkit/free-port';
 import { StateHarness } from '../../testkit/state-harness';
 import { cannon, CannonOptions, CannonRun, describeRun } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
-import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
+import { BENCH_ENV, BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { Figure, log, progress, ratio, round, ScenarioResult } from '../lib/report';
 import { QUERY_RATE } from '../targets';
 import { channelId, guildId, userId } from '../../testkit/mixed-workload';
@@ -148,7 +148,7 @@ async function getJson(url: string, body?: string): Promise<unknown> {
 export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
   const stack = await startBenchStack(kafka, 'query');
   const { redis } = stack;
-  const harness = new StateHarness(redis.url);
+  const harness = new StateHarness(redis.url, BENCH_ENV);
   const children: BenchChild[] = [];
   try {
     await harness.ready();

@@ -3,7 +3,7 @@ import { TestStack } from '../../testkit/stack';
 import { userId } from '../../testkit/mixed-workload';
 import { cannon, CannonRun, describeRun } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
-import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
+import { BENCH_ENV, BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { Figure, log, progress, ratio, redisCpuUs, round, ScenarioResult } from '../lib/report';
 import { SESSION_RATE } from '../targets';
 
@@ -94,7 +94,7 @@ async function quiet(harness: StateHarness): Promise<void> {
  */
 export async function sessionRouteScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
   const stack: TestStack<'none'> = await startBenchStack(kafka, 'session-route');
-  const harness = new StateHarness(stack.redis.url);
+  const harness = new StateHarness(stack.redis.url, BENCH_ENV);
   const children: BenchChild[] = [];
   const topic = stack.topics.sessionEvents;
   try {

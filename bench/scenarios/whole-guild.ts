@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { StateHarness } from '../../testkit/state-harness';
 import { userId } from '../../testkit/mixed-workload';
 import { BenchChild, startChild } from '../lib/child';
-import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
+import { BENCH_ENV, BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { Figure, log, percentile, progress, ratio, round, ScenarioResult } from '../lib/report';
 
 const GUILD = '4242';
@@ -45,7 +45,7 @@ async function pingWhile(redisUrl: string, during: () => Promise<unknown>, label
 
 export async function wholeGuildScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
   const stack = await startBenchStack(kafka, 'whole-guild');
-  const harness = new StateHarness(stack.redis.url);
+  const harness = new StateHarness(stack.redis.url, BENCH_ENV);
   const children: BenchChild[] = [];
   try {
     await harness.ready();
