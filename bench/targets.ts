@@ -47,23 +47,23 @@ export interface Target {
 
 export const TARGETS: readonly Target[] = [
   {
-    row: 'ingest: drain vs the original algorithm, same events',
+    row: 'drain vs the original algorithm, same events',
     ours: 'drainEventsPerSecond',
     floor: 'originalEventsPerSecond',
-    floorName: 'original algorithm',
+    floorName: 'original',
     unit: 'events/s',
     bound: { op: '>=', limit: 15 },
     issue: '#20',
   },
   {
-    row: 'ingest: Redis CPU per applied event (INFO cpu around the drain)',
+    row: 'Redis CPU per event during the drain',
     ours: 'drainRedisCpuUsPerEvent',
     unit: 'µs',
     bound: { op: '<=', limit: 8 },
     issue: '#20',
   },
   {
-    row: 'ingest: drain vs the apply path alone (no Kafka)',
+    row: 'drain vs the apply path alone',
     ours: 'drainEventsPerSecond',
     floor: 'applyEventsPerSecond',
     floorName: 'apply path',
@@ -72,7 +72,7 @@ export const TARGETS: readonly Target[] = [
     issue: '#20',
   },
   {
-    row: 'ingest: drain vs a bare kafkajs consumer',
+    row: 'drain vs a bare kafkajs consumer',
     ours: 'drainEventsPerSecond',
     floor: 'bareConsumerEventsPerSecond',
     floorName: 'bare consumer',
@@ -80,7 +80,7 @@ export const TARGETS: readonly Target[] = [
     issue: 'reference',
   },
   {
-    row: 'query, 100 ids, 32 connections: req/s',
+    row: '100-id query, 32 connections: req/s',
     ours: 'queryRps',
     floor: 'queryFloorRps',
     floorName: 'floor',
@@ -89,7 +89,7 @@ export const TARGETS: readonly Target[] = [
     issue: '#20',
   },
   {
-    row: 'community route, 5,000 ids, 8 connections: req/s',
+    row: '5,000-id community route, 8 conn.: req/s',
     ours: 'communityRps',
     floor: 'communityFloorRps',
     floorName: 'floor',
@@ -98,50 +98,50 @@ export const TARGETS: readonly Target[] = [
     issue: '#20',
   },
   {
-    row: `query, 100 ids: p99 at ${QUERY_RATE.toLocaleString('en-US')} req/s`,
+    row: `100-id query: p99 at ${QUERY_RATE.toLocaleString('en-US')} req/s`,
     ours: 'queryP99AtRate',
     floor: 'queryFloorP99AtRate',
-    floorName: 'floor at that rate',
+    floorName: 'floor',
     unit: 'ms',
     bound: { op: '<=', limit: 1.5 },
     issue: '#20',
   },
   {
-    row: `session route (wait on): p99 at ${SESSION_RATE} req/s`,
+    row: `session route: p99 at ${SESSION_RATE} req/s`,
     ours: 'sessionP99AtRate',
     floor: 'healthP99AtRate',
-    floorName: 'GET /health/live at that rate',
+    floorName: '/health/live',
     unit: 'ms',
     bound: { op: '<=', limit: 3 },
     issue: '#20',
   },
   {
-    row: `session route: p99 with the wait vs SESSION_ROUTE_WAIT_MS=0, ${SESSION_RATE} req/s`,
+    row: `session route: p99, wait on vs off, ${SESSION_RATE} req/s`,
     ours: 'sessionP99AtRate',
     floor: 'sessionNoWaitP99AtRate',
-    floorName: 'wait 0',
+    floorName: 'SESSION_ROUTE_WAIT_MS=0',
     unit: 'ms',
     bound: { op: '<=', limit: 1.5 },
     issue: '#17',
   },
   {
-    row: "Redis CPU per session-route script call (the store's per-call cost)",
+    row: 'Redis time per session-route script call',
     ours: 'sessionCallRedisUs',
     unit: 'µs',
     issue: 'reference',
   },
   {
-    row: 'whole guild of 100,000, 8 readers: slowest Redis command (SLOWLOG)',
+    row: '100,000-member guild, 8 readers: slowest command',
     ours: 'slowestCommandMs',
     unit: 'ms',
     bound: { op: '<=', limit: 5 },
     issue: '#20',
   },
   {
-    row: 'whole guild of 100,000, 8 readers: PING p99 vs idle',
+    row: '100,000-member guild, 8 readers: PING p99',
     ours: 'pingP99Busy',
     floor: 'pingP99Idle',
-    floorName: 'PING p99, no reads',
+    floorName: 'idle',
     unit: 'ms',
     bound: { op: '<=', limit: 2 },
     issue: '#20',
@@ -175,7 +175,7 @@ export function judge(measured: Measured): TargetRow[] {
     if (ours === undefined || (t.floor && floor === undefined)) continue;
     const r = floor !== undefined ? ratio(ours, floor) : undefined;
     const judged = r ?? ours;
-    const target = t.bound ? `${t.floor ? 'ratio ' : ''}${t.bound.op} ${t.bound.limit}${t.floor ? '' : ` ${t.unit}`}` : undefined;
+    const target = t.bound ? `${t.bound.op === '>=' ? '≥' : '≤'} ${t.bound.limit}${t.floor ? '×' : ` ${t.unit}`}` : undefined;
     const met = t.bound ? (t.bound.op === '>=' ? judged >= t.bound.limit : judged <= t.bound.limit) : undefined;
     rows.push({ row: t.row, ours: round(ours, 2), unit: t.unit, floorName: t.floorName, floor, ratio: r, target, met });
   }
@@ -190,7 +190,7 @@ const fmt = (x: number | undefined, unit = '') => {
 
 /** The targets as a Markdown table (the form docs/performance.md keeps). */
 export function targetTable(rows: readonly TargetRow[]): string {
-  const header = ['target row', 'ours', 'floor (same run)', 'ratio', 'target', 'met'];
+  const header = ['target', 'ours', 'floor, same run', 'ratio', 'bound', 'met'];
   const cells = rows.map((r) => [
     r.row,
     fmt(r.ours, r.unit),
