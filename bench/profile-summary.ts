@@ -1,6 +1,6 @@
 /**
  * Summarizes a V8 CPU profile (node --cpu-prof): where the self time went, by function and by
- * package/file. Usage: ts-node --transpile-only bench/profile-summary.ts <file-or-dir> [top=25]
+ * package/file. Usage: ts-node --transpile-only bench/profile-summary.ts <file-or-dir> [top=25] [from]
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -9,6 +9,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -50,12 +51,24 @@ function newestProfile(dirOrFile: string, prefix = ''): string {
   return files[0];
 }
 
-export function summarizeProfile(dirOrFile: string, prefix = '', top = 25): ProfileSummary {
+/**
+ * `from`: count only the samples from the first one whose stack holds a function whose name or
+ * file contains this text (e.g. "checkedIds" for a query run: start-up, compiling and loading left out).
+ */
+export function summarizeProfile(dirOrFile: string, prefix = '', top = 25, from?: string): ProfileSummary {
   const file = newestProfile(dirOrFile, prefix);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inStack = (id: number | undefined): boolean =>
+    id !== undefined &&
+    (`${byId.get(id)!.callFrame.functionName} ${byId.get(id)!.callFrame.url}`.includes(from!) || inStack(parent.get(id)));
+  const first = from ? profile.samples.findIndex((id) => inStack(id)) : 0;
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) => {
+    if (i >= first) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
   const fn = new Map<string, { name: string; where: string; us: number }>();
   const mod = new Map<string, number>();
@@ -95,10 +108,10 @@ export function formatProfile(summary: ProfileSummary): string {
 }
 
 if (require.main === module) {
-  const [target, top] = process.argv.slice(2);
+  const [target, top, from] = process.argv.slice(2);
   if (!target) {
-    console.error('usage: profile-summary.ts <file.cpuprofile | dir> [top]');
+    console.error('usage: profile-summary.ts <file.cpuprofile | dir> [top] [from: path text of the first sample counted]');
     process.exit(2);
   }
-  console.log(formatProfile(summarizeProfile(target, '', Number(top ?? 25))));
+  console.log(formatProfile(summarizeProfile(target, '', Number(top ?? 25), from)));
 }

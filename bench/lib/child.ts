@@ -17,6 +17,8 @@ export interface BenchChild {
   sampleRss(): { stop(): void };
   /** Asks the child to close cleanly (so a --cpu-prof profile gets written); kills it after 15 s. */
   stop(): Promise<void>;
+  /** SIGKILLs the child (a crash: no clean leave, no profile) and waits for it to exit. */
+  kill(): Promise<void>;
   /** Where the child's stdout/stderr go. */
   logFile: string;
   /** The .cpuprofile written on exit when profiling. */
@@ -118,6 +120,11 @@ export function startChild(script: string, init: Record<string, unknown>, option
       const killer = setTimeout(() => proc.kill('SIGKILL'), 15000);
       await exit;
       clearTimeout(killer);
+    },
+    async kill() {
+      if (exited) return;
+      proc.kill('SIGKILL');
+      await exit;
     },
     profile: profileName,
   };

@@ -11,9 +11,6 @@ export interface Figure {
   baselineName?: string;
   baseline?: number;
   ratio?: number;
-  /** e.g. "ratio >= 0.8" or "<= 10 ms". */
-  target?: string;
-  met?: boolean;
 }
 
 export interface ScenarioResult {
@@ -36,7 +33,10 @@ const git = (args: string[]) => {
   }
 };
 
-export const RESULTS_DIR = join(__dirname, '..', 'results');
+/** Tracked results, written only when asked (`--record`). */
+export const RECORDED_DIR = join(__dirname, '..', 'results');
+/** Every other run's results: untracked (bench/.gitignore). */
+export const RUNS_DIR = join(__dirname, '..', 'runs');
 
 export function machine() {
   const cpus = os.cpus();
@@ -61,6 +61,13 @@ export function machine() {
     loadAverage1m: Math.round(os.loadavg()[0] * 100) / 100,
     date: new Date().toISOString(),
   };
+}
+
+/** Redis's own CPU so far (INFO cpu: used_cpu_user + used_cpu_sys), in µs. */
+export async function redisCpuUs(redis: { info(section: 'cpu'): Promise<string> }): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(info.match(new RegExp(`^${name}:([0-9.]+)`, 'm'))?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
 }
 
 export function ratio(ours: number, baseline: number): number {
@@ -96,7 +103,7 @@ const fmt = (x: number | undefined, unit = '') => {
 };
 
 export function table(results: readonly ScenarioResult[]): string {
-  const header = ['scenario', 'figure', 'value', 'baseline', 'baseline value', 'ratio', 'target', 'met'];
+  const header = ['scenario', 'figure', 'value', 'baseline', 'baseline value', 'ratio'];
   const rows = results.flatMap((r) =>
     r.figures.map((f) => [
       r.scenario,
@@ -105,8 +112,6 @@ export function table(results: readonly ScenarioResult[]): string {
       f.baselineName ?? '',
       fmt(f.baseline, f.baseline !== undefined ? f.unit : ''),
       f.ratio !== undefined && !Number.isNaN(f.ratio) ? `${fmt(f.ratio)}x` : '',
-      f.target ?? '',
-      f.met === undefined ? '' : f.met ? 'yes' : 'NO',
     ]),
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -114,20 +119,29 @@ export function table(results: readonly ScenarioResult[]): string {
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-export function writeResult(result: ScenarioResult, env: ReturnType<typeof machine>, quick: boolean): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `${result.scenario}${quick ? '.quick' : ''}.json`);
+export function writeResult(dir: string, result: ScenarioResult, env: ReturnType<typeof machine>, quick: boolean): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${result.scenario}${quick ? '.quick' : ''}.json`);
   writeFileSync(file, `${JSON.stringify({ machine: env, quick, ...result }, null, 2)}\n`);
   return file;
 }
 
-export function writeSummary(results: readonly ScenarioResult[], env: ReturnType<typeof machine>, quick: boolean, command: string): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `summary${quick ? '.quick' : ''}.json`);
+export function writeSummary(
+  dir: string,
+  results: readonly ScenarioResult[],
+  env: ReturnType<typeof machine>,
+  quick: boolean,
+  command: string,
+  targets: { rows: unknown[]; table: string },
+): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `summary${quick ? '.quick' : ''}.json`);
   const summary = {
     machine: env,
     quick,
     command,
+    targets: targets.rows,
+    targetTable: targets.table.split('\n'),
     figures: results.flatMap((r) => r.figures.map((f) => ({ scenario: r.scenario, ...f }))),
     table: table(results).split('\n'),
   };

@@ -1,6 +1,6 @@
 import { StateHarness } from '../../testkit/state-harness';
 import { startChild } from '../lib/child';
-import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
+import { BENCH_ENV, BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { log, percentile, progress, round, ScenarioResult } from '../lib/report';
 import { eventJson, guildId, mixedWorkload, userId } from '../../testkit/mixed-workload';
 
@@ -17,7 +17,7 @@ const FRESH_BASE = 70_000_000;
 export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
   const stack = await startBenchStack(kafka, 'fresh');
   const { redis, topics } = stack;
-  const harness = new StateHarness(redis.url);
+  const harness = new StateHarness(redis.url, BENCH_ENV);
   const service = startChild(
     'consumer',
     { mode: 'service', env: await serviceEnv(stack, 'bench-fresh') },
@@ -117,7 +117,7 @@ export async function freshnessScenario(ctx: BenchContext, kafka: BenchKafka): P
       params: { rate, seconds: ctx.freshnessSeconds, warmupMs: WARMUP_MS, tickMs: TICK_MS, perTick },
       figures: [
         { name: `freshness p50 @ ${rate.toLocaleString()} events/s`, value: p50, unit: 'ms' },
-        { name: `freshness p99 @ ${rate.toLocaleString()} events/s`, value: p99, unit: 'ms', target: '<= 30 ms', met: p99 <= 30 },
+        { name: `freshness p99 @ ${rate.toLocaleString()} events/s`, value: p99, unit: 'ms' },
         { name: 'service RSS under 5,000 events/s', value: round(service.peakRss() / 2 ** 20, 1), unit: 'MiB' },
       ],
       details: {

@@ -1,6 +1,6 @@
 import { StateHarness } from '../../testkit/state-harness';
 import { startTestRedis } from '../../testkit/redis-server';
-import { BenchContext } from '../lib/context';
+import { BENCH_ENV, BenchContext } from '../lib/context';
 import { log, progress, round, ScenarioResult } from '../lib/report';
 import { channelId, CHANNELS_PER_GUILD, guildId, userId } from '../../testkit/mixed-workload';
 
@@ -12,7 +12,7 @@ const usedMemory = async (harness: StateHarness) => Number((await harness.redis.
 /** Redis bytes per online user: one session, one guild, one voice seat, applied through the service's own path. */
 export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const redis = await startTestRedis({ own: true });
-  const harness = new StateHarness(redis.url);
+  const harness = new StateHarness(redis.url, BENCH_ENV);
   try {
     await harness.ready();
     const n = ctx.memoryUsers;

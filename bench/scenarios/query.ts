@@ -1,22 +1,28 @@
+import { isDeepStrictEqual } from 'node:util';
 import { freePort } from '../../testkit/free-port';
 import { StateHarness } from '../../testkit/state-harness';
-import { cannon, CannonRun } from '../lib/cannon';
+import { cannon, CannonOptions, CannonRun, describeRun } from '../lib/cannon';
 import { BenchChild, startChild } from '../lib/child';
-import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
+import { BENCH_ENV, BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { Figure, log, progress, ratio, round, ScenarioResult } from '../lib/report';
+import { QUERY_RATE } from '../targets';
 import { channelId, guildId, userId } from '../../testkit/mixed-workload';
 
 const CONNECTIONS = 32;
+const COMMUNITY_CONNECTIONS = 8;
 const QUERY_GUILD = 1_000_000;
 const QUERY_USERS = 100;
+const COMMUNITY_IDS = 5000;
 const FILLER_BASE = 60_000_000;
+const USERS = 10_000;
+const MANY_USERS = 1_000_000;
 
 /** Adds filler users to USER:STATE (pipelined HSET, 1000 fields a command) until it holds `target` fields. */
 async function fillUsers(harness: StateHarness, target: number): Promise<void> {
   let have = await harness.redis.hlen('USER:STATE');
   const shown = progress(`filling USER:STATE to ${target.toLocaleString()}`, () => `${have.toLocaleString()} users`);
   try {
-    let next = have;
+    let next = 0;
     while (have < target) {
       const pipeline = harness.redis.pipeline();
       for (let c = 0; c < 100 && next < target; c++) {
@@ -48,235 +54,215 @@ async function seedGuild(harness: StateHarness): Promise<string[]> {
   return ids;
 }
 
+interface Pair {
+  ours: CannonRun;
+  floor: CannonRun;
+  oursCpuUsPerRequest: number;
+  floorCpuUsPerRequest: number;
+}
+
+/**
+ * The same load on ours and on the floor, alternated over `rounds` (ours first, then floor first),
+ * keeping each side's best run (highest req/s; at a fixed rate, lowest p99).
+ */
+async function measurePair(
+  what: string,
+  rounds: number,
+  seconds: number,
+  targets: { ours: [string, BenchChild]; floor: [string, BenchChild] },
+  options: CannonOptions,
+): Promise<Pair> {
+  const better = (a: CannonRun | undefined, b: CannonRun) =>
+    !a ? true : options.rate ? b.p99Ms < a.p99Ms : b.requestsPerSecond > a.requestsPerSecond;
+  const best: Partial<Record<'ours' | 'floor', { run: CannonRun; cpu: number }>> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const side of r % 2 === 0 ? (['ours', 'floor'] as const) : (['floor', 'ours'] as const)) {
+      const [url, child] = targets[side];
+      const before = child.cpuMs();
+      const run = await cannon(url, seconds, { ...options, label: `${what}, ${side}` });
+      const cpu = round(((child.cpuMs() - before) * 1000) / Math.max(1, run.requests), 0);
+      log(`  ${what}, ${side}: ${describeRun(run)}, ${cpu} µs CPU per request`);
+      if (better(best[side]?.run, run)) best[side] = { run, cpu };
+    }
+  }
+  return { ours: best.ours!.run, floor: best.floor!.run, oursCpuUsPerRequest: best.ours!.cpu, floorCpuUsPerRequest: best.floor!.cpu };
+}
+
+const pairFigures = (name: string, pair: Pair, value: 'requestsPerSecond' | 'p99Ms'): Figure[] => [
+  {
+    name: `${name}: ${value === 'p99Ms' ? 'p99' : 'req/s'}`,
+    value: pair.ours[value],
+    unit: value === 'p99Ms' ? 'ms' : 'req/s',
+    baselineName: 'floor',
+    baseline: pair.floor[value],
+    ratio: ratio(pair.ours[value], pair.floor[value]),
+  },
+  {
+    name: `${name}: p50`,
+    value: pair.ours.p50Ms,
+    unit: 'ms',
+    baselineName: 'floor',
+    baseline: pair.floor.p50Ms,
+    ratio: ratio(pair.ours.p50Ms, pair.floor.p50Ms),
+  },
+  ...(value === 'p99Ms'
+    ? [
+        {
+          name: `${name}: req/s answered`,
+          value: pair.ours.requestsPerSecond,
+          unit: 'req/s',
+          baselineName: 'floor',
+          baseline: pair.floor.requestsPerSecond,
+        },
+      ]
+    : [
+        {
+          name: `${name}: p99`,
+          value: pair.ours.p99Ms,
+          unit: 'ms',
+          baselineName: 'floor',
+          baseline: pair.floor.p99Ms,
+          ratio: ratio(pair.ours.p99Ms, pair.floor.p99Ms),
+        },
+      ]),
+  {
+    name: `${name}: CPU per request`,
+    value: pair.oursCpuUsPerRequest,
+    unit: 'µs',
+    baselineName: 'floor',
+    baseline: pair.floorCpuUsPerRequest,
+    ratio: ratio(pair.oursCpuUsPerRequest, pair.floorCpuUsPerRequest),
+  },
+];
+
+async function getJson(url: string, body?: string): Promise<unknown> {
+  const response = await fetch(url, body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body } : undefined);
+  if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  return response.json();
+}
+
+/**
+ * The community server's two queries against the floor (bench/children/floor-server.ts: node:http
+ * + one ioredis pipeline), both reading the same Redis, answers checked equal first.
+ */
 export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promise<ScenarioResult> {
   const stack = await startBenchStack(kafka, 'query');
   const { redis } = stack;
-  const harness = new StateHarness(redis.url);
+  const harness = new StateHarness(redis.url, BENCH_ENV);
   const children: BenchChild[] = [];
   try {
     await harness.ready();
-    const ids = await seedGuild(harness);
-    const path = `/guilds/${guildId(QUERY_GUILD)}/states?userIds=${ids.join(',')}`;
+    const members = await seedGuild(harness);
+    await fillUsers(harness, USERS);
+    const g = guildId(QUERY_GUILD);
+    const path = `/guilds/${g}/states?userIds=${members.join(',')}`;
+    // The community server sends every member, ids as JSON numbers (a Java Long): all 5,000 known users here.
+    const communityIds = [...members, ...Array.from({ length: COMMUNITY_IDS - QUERY_USERS }, (_, i) => userId(FILLER_BASE + i))];
+    const communityBody = `{"guildId":${g},"userIds":[${communityIds.join(',')}]}`;
+    const communityPath = '/api/state/community/user/info';
+
     const service = startChild(
       'consumer',
       { mode: 'service', env: await serviceEnv(stack, 'bench-query') },
       { label: 'query-service', cpuProfileDir: ctx.profileDir },
     );
-    children.push(service);
+    const floor = startChild('floor-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-floor' });
+    children.push(service, floor);
     const { url } = await service.next<{ url: string }>('listening');
-    const answer = await (await fetch(url + path)).text();
-    const check = JSON.parse(answer) as { connectionStates: object; channelStates: object };
-    if (Object.keys(check.connectionStates).length !== QUERY_USERS || Object.keys(check.channelStates).length !== 10) {
-      throw new Error(`unexpected answer: ${JSON.stringify(check).slice(0, 300)}`);
-    }
-    // The ceiling: a bare node:http server answering the same bytes, under the same autocannon settings.
-    const bare = startChild('bare-json-server', { port: await freePort(), body: answer }, { label: 'query-bare-node' });
-    children.push(bare);
-    const { url: bareUrl } = await bare.next<{ url: string }>('listening');
-    const rss = service.sampleRss();
-    const seconds = ctx.queryDurationSeconds;
-    const warmup = ctx.quick ? 1 : 2;
-    const runs: Record<
-      string,
-      {
-        ours: CannonRun;
-        bareNode: CannonRun;
-        minimal: CannonRun;
-        minimalCpuUsPerRequest: number;
-        original: CannonRun;
-        users: number;
-        oursCpuUsPerRequest: number;
-        bareNodeCpuUsPerRequest: number;
-        originalSequentialMs?: number[];
-      }
-    > = {};
-    /** CPU time the child spent per answered request during the run: steadier than req/s on a shared machine. */
-    const cpuPerRequest = async (child: BenchChild, run: () => Promise<CannonRun>) => {
-      const before = child.cpuMs();
-      const result = await run();
-      return { result, cpuUsPerRequest: round(((child.cpuMs() - before) * 1000) / Math.max(1, result.requests), 0) };
-    };
-    for (const users of ctx.queryUserCounts) {
-      await fillUsers(harness, users);
-      const original = startChild('original-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-original' });
-      children.push(original);
-      const { url: originalUrl } = await original.next<{ url: string }>('listening');
-      await cannon(url + path, warmup, CONNECTIONS, `warm-up ours`);
-      const { result: ours, cpuUsPerRequest: oursCpuUsPerRequest } = await cpuPerRequest(service, () =>
-        cannon(url + path, seconds, CONNECTIONS, `ours @ ${users.toLocaleString()} users`),
-      );
-      log(
-        `  ours @ ${users.toLocaleString()} users: ${ours.requestsPerSecond} req/s, p50 ${ours.p50Ms} ms, p99 ${ours.p99Ms} ms, ${oursCpuUsPerRequest} µs CPU per request`,
-      );
-      if (ours.non2xx > 0 || ours.errors > 0)
-        log(`  ours @ ${users.toLocaleString()} users: ${ours.non2xx} non-2xx answers, ${ours.errors} errors (not a clean run)`);
-      await cannon(bareUrl + path, warmup, CONNECTIONS, `warm-up bare node`);
-      const { result: bareNode, cpuUsPerRequest: bareNodeCpuUsPerRequest } = await cpuPerRequest(bare, () =>
-        cannon(bareUrl + path, seconds, CONNECTIONS, `bare node @ ${users.toLocaleString()} users`),
-      );
-      log(
-        `  bare node: ${bareNode.requestsPerSecond} req/s, p50 ${bareNode.p50Ms} ms, p99 ${bareNode.p99Ms} ms, ${bareNodeCpuUsPerRequest} µs CPU per request`,
-      );
-      // The same query in Fastify + ioredis alone (no Nest, validation, metrics or logging): what the framework costs.
-      const minimalServer = startChild('minimal-query-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-minimal' });
-      children.push(minimalServer);
-      const { url: minimalUrl } = await minimalServer.next<{ url: string }>('listening');
-      // A baseline that answered something else (errors, another shape) would make the ratios meaningless.
-      const minimalAnswer = (await (await fetch(minimalUrl + path)).json()) as typeof check;
-      const ourAnswer = (await (await fetch(url + path)).json()) as typeof check;
-      if (
-        JSON.stringify(Object.keys(minimalAnswer.channelStates ?? {}).sort()) !==
-          JSON.stringify(Object.keys(ourAnswer.channelStates).sort()) ||
-        Object.keys(minimalAnswer.connectionStates ?? {}).length !== Object.keys(ourAnswer.connectionStates).length
-      ) {
-        throw new Error(`the minimal server answers differently: ${JSON.stringify(minimalAnswer).slice(0, 300)}`);
-      }
-      await cannon(minimalUrl + path, warmup, CONNECTIONS, `warm-up minimal`);
-      const { result: minimal, cpuUsPerRequest: minimalCpuUsPerRequest } = await cpuPerRequest(minimalServer, () =>
-        cannon(minimalUrl + path, seconds, CONNECTIONS, `minimal Fastify + ioredis @ ${users.toLocaleString()} users`),
-      );
-      log(
-        `  minimal Fastify + ioredis: ${minimal.requestsPerSecond} req/s, p50 ${minimal.p50Ms} ms, p99 ${minimal.p99Ms} ms, ${minimalCpuUsPerRequest} µs CPU per request`,
-      );
-      if (minimal.non2xx > 0 || minimal.errors > 0)
-        log(`  minimal: ${minimal.non2xx} non-2xx answers, ${minimal.errors} errors (not a clean run)`);
-      await minimalServer.stop();
-      const orig = await cannon(originalUrl + path, seconds, CONNECTIONS, `original @ ${users.toLocaleString()} users`);
-      log(`  original @ ${users.toLocaleString()} users: ${orig.requestsPerSecond} req/s, p50 ${orig.p50Ms} ms, p99 ${orig.p99Ms} ms`);
-      await original.stop();
-      let originalSequentialMs: number[] | undefined;
-      if (orig.requests < 5) {
-        // Too slow to finish at 32 connections: time a few requests one at a time instead.
-        const alone = startChild(
-          'original-query-server',
-          { redisUrl: redis.url, port: await freePort() },
-          { label: 'query-original-alone' },
+    const { url: floorUrl } = await floor.next<{ url: string }>('listening');
+
+    // A floor that answered anything else would make every ratio meaningless.
+    for (const [what, route, body] of [
+      ['GET 100 ids', path, undefined],
+      ['community POST', communityPath, communityBody],
+    ] as const) {
+      const ours = await getJson(url + route, body);
+      const theirs = await getJson(floorUrl + route, body);
+      if (!isDeepStrictEqual(ours, theirs))
+        throw new Error(
+          `${what}: the floor answers differently:\n ours  ${JSON.stringify(ours).slice(0, 300)}\n floor ${JSON.stringify(theirs).slice(0, 300)}`,
         );
-        children.push(alone);
-        const { url: aloneUrl } = await alone.next<{ url: string }>('listening');
-        originalSequentialMs = [];
-        for (let i = 0; i < 3; i++) {
-          const started = Date.now();
-          await (await fetch(aloneUrl + path)).arrayBuffer();
-          originalSequentialMs.push(Date.now() - started);
-        }
-        log(`  original @ ${users.toLocaleString()} users, one request at a time: ${originalSequentialMs.join(', ')} ms`);
-        await alone.stop();
-      }
-      runs[String(users)] = {
-        ours,
-        bareNode,
-        minimal,
-        minimalCpuUsPerRequest,
-        original: orig,
-        users,
-        oursCpuUsPerRequest,
-        bareNodeCpuUsPerRequest,
-        originalSequentialMs,
-      };
+    }
+    const answer = (await getJson(url + path)) as { connectionStates: object; channelStates: object };
+    if (Object.keys(answer.connectionStates).length !== QUERY_USERS || Object.keys(answer.channelStates).length !== 10)
+      throw new Error(`unexpected answer: ${JSON.stringify(answer).slice(0, 300)}`);
+    log('  answers equal: ours and the floor');
+
+    const seconds = ctx.queryDurationSeconds;
+    const rounds = ctx.quick ? 1 : 2;
+    const warmup = ctx.quick ? 1 : 2;
+    for (const target of [url, floorUrl]) {
+      await cannon(target + path, warmup, { connections: CONNECTIONS, label: 'warm-up' });
+      await cannon(target + communityPath, warmup, { connections: COMMUNITY_CONNECTIONS, label: 'warm-up', body: () => communityBody });
+    }
+    const rss = service.sampleRss();
+    const on = (route: string) => ({
+      ours: [url + route, service] as [string, BenchChild],
+      floor: [floorUrl + route, floor] as [string, BenchChild],
+    });
+    const query = await measurePair('100 ids, 32 connections', rounds, seconds, on(path), { connections: CONNECTIONS });
+    const community = await measurePair(
+      `community ${COMMUNITY_IDS.toLocaleString()} ids, 8 connections`,
+      rounds,
+      seconds,
+      on(communityPath),
+      {
+        connections: COMMUNITY_CONNECTIONS,
+        body: () => communityBody,
+      },
+    );
+    const atRate = await measurePair(`100 ids at ${QUERY_RATE} req/s`, rounds, seconds, on(path), {
+      connections: CONNECTIONS,
+      rate: QUERY_RATE,
+    });
+    ctx.measured.queryRps = query.ours.requestsPerSecond;
+    ctx.measured.queryFloorRps = query.floor.requestsPerSecond;
+    ctx.measured.communityRps = community.ours.requestsPerSecond;
+    ctx.measured.communityFloorRps = community.floor.requestsPerSecond;
+    ctx.measured.queryP99AtRate = atRate.ours.p99Ms;
+    ctx.measured.queryFloorP99AtRate = atRate.floor.p99Ms;
+    const figures: Figure[] = [
+      ...pairFigures('100 ids, 32 connections', query, 'requestsPerSecond'),
+      ...pairFigures(`community ${COMMUNITY_IDS.toLocaleString()} ids, 8 connections`, community, 'requestsPerSecond'),
+      ...pairFigures(`100 ids at ${QUERY_RATE} req/s`, atRate, 'p99Ms'),
+    ];
+    let manyUsers: Pair | undefined;
+    if (!ctx.quick) {
+      // Independence from the number of users known: the same query with 100 times as many.
+      await fillUsers(harness, MANY_USERS);
+      manyUsers = await measurePair(`100 ids, ${MANY_USERS.toLocaleString()} users known`, 1, seconds, on(path), {
+        connections: CONNECTIONS,
+      });
+      figures.push({
+        name: `100 ids, 32 connections, ${MANY_USERS.toLocaleString()} users known: req/s`,
+        value: manyUsers.ours.requestsPerSecond,
+        unit: 'req/s',
+        baselineName: `ours with ${USERS.toLocaleString()} users`,
+        baseline: query.ours.requestsPerSecond,
+        ratio: ratio(manyUsers.ours.requestsPerSecond, query.ours.requestsPerSecond),
+      });
     }
     rss.stop();
-    const figures: Figure[] = [];
-    const [small, large] = ctx.queryUserCounts.map((n) => runs[String(n)]);
-    for (const run of [small, large]) {
-      const n = `${run.users.toLocaleString()} users`;
-      figures.push(
-        {
-          name: `query req/s @ ${n}`,
-          value: run.ours.requestsPerSecond,
-          unit: 'req/s',
-          baselineName: 'original (HGETALL, pick)',
-          baseline: run.original.requestsPerSecond,
-          ratio: ratio(run.ours.requestsPerSecond, run.original.requestsPerSecond),
-        },
-        {
-          name: `query p50 @ ${n}`,
-          value: run.ours.p50Ms,
-          unit: 'ms',
-          baselineName: run.originalSequentialMs ? 'original, one request at a time (median of 3)' : 'original',
-          baseline: run.originalSequentialMs ? [...run.originalSequentialMs].sort((a, b) => a - b)[1] : run.original.p50Ms,
-        },
-        {
-          name: `query p99 @ ${n}`,
-          value: run.ours.p99Ms,
-          unit: 'ms',
-          baselineName: 'original',
-          baseline: run.original.p99Ms,
-          target: '<= 10 ms',
-          met: run.ours.p99Ms <= 10,
-        },
-        {
-          name: `query req/s vs bare node @ ${n}`,
-          value: run.ours.requestsPerSecond,
-          unit: 'req/s',
-          baselineName: 'bare node:http, fixed JSON of the same size',
-          baseline: run.bareNode.requestsPerSecond,
-          ratio: ratio(run.ours.requestsPerSecond, run.bareNode.requestsPerSecond),
-          target: '>= 4,000 req/s and ratio >= 0.15',
-          met: run.ours.requestsPerSecond >= 4000 && ratio(run.ours.requestsPerSecond, run.bareNode.requestsPerSecond) >= 0.15,
-        },
-        {
-          name: `query p99 vs bare node @ ${n}`,
-          value: run.ours.p99Ms,
-          unit: 'ms',
-          baselineName: 'bare node:http, fixed JSON of the same size',
-          baseline: run.bareNode.p99Ms,
-          ratio: ratio(run.ours.p99Ms, run.bareNode.p99Ms),
-        },
-        {
-          name: `query CPU per request vs bare node @ ${n}`,
-          value: run.oursCpuUsPerRequest,
-          unit: 'µs',
-          baselineName: 'bare node:http, fixed JSON of the same size',
-          baseline: run.bareNodeCpuUsPerRequest,
-          ratio: ratio(run.oursCpuUsPerRequest, run.bareNodeCpuUsPerRequest),
-        },
-        {
-          name: `query req/s vs minimal Fastify + ioredis @ ${n}`,
-          value: run.ours.requestsPerSecond,
-          unit: 'req/s',
-          baselineName: 'the same query in Fastify + ioredis alone',
-          baseline: run.minimal.requestsPerSecond,
-          ratio: ratio(run.ours.requestsPerSecond, run.minimal.requestsPerSecond),
-        },
-        {
-          name: `query CPU per request vs minimal Fastify + ioredis @ ${n}`,
-          value: run.oursCpuUsPerRequest,
-          unit: 'µs',
-          baselineName: 'the same query in Fastify + ioredis alone',
-          baseline: run.minimalCpuUsPerRequest,
-          ratio: ratio(run.oursCpuUsPerRequest, run.minimalCpuUsPerRequest),
-        },
-      );
-    }
-    // "Unchanged within noise": throughput within 15 % and p99 within 15 % or 1 ms.
-    const rpsRatio = ratio(large.ours.requestsPerSecond, small.ours.requestsPerSecond);
-    const p99Ratio = ratio(large.ours.p99Ms, small.ours.p99Ms);
-    const unchanged = rpsRatio >= 0.85 && (p99Ratio <= 1.15 || large.ours.p99Ms - small.ours.p99Ms <= 1);
-    figures.push({
-      name: `query req/s ${large.users.toLocaleString()} vs ${small.users.toLocaleString()} users`,
-      value: large.ours.requestsPerSecond,
-      unit: 'req/s',
-      baselineName: `ours @ ${small.users.toLocaleString()} users`,
-      baseline: small.ours.requestsPerSecond,
-      ratio: rpsRatio,
-      target: 'unchanged (ratio >= 0.85, p99 +15 % or +1 ms at most)',
-      met: unchanged,
-    });
     figures.push({ name: 'service RSS under query load', value: round(service.peakRss() / 2 ** 20, 1), unit: 'MiB' });
     return {
       scenario: 'query',
       description:
-        `GET /guilds/:id/states with ${QUERY_USERS} userIds, a guild with 10 occupied voice channels, ${CONNECTIONS} connections (autocannon in the bench process), ` +
-        `${seconds} s per run after a ${warmup} s warm-up; the service in a child process (startApp). Bare node: a node:http server (child process) ` +
-        "answering every request with the service's own answer to this query (same bytes), no parsing, Redis or logging: the ceiling on this machine. " +
-        'CPU per request: user + system time of the child process during the run (/proc), over the requests answered. ' +
-        'Minimal: the same query in Fastify + ioredis alone (one pipeline of HMGET and HGETALL; no Nest, validation, metrics or logging), child process. ' +
-        'Original: a tiny node:http server (child process) that does HGETALL USER:STATE, picks, and HGETALL GUILD:<id>. ' +
-        'Latencies from every response.',
-      params: { connections: CONNECTIONS, seconds, userIds: QUERY_USERS, users: ctx.queryUserCounts },
+        `GET /guilds/:id/states with ${QUERY_USERS} userIds (a guild with 10 occupied voice channels, ${USERS.toLocaleString()} users known) at ${CONNECTIONS} connections ` +
+        `and at a fixed ${QUERY_RATE} req/s (autocannon overallRate); POST /api/state/community/user/info with ${COMMUNITY_IDS.toLocaleString()} ids at ` +
+        `${COMMUNITY_CONNECTIONS} connections. Each against the floor: node:http + ioredis, one pipeline (HMGET USER:STATE + HGETALL GUILD:<id>), ` +
+        `its answers checked equal to ours first. ${seconds} s per run after a ${warmup} s warm-up, ${rounds} round(s) alternating ours and the floor, best of each. ` +
+        'Both servers in child processes, autocannon in the bench process. CPU per request: user + system time of the child over the requests it answered.',
+      params: {
+        connections: CONNECTIONS,
+        communityConnections: COMMUNITY_CONNECTIONS,
+        seconds,
+        rounds,
+        rate: QUERY_RATE,
+        userIds: QUERY_USERS,
+        communityIds: COMMUNITY_IDS,
+      },
       figures,
-      details: { runs, servicePeakRssBytes: service.peakRss() },
+      details: { query, community, atRate, manyUsers, servicePeakRssBytes: service.peakRss() },
     };
   } finally {
     for (const child of children) await child.stop();

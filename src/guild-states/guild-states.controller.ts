@@ -1,10 +1,13 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { MarkedWhileRebuilding } from '../state-rebuild/rebuilding-header';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
 import { GuildStates, UserIdsQuery } from './guild-states.dto';
 import { GuildStatesService } from './guild-states.service';
 import { MAX_PAGE, PageCursorPipe, PageLimitPipe, SnowflakeIdPipe, UserIdListPipe } from './id-pipes';
+
+/** Named-user answers are returned as JSON text (GuildStatesService.guildStatesJson), sent as is with this type. */
+export const JSON_TYPE = 'application/json; charset=utf-8';
 
 const guildIdParam = ApiParam({ name: 'guildId', description: 'The guild (snowflake id)', example: '100' });
 const namedUsersExample = { guildId: '100', connectionStates: { '1': 'online', '2': 'offline' }, channelStates: { '10': ['1'] } };
@@ -16,6 +19,7 @@ export class GuildStatesController {
   constructor(private readonly guildStates: GuildStatesService) {}
 
   @Get()
+  @Header('Content-Type', JSON_TYPE)
   @MarkedWhileRebuilding()
   @ApiOperation({
     summary: "States of a guild's users and its voice channels",
@@ -54,14 +58,15 @@ export class GuildStatesController {
     @Query('userIds', UserIdListPipe) userIds?: string[],
     @Query('limit', PageLimitPipe) limit?: number,
     @Query('cursor', PageCursorPipe) cursor?: string,
-  ): Promise<GuildStates> {
+  ): Promise<GuildStates | string> {
     return userIds === undefined
       ? this.guildStates.guildPresence(guildId, { cursor, limit })
-      : this.guildStates.guildStates(guildId, userIds);
+      : this.guildStates.guildStatesJson(guildId, userIds);
   }
 
   /** Same answer as GET, for lists of userIds too long for a URL. */
   @Post('query')
+  @Header('Content-Type', JSON_TYPE)
   @MarkedWhileRebuilding()
   @HttpCode(200)
   @ApiOperation({ summary: 'Same answer as GET with userIds, for lists too long for a URL' })
@@ -81,7 +86,7 @@ export class GuildStatesController {
     },
     { body: true },
   )
-  query(@Param('guildId', new SnowflakeIdPipe('guildId')) guildId: string, @Body() body: UserIdsQuery): Promise<GuildStates> {
-    return this.guildStates.guildStates(guildId, body.userIds);
+  query(@Param('guildId', new SnowflakeIdPipe('guildId')) guildId: string, @Body() body: UserIdsQuery): Promise<string> {
+    return this.guildStates.guildStatesJson(guildId, body.userIds);
   }
 }

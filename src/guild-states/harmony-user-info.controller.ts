@@ -1,4 +1,5 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, Header, HttpCode, Post } from '@nestjs/common';
+import { JSON_TYPE } from './guild-states.controller';
 import { MarkedWhileRebuilding } from '../state-rebuild/rebuilding-header';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, badRequestExamples, anyUserIdsBodyErrors } from '../docs/api-responses';
@@ -12,6 +13,7 @@ export class HarmonyUserInfoController {
   constructor(private readonly guildStates: GuildStatesService) {}
 
   @Post('community/user/info')
+  @Header('Content-Type', JSON_TYPE)
   @MarkedWhileRebuilding()
   @HttpCode(200)
   @ApiOperation({
@@ -30,8 +32,8 @@ export class HarmonyUserInfoController {
     },
     { body: true },
   )
-  community(@Body() body: CommunityUserInfoQuery): Promise<UserInfo> {
-    return this.guildStates.communityUserInfo(body.guildId, body.userIds);
+  community(@Body() body: CommunityUserInfoQuery): Promise<string> {
+    return this.guildStates.communityUserInfoJson(body.guildId, body.userIds);
   }
 
   @Post('direct/user/info')
