@@ -249,6 +249,10 @@ export class StateRebuild implements OnApplicationShutdown {
     const committed = new Map<number, number>();
     for (const p of await committedOffsets(admin, this.config.KAFKA_GROUP_ID, topic))
       if (Number(p.offset) >= 0) committed.set(p.partition, Number(p.offset));
+    // Neither the original's commits nor anything of its state in Redis: a new deployment, whose
+    // log holds only CONNECTs of sockets open while no state server consumed - nothing to exclude.
+    // (Unknown, Redis unreachable: excluded as if the original ran, the safe side.)
+    if (committed.size === 0 && (await this.store.foundOriginalState(SETTLE_WAIT_MS)) === false) return {};
     const point: Record<string, number> = {};
     for (const p of await admin.fetchTopicOffsets(topic))
       point[p.partition] = Math.min(committed.get(p.partition) ?? Infinity, Number(p.high));

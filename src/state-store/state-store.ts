@@ -156,6 +156,9 @@ export class StateStore implements OnApplicationShutdown {
   private readonly clustered: boolean;
   private readonly bucketSlots: number[];
   private connectedBefore = false;
+  /** Whether the start-up adoption found anything the original service left (settled once it ran; false on a cluster). */
+  private readonly adoptionFound: Promise<boolean>;
+  private settleAdoption!: (found: boolean) => void;
   /**
    * Whether the markers were ever there in this process's time (written by it, or found): until then
    * a missing marker is a new deployment that StateRebuild has not marked yet (it waits for Kafka
@@ -179,6 +182,7 @@ export class StateStore implements OnApplicationShutdown {
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     config: AppConfig,
   ) {
+    this.adoptionFound = new Promise((resolve) => (this.settleAdoption = resolve));
     this.clustered = isCluster(redis);
     this.layout = new KeyLayout(this.clustered);
     this.settings = scriptSettings(config, this.clustered);
@@ -316,8 +320,9 @@ export class StateStore implements OnApplicationShutdown {
         this.connectedBefore = true;
         if (!this.clustered) {
           await this.clearInheritedExpiries();
-          await this.adoptOriginal();
-        }
+          const report = await this.adoptOriginal();
+          this.settleAdoption(report.sessions + report.seats + report.states > 0);
+        } else this.settleAdoption(false);
         await this.checkTopology();
         if (!this.stopped && !this.upkeep) {
           this.upkeep = setInterval(() => void this.runUpkeep(), UPKEEP_INTERVAL_MS);
@@ -427,6 +432,11 @@ export class StateStore implements OnApplicationShutdown {
    * a batch at a time) and by the scripts whenever they write those keys. (Single Redis only: the
    * original never ran on a cluster.)
    */
+  /** Whether the start-up adoption found the original's state; undefined if it has not run within `timeoutMs` (Redis unreachable). */
+  foundOriginalState(timeoutMs: number): Promise<boolean | undefined> {
+    return Promise.race([this.adoptionFound, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs).unref())]);
+  }
+
   /**
    * Single Redis: adopts what the original service left in it (original-adoption.ts), at start-up;
    * idempotent. Logged when there was anything to adopt or leave.
