@@ -27,12 +27,11 @@
  * another change of the same user's chat sockets, and calls retried after an instance died.
  */
 import { Admin } from 'kafkajs';
-import { divergence } from './soak';
 import { eventually } from './eventually';
 import { seeded } from './mixed-workload';
-import { normalized, readObservableState } from './observed-state';
+import { readObservableState } from './observed-state';
 import { ChatServer, SignalingServer, DisconnectAnswer } from './platform-peers';
-import { byId, GuildStatesAnswer, ObservableState, PresenceEvent, PresenceModel } from './presence-model';
+import { GuildStatesAnswer, ObservableState, PresenceEvent, PresenceModel } from './presence-model';
 import { ServiceProcess } from './service-process';
 import { startStack } from './stack';
 
@@ -43,7 +42,10 @@ export interface PlatformSimulationOptions {
   users: number;
   /** User actions started per second (each is one to three socket changes). */
   actionsPerSecond: number;
-  /** VOICE_GRACE_SECONDS of the service (default 20: longer than a reconnect, a producer stall and a takeover together). */
+  /**
+   * VOICE_GRACE_SECONDS of the service (default 30: longer than a reconnect, a producer stall and a
+   * takeover together, which a user's CONNECT may wait out in a dead instance's partition).
+   */
   graceSeconds?: number;
   partitions?: number;
   log: (line: string) => void;
@@ -88,10 +90,12 @@ export interface PlatformSimulationResult {
   answers: AnswerCounts;
   wrongAnswers: WrongAnswer[];
   /** stalled/rebuilding answers outside [kill, takeover + 1 s], with their times relative to the kill. */
-  earlyLabelsOutsideKillWindow: { label: string; sentAt: number; answeredAt: number }[];
+  earlyLabelsOutsideKillWindow: { label: string; sentAt: number; answeredAt: number; during: string }[];
   earlyLabelsInsideKillWindow: number;
-  /** ms from the kill until the group was stable without the dead member (and with the restarted one). */
+  /** ms from the kill until the group was stable without the dead member. */
   takeoverMs: number;
+  /** ms after the kill: the rebalance when the restarted instance joined after the takeover (if it did). */
+  rejoinMs?: [number, number];
   /** What differs between the stored/queried state and the truth at the end (empty when right). */
   finalDifferences: string[];
 }
@@ -127,6 +131,8 @@ interface SimUser {
   /** Bumped on every open or close of one of their chat sockets: a call that sees it move raced another change. */
   chatChanges: number;
   disconnectsInFlight: number;
+  /** What happened to their sockets, ms after the start: printed when the end state differs for them. */
+  history: string[];
 }
 
 interface SimChatServer {
@@ -162,7 +168,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const between = (low: number, high: number) => low + random() * (high - low);
   const partitions = options.partitions ?? 4;
-  const graceSeconds = options.graceSeconds ?? 20;
+  const graceSeconds = options.graceSeconds ?? 30;
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   const stack = await startStack('platform-sim', { service: 'none', partitions, env: { VOICE_GRACE_SECONDS: String(graceSeconds) } });
@@ -199,7 +205,10 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     busy: false,
     chatChanges: 0,
     disconnectsInFlight: 0,
+    history: [],
   }));
+  let started = Date.now();
+  const note = (user: SimUser, what: string) => user.history.push(`+${Date.now() - started} ${what}`);
   const actions: Record<string, number> = {};
   const count = (name: string) => (actions[name] = (actions[name] ?? 0) + 1);
   const calls: Call[] = [];
@@ -225,6 +234,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     user.chat.push(socket);
     user.chatChanges++;
     record({ type: 'CONNECT', userId: user.id, sessionId: socket.sessionId, state: socket.state });
+    note(user, `open ${socket.sessionId} on ${server.name} (${socket.state})`);
     count('chat sockets opened');
     // The CONNECT frame is handled on a pool thread: the record leaves a few ms later, or when the stall ends.
     const at = Date.now() + server.skewMs;
@@ -235,6 +245,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
         try {
           await server.peer.connect(socket.sessionId, user.id, socket.state, { partition: partition(), at });
           socket.ackedAt = Date.now();
+          note(user, `CONNECT ${socket.sessionId} acked`);
           return;
         } catch (error) {
           if (attempt >= 5) throw error;
@@ -251,6 +262,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     user.chat = user.chat.filter((s) => s !== socket);
     user.chatChanges++;
     record({ type: 'DISCONNECT', userId: user.id, sessionId: socket.sessionId });
+    note(user, `close ${socket.sessionId}`);
     const expected = user.chat.length === 0 ? user.id : null;
     const sentAt = Date.now();
     const acked = (s: ChatSocket) => s.ackedAt !== undefined && s.ackedAt < sentAt;
@@ -295,12 +307,14 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
   const join = async (user: SimUser, guildId: string, channelId: string, server: SimSignaling) => {
     user.voice.set(guildId, { server, guildId, channelId });
     record({ type: 'JOIN', userId: user.id, guildId, channelId });
+    note(user, `JOIN ${guildId}/${channelId} on ${server.name}`);
     await server.peer.join(user.id, guildId, channelId, at(server));
   };
   /** The socket closes: its LEAVE, and the seat ends only if it is the one they sit by. */
   const leave = async (user: SimUser, socket: VoiceSocket) => {
     if (user.voice.get(socket.guildId) === socket) user.voice.delete(socket.guildId);
     record({ type: 'LEAVE', userId: user.id, guildId: socket.guildId, channelId: socket.channelId });
+    note(user, `LEAVE ${socket.guildId}/${socket.channelId} on ${socket.server.name}`);
     await socket.server.peer.leave(user.id, socket.guildId, socket.channelId, at(socket.server));
   };
 
@@ -325,7 +339,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
         ['switch channel on one signaling server', inVoice ? 8 : 0],
         ['switch channel across signaling servers', inVoice ? 8 : 0],
         ['leave voice', inVoice ? 6 : 0],
-        ['leave for good, voice lingering', inVoice && Date.now() < goneCutoff ? 1.5 : 0],
+        ['leave for good, voice lingering', inVoice && Date.now() < goneCutoff ? 3 : 0],
       );
     }
     const total = choices.reduce((sum, [, w]) => sum + w, 0);
@@ -399,6 +413,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
         break;
       case 'leave for good, voice lingering':
         user.gone = true;
+        note(user, 'leaves for good');
         for (const socket of [...user.chat]) await closeChat(user, socket);
         break;
     }
@@ -408,7 +423,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
 
   const killed = pick(instances);
   let killedAt = 0;
-  let takenOverAt = 0;
+  const group: GroupAfterKill = {};
   const running = new Set<Promise<void>>();
   try {
     log(
@@ -416,9 +431,9 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
         `${partitions} partitions, chat clocks ${chatServers.map((s) => `${s.skewMs > 0 ? '+' : ''}${s.skewMs}`).join('/')} ms, ` +
         `signaling ${signaling.map((s) => `${s.skewMs > 0 ? '+' : ''}${s.skewMs}`).join('/')} ms, grace ${graceSeconds} s; ${killed.name} is killed`,
     );
-    const started = Date.now();
+    started = Date.now();
     const deadline = started + options.seconds * 1000;
-    goneCutoff = deadline - graceSeconds * 1000;
+    goneCutoff = deadline - graceSeconds * 1000 - 5000;
     const killAt = started + options.seconds * 1000 * between(0.35, 0.55);
     let begun = 0;
     let nextReport = started + 10000;
@@ -456,13 +471,8 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
         const before = await groupMembers(admin, topics.groupId);
         killedAt = Date.now();
         await killed.kill('SIGKILL');
-        log(`[${Math.round((killedAt - started) / 1000)}s] ${killed.name} SIGKILLed`);
-        inBackground(
-          observeTakeover(admin, topics.groupId, before, killedAt, log).then((t) => {
-            takenOverAt = t;
-            log(`  its partitions taken over ${takenOverAt - killedAt} ms after the kill`);
-          }),
-        );
+        log(`[+${killedAt - started} ms] ${killed.name} SIGKILLed`);
+        inBackground(observeGroup(admin, topics.groupId, before, killedAt, group, log));
         // Restarted as an orchestrator would, within the session timeout: it joins the same rebalance.
         inBackground(
           sleep(1500)
@@ -479,18 +489,17 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     await Promise.all(running);
     await Promise.all(sends);
     if (failures.length > 0) throw failures[0];
-    if (!takenOverAt) throw new Error('the run ended before the kill');
+    if (!killedAt) throw new Error('the run ended before the kill');
 
     // Left for good: the grace period ends their seats once it has run out.
     for (const user of users.filter((u) => u.gone)) record({ type: 'GRACE_EXPIRED', userId: user.id });
-    const expected = truth.observable();
     const ids = users.map((u) => u.id);
-    let finalDifferences: string[] = [];
+    let found: Difference[] = [];
     try {
       await eventually(
         async () => {
-          finalDifferences = await differences(redis.client, expected, instances, ids, truth);
-          if (finalDifferences.length > 0) throw new Error('not there yet');
+          found = await differences(redis.client, instances, ids, truth);
+          if (found.length > 0) throw new Error('not there yet');
         },
         graceSeconds * 1000 + 60000,
         500,
@@ -498,8 +507,12 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     } catch {
       /* reported below */
     }
-    const result = classify(calls, killedAt, takenOverAt, seed, actions, finalDifferences);
-    report(result, expected, log);
+    const finalDifferences = found.map((d) => d.line);
+    // The story of the first few users it differs for (times in ms after the start).
+    for (const userId of [...new Set(found.flatMap((d) => (d.userId ? [d.userId] : [])))].slice(0, 5))
+      finalDifferences.push(`user ${userId}: ${users.find((u) => u.id === userId)?.history.join(', ')}`);
+    const result = classify(calls, killedAt, group, seed, actions, finalDifferences);
+    report(result, truth.observable(), log);
     return result;
   } finally {
     await admin.disconnect().catch(() => undefined);
@@ -514,69 +527,105 @@ async function groupMembers(admin: Admin, groupId: string): Promise<Set<string>>
   return new Set((await admin.describeGroups([groupId])).groups[0].members.map((m) => m.memberId));
 }
 
+/** What the group went through after the kill (Date.now() times). */
+interface GroupAfterKill {
+  /** Stable without the killed member: its partitions have an owner again. */
+  takenOverAt?: number;
+  /** The restarted instance's own rebalance, when it joined after the takeover. */
+  rejoin?: { from: number; to?: number };
+}
+
 /**
  * Polls the group until it is stable with two members again, none of them the killed one (`before`:
- * the members before the kill); returns when. Logs each state it passes through.
+ * the members before the kill), filling in `seen`. Logs each state it passes through.
  */
-async function observeTakeover(
+async function observeGroup(
   admin: Admin,
   groupId: string,
   before: Set<string>,
   killedAt: number,
+  seen: GroupAfterKill,
   log: (line: string) => void,
-): Promise<number> {
+) {
   let last = '';
   while (Date.now() - killedAt < 120000) {
     const group = (await admin.describeGroups([groupId]).catch(() => undefined))?.groups[0];
+    const now = Date.now();
     if (group) {
       const kept = group.members.filter((m) => before.has(m.memberId)).length;
-      const seen = `${group.state}, ${group.members.length} members (${kept} from before the kill)`;
-      if (seen !== last) log(`  +${Date.now() - killedAt} ms: group ${(last = seen)}`);
-      if (group.state === 'Stable' && group.members.length === 2 && kept <= 1) return Date.now();
+      const state = `${group.state}, ${group.members.length} members (${kept} from before the kill)`;
+      if (state !== last) log(`  +${now - killedAt} ms: group ${(last = state)}`);
+      const stable = group.state === 'Stable' && kept <= 1;
+      if (stable && seen.takenOverAt === undefined) seen.takenOverAt = now;
+      if (!stable && seen.takenOverAt !== undefined && !seen.rejoin) seen.rejoin = { from: now };
+      if (stable && group.members.length === 2) {
+        if (seen.rejoin) seen.rejoin.to = now;
+        return;
+      }
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the group did not become stable without the killed instance within 120 s');
 }
 
+interface Difference {
+  userId?: string;
+  line: string;
+}
+
+/** Each user's shown state and seats ("<guild>/<channel>", sorted), stored or answered, against the truth's. */
 async function differences(
   client: Parameters<typeof readObservableState>[0],
-  expected: ObservableState,
   instances: ServiceProcess[],
   userIds: string[],
   truth: PresenceModel,
-): Promise<string[]> {
-  const found = divergence(normalized(await readObservableState(client)), normalized(expected)).map((d) => `stored ${d}`);
-  for (const guildId of Object.keys(GUILDS)) {
-    const want = sortedChannels(truth.guildStates(guildId, userIds));
-    for (const instance of instances) {
+): Promise<Difference[]> {
+  const found: Difference[] = [];
+  const compare = (where: string, got: Record<string, string>, want: Record<string, string>, what: string) => {
+    for (const userId of new Set([...Object.keys(got), ...Object.keys(want)]))
+      if (got[userId] !== want[userId])
+        found.push({ userId, line: `${where}: user ${userId} ${what} ${got[userId]}, truth ${want[userId]}` });
+  };
+  const stored = await readObservableState(client);
+  const expected = truth.observable();
+  compare('stored', stored.userStates, expected.userStates, 'shown');
+  compare('stored', seatsByUser(stored.guildChannels), seatsByUser(expected.guildChannels), 'seated in');
+  for (const [guildId, members] of Object.entries(stored.guildOnline))
+    found.push({ line: `stored: GUILD_ONLINE:${guildId} lists ${members.join(' ')}, though no CONNECT named a guild` });
+  for (const instance of instances) {
+    for (const guildId of Object.keys(GUILDS)) {
       const res = await fetch(`${instance.url}/guilds/${guildId}/states/query`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ userIds }),
       });
-      const got = sortedChannels((await res.json()) as GuildStatesAnswer);
-      for (const id of userIds)
-        if (got.connectionStates[id] !== want.connectionStates[id])
-          found.push(`${instance.name} shows ${id} ${got.connectionStates[id]}, truth ${want.connectionStates[id]}`);
-      if (JSON.stringify(got.channelStates) !== JSON.stringify(want.channelStates))
-        found.push(
-          `${instance.name} shows guild ${guildId}'s channels ${JSON.stringify(got.channelStates)}, truth ${JSON.stringify(want.channelStates)}`,
-        );
+      const got = (await res.json()) as GuildStatesAnswer;
+      const want = truth.guildStates(guildId, userIds);
+      compare(`${instance.name}, guild ${guildId}`, got.connectionStates, want.connectionStates, 'shown');
+      compare(
+        `${instance.name}, guild ${guildId}`,
+        seatsByUser({ [guildId]: got.channelStates }),
+        seatsByUser({ [guildId]: want.channelStates }),
+        'seated in',
+      );
     }
   }
   return found;
 }
 
-function sortedChannels(answer: GuildStatesAnswer): GuildStatesAnswer {
-  const channels = Object.keys(answer.channelStates ?? {}).sort();
-  return { ...answer, channelStates: Object.fromEntries(channels.map((c) => [c, [...answer.channelStates[c]].sort(byId)])) };
+/** userId -> "<guild>/<channel> …" (sorted; a user listed twice shows twice). */
+function seatsByUser(guildChannels: ObservableState['guildChannels']): Record<string, string> {
+  const seats: Record<string, string[]> = {};
+  for (const [guildId, channels] of Object.entries(guildChannels))
+    for (const [channelId, members] of Object.entries(channels))
+      for (const userId of members) (seats[userId] ??= []).push(`${guildId}/${channelId}`);
+  return Object.fromEntries(Object.entries(seats).map(([userId, list]) => [userId, list.sort().join(' ')]));
 }
 
 function classify(
   calls: Call[],
   killedAt: number,
-  takenOverAt: number,
+  group: GroupAfterKill,
   seed: number,
   actions: Record<string, number>,
   finalDifferences: string[],
@@ -595,7 +644,8 @@ function classify(
   const wrongAnswers: WrongAnswer[] = [];
   const earlyLabelsOutsideKillWindow: PlatformSimulationResult['earlyLabelsOutsideKillWindow'] = [];
   let earlyLabelsInsideKillWindow = 0;
-  const windowEnd = takenOverAt + TAKEOVER_MARGIN_MS;
+  const windowEnd = group.takenOverAt! + TAKEOVER_MARGIN_MS;
+  const rejoin = group.rejoin ? [group.rejoin.from, group.rejoin.to ?? Infinity] : undefined;
   for (const call of calls) {
     const label = call.answer.sessionWait ?? 'none';
     answers.byLabel[label] = (answers.byLabel[label] ?? 0) + 1;
@@ -605,7 +655,18 @@ function classify(
     if (!right && call.decidingAcked) answers.differingWithConnectAcked++;
     if (label === 'stalled' || label === 'rebuilding') {
       if (call.answeredAt >= killedAt && call.sentAt <= windowEnd) earlyLabelsInsideKillWindow++;
-      else earlyLabelsOutsideKillWindow.push({ label, sentAt: call.sentAt - killedAt, answeredAt: call.answeredAt - killedAt });
+      else
+        earlyLabelsOutsideKillWindow.push({
+          label,
+          sentAt: call.sentAt - killedAt,
+          answeredAt: call.answeredAt - killedAt,
+          during:
+            call.answeredAt < killedAt
+              ? 'before the kill'
+              : rejoin && call.answeredAt >= rejoin[0] && call.sentAt <= rejoin[1]
+                ? "the restarted instance's join"
+                : 'after the takeover',
+        });
     }
     if (label !== 'complete') continue;
     if (call.attempts > 1) answers.retried++;
@@ -635,7 +696,8 @@ function classify(
     wrongAnswers,
     earlyLabelsOutsideKillWindow,
     earlyLabelsInsideKillWindow,
-    takeoverMs: takenOverAt - killedAt,
+    takeoverMs: group.takenOverAt! - killedAt,
+    rejoinMs: group.rejoin ? [group.rejoin.from - killedAt, (group.rejoin.to ?? NaN) - killedAt] : undefined,
     finalDifferences,
   };
 }
@@ -659,7 +721,7 @@ function report(result: PlatformSimulationResult, expected: ObservableState, log
       `differing from the truth, all classes: ${answers.differingFromTruth} (${answers.differingWithConnectAcked} with the deciding CONNECT acked)`,
   );
   log(
-    `takeover ${result.takeoverMs} ms after the kill; stalled/rebuilding answers inside that window ${result.earlyLabelsInsideKillWindow}, ` +
+    `takeover ${result.takeoverMs} ms after the kill${result.rejoinMs ? `, the restarted instance's join rebalance +${result.rejoinMs[0]}…+${result.rejoinMs[1]} ms` : ''}; stalled/rebuilding answers inside that window ${result.earlyLabelsInsideKillWindow}, ` +
       `outside ${result.earlyLabelsOutsideKillWindow.length}`,
   );
   for (const wrong of result.wrongAnswers.slice(0, 10)) log(`  wrong: ${JSON.stringify(wrong)}`);
