@@ -26,6 +26,7 @@
  * (acks=all) before the call was sent; others are counted, not judged. So are calls that raced
  * another change of the same user's chat sockets, and calls retried after an instance died.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Admin } from 'kafkajs';
 import { eventually } from './eventually';
 import { seeded } from './mixed-workload';
@@ -96,6 +97,8 @@ export interface PlatformSimulationResult {
   takeoverMs: number;
   /** ms after the kill: the rebalance when the restarted instance joined after the takeover (if it did). */
   rejoinMs?: [number, number];
+  /** How late this process's timers ran (the peers' timing, and the embedded broker's): p99 and max, ms. */
+  eventLoopDelayMs?: { p99: number; max: number };
   /** What differs between the stored/queried state and the truth at the end (empty when right). */
   finalDifferences: string[];
 }
@@ -238,9 +241,9 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     count('chat sockets opened');
     // The CONNECT frame is handled on a pool thread: the record leaves a few ms later, or when the stall ends.
     const at = Date.now() + server.skewMs;
+    if (server.stalledUntil > Date.now()) count('CONNECTs held by a producer stall');
     const send = (async () => {
       await sleep(Math.max(between(1, 15), server.stalledUntil - Date.now()));
-      if (Date.now() - at + server.skewMs > 500) count('CONNECTs held by a producer stall');
       for (let attempt = 1; ; attempt++) {
         try {
           await server.peer.connect(socket.sessionId, user.id, socket.state, { partition: partition(), at });
@@ -425,6 +428,9 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
   let killedAt = 0;
   const group: GroupAfterKill = {};
   const running = new Set<Promise<void>>();
+  // The peers' own timing is only as good as this process's event loop (the embedded broker shares it): reported.
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
   try {
     log(
       `platform simulation: seed ${seed}, ${options.users} users, ~${options.actionsPerSecond} actions/s for ${options.seconds} s, ` +
@@ -511,7 +517,9 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     // The story of the first few users it differs for (times in ms after the start).
     for (const userId of [...new Set(found.flatMap((d) => (d.userId ? [d.userId] : [])))].slice(0, 5))
       finalDifferences.push(`user ${userId}: ${users.find((u) => u.id === userId)?.history.join(', ')}`);
+    loopDelay.disable();
     const result = classify(calls, killedAt, group, seed, actions, finalDifferences);
+    result.eventLoopDelayMs = { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) };
     report(result, truth.observable(), log);
     return result;
   } finally {
@@ -711,6 +719,8 @@ function report(result: PlatformSimulationResult, expected: ObservableState, log
       .map(([name, n]) => `${name} ${n}`)
       .join(', ')}`,
   );
+  if (result.eventLoopDelayMs)
+    log(`event loop delay of the peers' process: p99 ${result.eventLoopDelayMs.p99} ms, max ${result.eventLoopDelayMs.max} ms`);
   log(`truth at the end: ${Object.keys(expected.userStates).length} users seen, ${online} shown online, ${seats} voice seats`);
   log(
     `DISCONNECT answers: ${answers.total} (by X-Session-Wait: ${Object.entries(answers.byLabel)
