@@ -44,8 +44,8 @@ export interface PlatformSimulationOptions {
   /** User actions started per second (each is one to three socket changes). */
   actionsPerSecond: number;
   /**
-   * VOICE_GRACE_SECONDS of the service (default 30: longer than a reconnect, a producer stall and a
-   * takeover together, which a user's CONNECT may wait out in a dead instance's partition).
+   * VOICE_GRACE_SECONDS of the service (default 45: longer than a reconnect, a producer stall and a
+   * takeover on a busy machine together, which a user's CONNECT may wait out in a dead instance's partition).
    */
   graceSeconds?: number;
   partitions?: number;
@@ -171,7 +171,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const between = (low: number, high: number) => low + random() * (high - low);
   const partitions = options.partitions ?? 4;
-  const graceSeconds = options.graceSeconds ?? 30;
+  const graceSeconds = options.graceSeconds ?? 45;
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   const stack = await startStack('platform-sim', { service: 'none', partitions, env: { VOICE_GRACE_SECONDS: String(graceSeconds) } });
@@ -324,7 +324,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
   // --- what a user does ---------------------------------------------------------------------
 
   let goneCutoff = 0; // leaving for good only while the grace period can run out before the end
-  const act = async (user: SimUser): Promise<void> => {
+  const act = async (user: SimUser, forced?: string): Promise<void> => {
     const inVoice = user.voice.size > 0;
     const choices: [string, number][] = [];
     if (user.chat.length === 0) choices.push(['open chat', 75], ['quick socket', 25]);
@@ -342,12 +342,12 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
         ['switch channel on one signaling server', inVoice ? 8 : 0],
         ['switch channel across signaling servers', inVoice ? 8 : 0],
         ['leave voice', inVoice ? 6 : 0],
-        ['leave for good, voice lingering', inVoice && Date.now() < goneCutoff ? 3 : 0],
+        ['leave for good, voice lingering', inVoice && Date.now() < goneCutoff ? 2 : 0],
       );
     }
     const total = choices.reduce((sum, [, w]) => sum + w, 0);
     let roll = random() * total;
-    const [action] = choices.find(([, w]) => (roll -= w) < 0) ?? choices[0];
+    const action = forced ?? (choices.find(([, w]) => (roll -= w) < 0) ?? choices[0])[0];
     count(action);
     const reconnect = async (socket: ChatSocket) => {
       await closeChat(user, socket);
@@ -439,27 +439,35 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     );
     started = Date.now();
     const deadline = started + options.seconds * 1000;
-    goneCutoff = deadline - graceSeconds * 1000 - 5000;
+    // At the cutoff a few seated users leave for good, so that every run sees the grace period end seats.
+    goneCutoff = started + Math.max(8000, (options.seconds - graceSeconds - 5) * 1000);
+    let goneForced = false;
     const killAt = started + options.seconds * 1000 * between(0.35, 0.55);
     let begun = 0;
     let nextReport = started + 10000;
+    const start = (user: SimUser, forced?: string) => {
+      user.busy = true;
+      const action: Promise<void> = act(user, forced)
+        .then(() => sleep(USER_PAUSE_MS))
+        .catch((error: Error) => void failures.push(error))
+        .finally(() => {
+          user.busy = false;
+          running.delete(action);
+        });
+      running.add(action);
+    };
     while (Date.now() < deadline) {
       const now = Date.now();
       const due = Math.floor(((now - started) / 1000) * options.actionsPerSecond) - begun;
       for (let i = 0; i < due; i++) {
         begun++;
         const idle = users.filter((u) => !u.busy && !u.gone);
-        if (idle.length === 0) break;
-        const user = pick(idle);
-        user.busy = true;
-        const action: Promise<void> = act(user)
-          .then(() => sleep(USER_PAUSE_MS))
-          .catch((error: Error) => void failures.push(error))
-          .finally(() => {
-            user.busy = false;
-            running.delete(action);
-          });
-        running.add(action);
+        if (idle.length > 0) start(pick(idle));
+      }
+      if (!goneForced && now >= goneCutoff) {
+        goneForced = true;
+        for (const user of users.filter((u) => !u.busy && !u.gone && u.voice.size > 0).slice(0, 3))
+          start(user, 'leave for good, voice lingering');
       }
       if (random() < 0.2) {
         const server = pick(signaling);
