@@ -490,7 +490,8 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
         // Restarted as an orchestrator would, within the session timeout: it joins the same rebalance.
         inBackground(
           sleep(1500)
-            .then(() => killed.restart())
+            .then(() => killed.restart({ waitUntilReady: false }))
+            .then(() => killed.waitUntilReady(120000))
             .then(() => void up.add(killed)),
         );
       }
