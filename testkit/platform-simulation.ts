@@ -35,6 +35,7 @@ import { ChatServer, SignalingServer, DisconnectAnswer } from './platform-peers'
 import { GuildStatesAnswer, ObservableState, PresenceEvent, PresenceModel } from './presence-model';
 import { ServiceProcess } from './service-process';
 import { startStack } from './stack';
+import { startKafkaProcess } from './kafka';
 
 export interface PlatformSimulationOptions {
   seed: number;
@@ -174,27 +175,17 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
   const graceSeconds = options.graceSeconds ?? 45;
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-  const stack = await startStack('platform-sim', { service: 'none', partitions, env: { VOICE_GRACE_SECONDS: String(graceSeconds) } });
-  const { kafka, redis, topics } = stack;
-  const instances = await Promise.all(['instance-a', 'instance-b'].map((name) => ServiceProcess.start(stack.serviceEnv, name)));
+  // Everything started is stopped in the reverse order, also when the start itself fails.
+  const stops: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  const platform = await startPlatform(partitions, graceSeconds, between, stops).catch(async (error: Error) => {
+    await stopAll();
+    throw error;
+  });
+  const { redis, topics, instances, admin, chatServers, signaling } = platform;
   const up = new Set(instances);
-  const admin = kafka.kafka.admin();
-  await admin.connect();
-  const chatServers: SimChatServer[] = await Promise.all(
-    ['chat-1', 'chat-2', 'chat-3'].map(async (name) => ({
-      name,
-      peer: await ChatServer.start(kafka.kafka, topics.sessionEvents, instances[0].url),
-      skewMs: Math.round(between(-3000, 3000)),
-      stalledUntil: 0,
-    })),
-  );
-  const signaling: SimSignaling[] = await Promise.all(
-    ['sig-1', 'sig-2', 'sig-3'].map(async (name) => ({
-      name,
-      peer: await SignalingServer.start(kafka.kafka, topics.channelEvents),
-      skewMs: Math.round(between(-40, 40)),
-    })),
-  );
 
   const truth = new PresenceModel();
   let lastTruthAt = 0;
@@ -532,11 +523,50 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
     report(result, truth.observable(), log);
     return result;
   } finally {
-    await admin.disconnect().catch(() => undefined);
-    await Promise.all([...chatServers, ...signaling].map((s) => s.peer.stop().catch(() => undefined)));
-    await Promise.all(instances.map((i) => i.stop()));
-    await stack.stop();
+    await stopAll();
   }
+}
+
+/** The broker, Redis, two instances of the service and the peers' producers; each registers how it stops in `stops`. */
+async function startPlatform(
+  partitions: number,
+  graceSeconds: number,
+  between: (low: number, high: number) => number,
+  stops: (() => Promise<unknown>)[],
+) {
+  // The broker in a process of its own: the peers' timing is not held up by its work, nor it by theirs.
+  const broker = await startKafkaProcess();
+  stops.push(() => broker.stop());
+  const stack = await startStack('platform-sim', {
+    service: 'none',
+    kafka: broker,
+    partitions,
+    env: { VOICE_GRACE_SECONDS: String(graceSeconds) },
+  });
+  stops.push(() => stack.stop());
+  const instances = await Promise.all(
+    ['instance-a', 'instance-b'].map(async (name) => {
+      const instance = await ServiceProcess.start(stack.serviceEnv, name);
+      stops.push(() => instance.stop());
+      return instance;
+    }),
+  );
+  const admin = stack.kafka.kafka.admin();
+  await admin.connect();
+  stops.push(() => admin.disconnect());
+  const chatServers: SimChatServer[] = [];
+  for (const name of ['chat-1', 'chat-2', 'chat-3']) {
+    const peer = await ChatServer.start(stack.kafka.kafka, stack.topics.sessionEvents, instances[0].url);
+    stops.push(() => peer.stop());
+    chatServers.push({ name, peer, skewMs: Math.round(between(-3000, 3000)), stalledUntil: 0 });
+  }
+  const signaling: SimSignaling[] = [];
+  for (const name of ['sig-1', 'sig-2', 'sig-3']) {
+    const peer = await SignalingServer.start(stack.kafka.kafka, stack.topics.channelEvents);
+    stops.push(() => peer.stop());
+    signaling.push({ name, peer, skewMs: Math.round(between(-40, 40)) });
+  }
+  return { ...stack, instances, admin, chatServers, signaling };
 }
 
 /** The group's member ids now. */
