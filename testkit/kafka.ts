@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Admin, Kafka, logLevel, Producer } from 'kafkajs';
 import { startEmbeddedKafka } from '@state-server/embedded-kafka';
 import { givenKafkaBrokers } from './backends';
@@ -21,6 +24,34 @@ export async function startTestKafka(options: { embedded?: boolean; quiet?: bool
   const brokers = external ?? embedded!.brokers;
   const kafka = new Kafka({ clientId: options.clientId ?? 'test', brokers, logLevel: logLevel.NOTHING });
   return { brokers, kafka, stop: async () => embedded?.stop() };
+}
+
+/**
+ * KAFKA_BROKERS when set, else the embedded broker in a process of its own (its bin, as
+ * `npm run kafka:embedded` runs it): for runs whose peers keep time (the platform simulation),
+ * which a broker sharing their event loop would delay, and be delayed by.
+ */
+export async function startKafkaProcess(options: { clientId?: string } = {}): Promise<TestKafka> {
+  const external = givenKafkaBrokers();
+  if (external) return startTestKafka(options);
+  const cli = join(dirname(require.resolve('@state-server/embedded-kafka/package.json')), 'dist', 'cli.js');
+  const child = spawn(process.execPath, [cli, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`the embedded broker exited (${code}) before it listened`)));
+  });
+  const broker = /listening on (\S+)/.exec(line)?.[1];
+  if (!broker) throw new Error(`the embedded broker said: ${line}`);
+  const kafka = new Kafka({ clientId: options.clientId ?? 'test', brokers: [broker], logLevel: logLevel.NOTHING });
+  return {
+    brokers: [broker],
+    kafka,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** Topic names unique to one test, so tests sharing a real cluster never see each other's events. */

@@ -16,6 +16,13 @@ export interface Placement {
 
 type Id = number | bigint | string;
 
+export interface DisconnectAnswer {
+  status: number;
+  body: { code: number; message: string; isSuccess: boolean; result: string | null };
+  /** X-Session-Wait: `complete`, or why the route stopped waiting early; null when the service sends none. */
+  sessionWait: string | null;
+}
+
 async function producerFor(kafka: Kafka): Promise<Producer> {
   const producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
@@ -60,11 +67,25 @@ export class ChatServer {
     });
   }
 
-  /** The HTTP DISCONNECT; returns the answer the chat server reads. */
-  async disconnect(
-    sessionId: string,
-  ): Promise<{ status: number; body: { code: number; message: string; isSuccess: boolean; result: string | null } }> {
-    return postJson(`${this.serviceUrl}/api/state/update/session`, { sessionId, type: 'DISCONNECT', state: 'offline' });
+  /**
+   * The HTTP DISCONNECT (to `serviceUrl`, or the instance given: behind a load balancer); returns
+   * the answer the chat server reads and how the route's wait ended (its X-Session-Wait header).
+   */
+  async disconnect(sessionId: string, serviceUrl = this.serviceUrl): Promise<DisconnectAnswer> {
+    const res = await fetch(`${serviceUrl}/api/state/update/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sessionId, type: 'DISCONNECT', state: 'offline' }),
+      signal: AbortSignal.timeout(30000),
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON: the caller sees the text */
+    }
+    return { status: res.status, body: body as DisconnectAnswer['body'], sessionWait: res.headers.get('x-session-wait') };
   }
 
   stop(): Promise<void> {

@@ -7,9 +7,13 @@
  *   npm run soak -- --minutes 20
  *   npm run soak -- --short           ~30 s
  *   options: --rate <events/s> (default 400), --seed <n>
+ *   npm run soak -- --platform        the platform simulation (testkit/platform-simulation.ts), 5 minutes
+ *   options: --minutes, --users (default 1500), --rate <user actions/s> (default users/7), --seed
  *
- * Exits 1 on any divergence or missing dead letter.
+ * Exits 1 on any divergence or missing dead letter (--platform: a final state other than the truth,
+ * a wrong judged answer, or a stalled/rebuilding answer outside the kill window).
  */
+import { runPlatformSimulation } from '../testkit/platform-simulation';
 import { runSoak, SoakOptions } from '../testkit/soak';
 
 function flag(name: string): string | undefined {
@@ -25,8 +29,14 @@ const options: SoakOptions = {
   faultEvery: short ? 4 : 30,
   log: (line) => console.log(line),
 };
-runSoak(options).then(
-  (r) => process.exit(r.divergence === 0 && r.deadLettersMissing === 0 ? 0 : 1),
+const users = Number(flag('users') ?? 1500);
+const run = process.argv.includes('--platform')
+  ? runPlatformSimulation({ ...options, users, actionsPerSecond: Number(flag('rate') ?? Math.round(users / 7)) }).then(
+      (r) => r.finalDifferences.length + r.wrongAnswers.length + r.earlyLabelsOutsideKillWindow.length === 0,
+    )
+  : runSoak(options).then((r) => r.divergence === 0 && r.deadLettersMissing === 0);
+run.then(
+  (ok) => process.exit(ok ? 0 : 1),
   (error) => {
     console.error(error);
     process.exit(1);
