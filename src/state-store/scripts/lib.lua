@@ -37,6 +37,10 @@ for name, value in pairs(LAYOUT) do K[name] = P .. value end
 -- known already (redelivery); older than what is known (changes nothing).
 local APPLIED, DUPLICATE, STALE = 1, 0, 2
 
+-- The change stream (change-outbox.lua, appended after this file, defines the recorders): what
+-- caused this call's changes, set by each script (an event's kind letter, or 'reset', 'lease', 'grace').
+local record_presence, record_voice, change_cause
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -125,6 +129,7 @@ local function add_to_channel(guildId, channelId, userId)
     entry.raw = string.sub(entry.raw, 1, -2) .. ',' .. member .. ']'
   end
   entry.dirty = true
+  record_voice(guildId, channelId, userId, 'JOIN')
   return true
 end
 
@@ -142,6 +147,7 @@ local function remove_from_channel(guildId, channelId, userId)
   entry.raw = before .. after
   if entry.raw == '[]' then entry.raw = nil end
   entry.dirty = true
+  record_voice(guildId, channelId, userId, 'LEAVE')
   return true
 end
 
@@ -194,7 +200,7 @@ local function touch(id, entry)
 end
 
 local function touch_seat(userId, guildId, channelId)
-  touch('V|' .. userId .. '|' .. guildId .. '|' .. channelId, { kind = 'V', u = userId, g = guildId, c = channelId })
+  touch('V|' .. userId .. '|' .. guildId .. '|' .. channelId, { kind = 'V', u = userId, g = guildId, c = channelId, cause = change_cause })
 end
 
 local function touch_membership(userId, guildId)
@@ -516,6 +522,7 @@ local function refresh_shown_state(userId)
   end
   local shown = best or 'offline'
   if shown == 'invisible' then shown = SETTINGS.invisibleAs end
+  record_presence(userId, shown)
   redis.call('HSET', K.userState, userId, shown)
   touched[K.userState] = true
 end
@@ -811,7 +818,7 @@ end
   (two consumers applying one user's events) and the newest state wins. Versions saying "absent"
   are listed in GUILD_VERSIONS_GONE and pruned an hour later (prune-versions.lua), long after any
   older follow-up could still arrive.
-  "V" guildId channelId userId seated version; "O" guildId userId online version; "E" sessionId userId version.
+  "V" guildId channelId userId seated version [cause]; "O" guildId userId online version; "E" sessionId userId version.
 ]]
 local function apply_follow_up(text)
   local e = cjson.decode(text)
@@ -831,6 +838,7 @@ local function apply_follow_up(text)
   redis.call('HSET', versionsKey, field, version)
   if not present then redis.call('ZADD', K.versionsGone, version, guildId .. '|' .. field) end
   if kind == 'V' then
+    change_cause = e[7]
     if present then add_to_channel(guildId, e[3], e[4]) else remove_from_channel(guildId, e[3], e[4]) end
   elseif present then
     redis.call('SADD', K.guildOnline .. guildId, e[3])
@@ -862,7 +870,7 @@ local function follow_ups(durable)
     version = version + 1
     local entry
     if e.kind == 'V' then
-      entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v }
+      entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v, e.cause }
     elseif e.kind == 'O' then
       entry = { 'O', e.g, e.u, tonumber(redis.call('HGET', K.userGuilds .. e.u, e.g) or '0') > 0 and 1 or 0, v }
     else
