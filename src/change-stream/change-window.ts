@@ -69,6 +69,7 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private reading = false;
+  private warned = false;
 
   constructor(private readonly config: AppConfig) {}
 
@@ -152,9 +153,11 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
       this.reading = true;
     } catch (error) {
       if (this.stopped) return;
-      this.log.warn(
-        `Cannot read the change topic ${this.config.CHANGE_TOPIC} yet (${(error as Error).message}); GET /events answers 503 until then`,
-      );
+      const line = `Cannot read the change topic ${this.config.CHANGE_TOPIC} yet (${(error as Error).message}); GET /events answers 503 until then`;
+      // Once at warn (Kafka down, or the topic not there until the first change is relayed), then retried quietly.
+      if (this.warned) this.log.debug(line);
+      else this.log.warn(line);
+      this.warned = true;
       await this.consumer?.disconnect().catch(() => undefined);
       this.consumer = undefined;
       this.timer = setTimeout(() => void this.start(), RETRY_MS);

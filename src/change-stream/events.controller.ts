@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Body, Controller, Get, Headers, Logger, Post, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, badRequestExamples } from '../docs/api-responses';
 import { FastifyReply } from 'fastify';
 import { abbreviate, canonicalId, ID_RULE } from '../common/snowflake-id';
 import { AppConfig } from '../config/app-config';
@@ -16,6 +17,23 @@ const HEARTBEAT_MS = 15_000;
 const CATCH_UP_MS = 5_000;
 const MAX_GUILDS = 1000;
 const MAX_COALESCE_MS = 60_000;
+
+const streamDocs = {
+  ok: ApiOkResponse({
+    description:
+      'text/event-stream: `event: snapshot` ({"connectionStates":{…},"channelStates":{"<guildId>":{…}}}), then `event: presence` / `event: voice`, data the change record, id a position to resume from (Last-Event-ID)',
+  }),
+  off: ApiNotFoundResponse({ description: 'CHANGE_TOPIC is empty: the change stream is off' }),
+  unavailable: {
+    description: 'The change topic cannot be read yet, or Redis is unreachable',
+    examples: {
+      notYet: {
+        summary: 'topic not read yet',
+        value: errorBody(503, 'The change topic stateChanged cannot be read yet; try again shortly'),
+      },
+    },
+  },
+};
 
 /**
  * GET /events and POST /events: server-sent events of the change stream for the users and guilds
@@ -47,6 +65,9 @@ export class EventsController implements BeforeApplicationShutdown {
   @ApiQuery({ name: 'userIds', required: false, example: '5,6' })
   @ApiQuery({ name: 'guildIds', required: false, example: '1,2' })
   @ApiQuery({ name: 'coalesceMs', required: false, example: 250 })
+  @streamDocs.ok
+  @streamDocs.off
+  @ApiErrors({ userIds: badRequestExamples.userIdsQuery }, { unavailable: streamDocs.unavailable })
   async get(
     @Query('userIds') userIds: unknown,
     @Query('guildIds') guildIds: unknown,
@@ -60,6 +81,9 @@ export class EventsController implements BeforeApplicationShutdown {
   @Post()
   @ApiOperation({ summary: 'As GET /events, the ids in a JSON body {"userIds":[…],"guildIds":[…]} (long lists)' })
   @ApiProduces('text/event-stream')
+  @streamDocs.ok
+  @streamDocs.off
+  @ApiErrors({ userIds: badRequestExamples.userIdsQuery }, { body: true, unavailable: streamDocs.unavailable })
   async post(
     @Body() body: unknown,
     @Query('coalesceMs') coalesceMs: unknown,
