@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Admin, Partitioners, Producer } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
-import { createKafka } from '../ingest/kafka-client';
+import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { ChangeOutbox, WaitingRecord } from './change-outbox';

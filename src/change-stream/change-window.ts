@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { randomUUID } from 'node:crypto';
 import { Admin, Consumer } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
-import { createKafka } from '../ingest/kafka-client';
+import { createKafka } from '../kafka/kafka-client';
 
 /** Records kept in memory for resuming (Last-Event-ID) and for snapshots taken while they arrive. */
 const WINDOW_RECORDS = 100_000;

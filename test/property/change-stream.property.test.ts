@@ -4,8 +4,8 @@ import { ChangeOutbox } from '../../src/change-stream/change-outbox';
 import { ObservableState, PresenceModel } from '../../testkit/presence-model';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 import { StateHarness } from '../../testkit/state-harness';
-import { applyThroughService } from './apply-through-service';
-import { DeliveredLog, scenarios } from './event-log';
+import { applyThroughService } from '../../testkit/apply-through-service';
+import { DeliveredLog, scenarios } from '../../testkit/event-log';
 
 /**
  * The change stream against the reference model: for any order and redelivery of a set of
