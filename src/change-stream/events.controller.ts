@@ -130,9 +130,12 @@ export class EventsController implements BeforeApplicationShutdown {
     const stream = new EventStream(res, subscription, (reason) => this.metrics.eventStreamDrops.inc({ reason }));
     this.streams.add(stream);
     this.metrics.eventStreamClients.inc();
+    let lastResync: string | undefined;
     const unsubscribe = this.window.subscribe((entry: WindowEntry) => {
-      if (entry.record.type === 'RESYNC') void this.snapshot(stream, subscription, true);
-      else stream.offer(entry);
+      if (entry.record.type !== 'RESYNC') return stream.offer(entry);
+      // One RESYNC goes to every partition: one fresh snapshot for all its copies.
+      if (entry.json !== lastResync) void this.snapshot(stream, subscription, true);
+      lastResync = entry.json;
     });
     res.on('close', () => {
       stream.close();

@@ -134,6 +134,22 @@ it('POST /events takes the ids in a body; a client that does not read is dropped
   );
 });
 
+it('with ?coalesceMs sends only the latest record per key within the window', async () => {
+  const client = await open(`${second.url}/events?userIds=301&coalesceMs=5000`);
+  await eventually(() => expect(client.data('snapshot')).toHaveLength(1));
+  const T = Date.now();
+  // One produce request: the three changes reach the window well within its 5 s.
+  await stack.peers.sendMany(
+    stack.topics.sessionEvents,
+    ['online', 'idle', 'dnd'].map((state, i) => ({
+      key: '301',
+      value: JSON.stringify({ type: 'CONNECT', userId: 301, sessionId: 'c', state, timestamp: T + i }),
+    })),
+  );
+  await eventually(() => expect(client.data('presence')).toHaveLength(1), 20_000);
+  expect(client.data('presence')[0]).toMatchObject({ userId: '301', state: 'dnd' });
+});
+
 it('answers 400 naming the field for a bad id', async () => {
   const { status, body } = await getJson(`${first.url}/events?userIds=1,x`);
   expect(status).toBe(400);

@@ -74,13 +74,14 @@ record_presence = function(userId, shown)
     .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
 end
 
--- Voice causes: an event's kind letter ('J' JOIN, 'L' LEAVE) or the server's own ('grace', 'reset').
+-- Voice causes: an event's kind letter ('J' JOIN, 'L' LEAVE) or the server's own ('grace', 'reset'). On a
+-- cluster the view changes in the guild's bucket (apply_follow_up), which knows only the change: join / leave.
 local VOICE_CAUSES = { J = 'join', L = 'leave' }
 
 -- Called when (userId) was added to ('JOIN') or removed from ('LEAVE') the view of a channel.
 record_voice = function(guildId, channelId, userId, change)
   if not CHANGES.on then return end
-  local cause = VOICE_CAUSES[change_cause] or change_cause or 'unknown'
+  local cause = VOICE_CAUSES[change_cause] or change_cause or (change == 'JOIN' and 'join' or 'leave')
   -- A JOIN that ends a seat moved the user (or took the seat over); the LEAVE says so.
   if change_cause == 'J' and change == 'LEAVE' then cause = 'move' end
   local at, version = next_change()

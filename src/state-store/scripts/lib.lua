@@ -200,7 +200,7 @@ local function touch(id, entry)
 end
 
 local function touch_seat(userId, guildId, channelId)
-  touch('V|' .. userId .. '|' .. guildId .. '|' .. channelId, { kind = 'V', u = userId, g = guildId, c = channelId, cause = change_cause })
+  touch('V|' .. userId .. '|' .. guildId .. '|' .. channelId, { kind = 'V', u = userId, g = guildId, c = channelId })
 end
 
 local function touch_membership(userId, guildId)
@@ -818,7 +818,7 @@ end
   (two consumers applying one user's events) and the newest state wins. Versions saying "absent"
   are listed in GUILD_VERSIONS_GONE and pruned an hour later (prune-versions.lua), long after any
   older follow-up could still arrive.
-  "V" guildId channelId userId seated version [cause]; "O" guildId userId online version; "E" sessionId userId version.
+  "V" guildId channelId userId seated version; "O" guildId userId online version; "E" sessionId userId version.
 ]]
 local function apply_follow_up(text)
   local e = cjson.decode(text)
@@ -838,7 +838,6 @@ local function apply_follow_up(text)
   redis.call('HSET', versionsKey, field, version)
   if not present then redis.call('ZADD', K.versionsGone, version, guildId .. '|' .. field) end
   if kind == 'V' then
-    change_cause = e[7]
     if present then add_to_channel(guildId, e[3], e[4]) else remove_from_channel(guildId, e[3], e[4]) end
   elseif present then
     redis.call('SADD', K.guildOnline .. guildId, e[3])
@@ -870,7 +869,7 @@ local function follow_ups(durable)
     version = version + 1
     local entry
     if e.kind == 'V' then
-      entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v, e.cause }
+      entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v }
     elseif e.kind == 'O' then
       entry = { 'O', e.g, e.u, tonumber(redis.call('HGET', K.userGuilds .. e.u, e.g) or '0') > 0 and 1 or 0, v }
     else
