@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ChangeStreamModule } from './change-stream/change-stream.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { GuildStatesModule } from './guild-states/guild-states.module';
@@ -23,6 +24,7 @@ export class AppModule {
         VoiceModule,
         GuildStatesModule,
         HealthModule,
+        ChangeStreamModule,
       ],
     };
   }

@@ -175,6 +175,7 @@ async function main(): Promise<void> {
   say(`       -d '{"sessionId":"${trySession}","type":"DISCONNECT","state":"offline"}'`);
   say(`       (the chat server's DISCONNECT: "result":"${tryUser}" as it was their last session; then they show`);
   say(`       offline, still seated in #10 for the ${graceSeconds} s grace period, then not seated)`);
+  say(`  curl -N '${base}/events?guildIds=1&userIds=${members}'   (the change stream: a snapshot, then every change)`);
   say(`  curl '${base}/metrics'     (and ${base}/health/ready)`);
   say(`  ${base}/docs           (every route, with examples)`);
   say('Ctrl-C stops.\n');

@@ -226,6 +226,21 @@ export class AppConfig {
   })
   SWITCHOVER_TOPIC = 'stateServer.switchover';
 
+  /**
+   * The change stream (docs/contracts.md): every change of a shown state or seat is published here
+   * and served at GET /events. Empty (`CHANGE_TOPIC=`) turns it off.
+   */
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{0,249}$/, {
+    message: 'CHANGE_TOPIC must be a Kafka topic name (1 to 249 letters, digits, dots, underscores or hyphens), or empty for off',
+  })
+  CHANGE_TOPIC = 'stateChanged';
+
+  /** Change records kept in Redis while Kafka does not take them; past it only the latest per key, then a RESYNC record. */
+  @Transform(toInt)
+  @IntegerIn(1000, 100000000)
+  CHANGE_OUTBOX_LIMIT = 100000;
+
   /** Dead letters of topic T go to T + this suffix (Spring Kafka's convention). */
   @IsString()
   @Matches(/^[A-Za-z0-9._-]{1,40}$/, { message: 'DEAD_LETTER_TOPIC_SUFFIX must be made of letters, digits, . _ -' })
@@ -385,6 +400,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const value = env[key];
     if (value !== undefined && value !== '') given[key] = value;
   }
+  // The one setting where empty means something: the change stream off.
+  if (env.CHANGE_TOPIC === '') given.CHANGE_TOPIC = '';
   const config = plainToInstance(AppConfig, given, { exposeDefaultValues: true });
   const errors = validateSync(config, { forbidUnknownValues: false });
   const problems = errors.map((e) => {

@@ -102,6 +102,50 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  // The change stream (src/change-stream): relay to CHANGE_TOPIC and GET /events.
+  readonly changeRecordsRelayed = new Counter({
+    name: 'state_server_change_records_relayed_total',
+    help: 'Change records this instance published to CHANGE_TOPIC',
+    registers: [this.registry],
+  });
+
+  readonly changeRelayLag = new Gauge({
+    name: 'state_server_change_relay_lag_seconds',
+    help: 'Age of the oldest change record waiting in the outboxes this instance relays (0 when none)',
+    registers: [this.registry],
+  });
+
+  readonly changeOutboxRecords = new Gauge({
+    name: 'state_server_change_outbox_records',
+    help: 'Change records waiting in the outboxes this instance relays',
+    registers: [this.registry],
+  });
+
+  readonly changeOutboxOverflows = new Counter({
+    name: 'state_server_change_outbox_overflows_total',
+    help: 'Outboxes that overflowed (CHANGE_OUTBOX_LIMIT): only the latest change per key was kept, after a RESYNC record',
+    registers: [this.registry],
+  });
+
+  readonly changeRelayErrors = new Counter({
+    name: 'state_server_change_relay_errors_total',
+    help: 'Failed attempts to publish change records (Kafka unreachable, the topic missing or not writable)',
+    registers: [this.registry],
+  });
+
+  readonly eventStreamClients = new Gauge({
+    name: 'state_server_event_stream_clients',
+    help: 'Clients connected to GET /events',
+    registers: [this.registry],
+  });
+
+  readonly eventStreamDrops = new Counter({
+    name: 'state_server_event_stream_dropped_total',
+    help: 'GET /events clients disconnected by the server, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     this.rebuildProgress.set(1);
     // Under their standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, …), which

@@ -63,7 +63,8 @@ export class StateRebuild implements OnApplicationShutdown {
   private admin?: Admin;
   /** The epoch consumed now: null = the first (group KAFKA_GROUP_ID). */
   private epoch: string | null = null;
-  private rebuild?: { epoch: string; startedAt: number; targets: Targets; progress: number; loggedAt: number };
+  /** `replayed`: this instance applied records of the rebuild unrecorded (the change stream then owes a RESYNC). */
+  private rebuild?: { epoch: string; startedAt: number; targets: Targets; progress: number; loggedAt: number; replayed: boolean };
   private lostAt?: Date;
   private watcher?: NodeJS.Timeout;
   private checking = false;
@@ -72,6 +73,7 @@ export class StateRebuild implements OnApplicationShutdown {
   /** This start recorded the switch-over point: committed offsets of KAFKA_GROUP_ID are then the original's, not ours. */
   private switchoverCreated = false;
   private readonly listeners: (() => void)[] = [];
+  private readonly rebuiltListeners: ((epoch: string) => void)[] = [];
 
   constructor(
     private readonly store: StateStore,
@@ -108,6 +110,11 @@ export class StateRebuild implements OnApplicationShutdown {
     this.listeners.push(listener);
   }
 
+  /** Called when a rebuild this instance replayed records of is done (the change stream sends RESYNC). */
+  onRebuilt(listener: (epoch: string) => void): void {
+    this.rebuiltListeners.push(listener);
+  }
+
   /**
    * Settles which group to consume with before the consumer starts, and starts watching the
    * marker. With Redis unreachable it starts with the first group; the watch switches later if needed.
@@ -142,7 +149,7 @@ export class StateRebuild implements OnApplicationShutdown {
         await this.lost('at start-up, Redis has no state although this deployment consumed before');
       else await this.store.markStarted();
     } else if (epoch !== null && epoch !== this.epoch) {
-      await this.switchTo(epoch);
+      await this.switchTo(epoch, false);
     }
     this.settled = true;
   }
@@ -185,12 +192,15 @@ export class StateRebuild implements OnApplicationShutdown {
     if (epoch !== this.epoch) await this.switchTo(epoch);
   }
 
-  private async switchTo(epoch: string): Promise<void> {
+  /** `replaying`: false at start-up with an epoch found in Redis, whose rebuild may be done already (nothing replayed then). */
+  private async switchTo(epoch: string, replaying = true): Promise<void> {
     await this.switchover.ensureRead(this.kafka, await this.connectedAdmin()); // the new group replays from the earliest offset
     const proposed = JSON.stringify(await this.endOffsets());
     const targets = JSON.parse(await this.store.rebuildTargets(epoch, proposed)) as Targets;
     this.epoch = epoch;
-    this.rebuild = { epoch, startedAt: Date.now(), targets, progress: 0, loggedAt: Date.now() };
+    // A replay records no change per record (no storm of old changes): a RESYNC at the end instead.
+    this.store.setChangeRecording({ on: false, epoch });
+    this.rebuild = { epoch, startedAt: Date.now(), targets, progress: 0, loggedAt: Date.now(), replayed: replaying };
     this.metrics.rebuildsStarted.inc();
     this.metrics.rebuildProgress.set(0);
     this.log.warn(`Switching the consumer to group ${this.groupId}: replaying the topics from the earliest retained offset`);
@@ -219,8 +229,11 @@ export class StateRebuild implements OnApplicationShutdown {
         `Rebuild of epoch ${rebuild.epoch} done in ${((Date.now() - rebuild.startedAt) / 1000).toFixed(1)} s: group ${this.groupId} caught up with the offsets of the moment the loss was found`,
       );
       this.rebuild = undefined;
+      this.store.setChangeRecording({ on: true, epoch: rebuild.epoch });
+      if (rebuild.replayed) for (const listener of this.rebuiltListeners) listener(rebuild.epoch);
       return;
     }
+    rebuild.replayed = true;
     if (Date.now() - rebuild.loggedAt >= PROGRESS_LOG_MS) {
       rebuild.loggedAt = Date.now();
       this.log.log(`Rebuilding epoch ${rebuild.epoch}: ${(rebuild.progress * 100).toFixed(0)} % (${done} of ${total} records)`);

@@ -31,8 +31,11 @@
  *   STATE_STORE:EPOCH           string  the state's epoch after a rebuild: consumers use group <KAFKA_GROUP_ID>.<epoch>
  *   STATE_STORE:REBUILD:<epoch> string  the end offsets a rebuild must reach (JSON), set by the first instance to switch
  *   STATE_STORE:APPLIED:<group> hash    session-topic partition -> next offset applied by consumer group <group> (bucket 0, next to its marker)
+ *   STATE_CLOCK                 string  the bucket's version clock (µs, strictly increasing): change stream versions; on a cluster the follow-ups' too
+ *   CHANGE_OUTBOX               stream  change stream records not yet on Kafka (r: the record's JSON); per bucket (scripts/change-outbox.lua)
+ *   CHANGE_OVERFLOW             hash    past the outbox's limit: latest record per key, "#resync" while a RESYNC is owed
+ *   CHANGE_RELAY                string  the instance relaying this bucket's outbox (a lease, expires)
  * Cluster only (the steps of an event that spans two buckets, docs/cluster.md):
- *   STATE_CLOCK                 string  the bucket's version clock (µs, strictly increasing)
  *   STATE_OUTBOX                zset    follow-up steps produced in this bucket, until applied (score: version)
  *   GUILD_VERSIONS:<guildId>    hash    "<channelId>|<userId>" (seat) / "o|<userId>" (online) -> version last applied
  *   GUILD_VERSIONS_GONE         zset    "<guildId>|<field>" of versions that say "absent", pruned after an hour
@@ -63,6 +66,9 @@ export const redisKeys = {
   outbox: 'STATE_OUTBOX',
   guildVersionsPrefix: 'GUILD_VERSIONS:',
   versionsGone: 'GUILD_VERSIONS_GONE',
+  changeOutbox: 'CHANGE_OUTBOX',
+  changeOverflow: 'CHANGE_OVERFLOW',
+  changeRelay: 'CHANGE_RELAY',
 } as const;
 
 /** The layout as the scripts receive it (ARGV[1], decoded by lib.lua); every name gets the bucket's prefix there. */
@@ -88,6 +94,8 @@ export const scriptLayout: string = JSON.stringify({
   outbox: redisKeys.outbox,
   guildVersions: redisKeys.guildVersionsPrefix,
   versionsGone: redisKeys.versionsGone,
+  changeOutbox: redisKeys.changeOutbox,
+  changeOverflow: redisKeys.changeOverflow,
 });
 
 /**
@@ -337,5 +345,21 @@ export class KeyLayout {
 
   outbox(bucket: number): string {
     return this.prefix(bucket) + redisKeys.outbox;
+  }
+
+  changeOutbox(bucket: number): string {
+    return this.prefix(bucket) + redisKeys.changeOutbox;
+  }
+
+  changeOverflow(bucket: number): string {
+    return this.prefix(bucket) + redisKeys.changeOverflow;
+  }
+
+  changeRelay(bucket: number): string {
+    return this.prefix(bucket) + redisKeys.changeRelay;
+  }
+
+  clock(bucket: number): string {
+    return this.prefix(bucket) + redisKeys.clock;
   }
 }

@@ -6,7 +6,7 @@ import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
 import { isCluster, REDIS_CLIENT, RedisClient } from '../redis/redis.module';
 import { isTransientReply } from '../redis/transient-reply';
 import { AppConfig } from '../config/app-config';
-import { KeyLayout, keySlot, redisKeys, scriptLayout } from './redis-keys';
+import { BUCKET_TAGS, KeyLayout, keySlot, redisKeys, scriptLayout } from './redis-keys';
 import { AdoptionReport, adoptOriginalState } from './original-adoption';
 
 /** One change to apply, already decided by a service's rules. Each is applied atomically by apply-events.lua. */
@@ -99,17 +99,27 @@ const SCRIPTS = {
 type ScriptName = keyof typeof SCRIPTS;
 
 /**
- * The script text: lib.lua then the script. On a cluster it starts with a `#!lua` shebang: Redis
+ * The script text: lib.lua, change-outbox.lua (the change stream's recorders) then the script. On a cluster it starts with a `#!lua` shebang: Redis
  * then refuses any key outside the slot of the declared key, so a layout mistake fails loudly
  * instead of working on one node and not on another.
  */
 export function loadScript(file: string, clustered: boolean): string {
   const dir = join(__dirname, 'scripts');
-  return `${clustered ? '#!lua\n' : ''}${readFileSync(join(dir, 'lib.lua'), 'utf8')}\n${readFileSync(join(dir, `${file}.lua`), 'utf8')}`;
+  const parts = ['lib', 'change-outbox', file].map((name) => readFileSync(join(dir, `${name}.lua`), 'utf8'));
+  return `${clustered ? '#!lua\n' : ''}${parts.join('\n')}`;
+}
+
+/**
+ * The change stream's recording (change-outbox.lua): on with a CHANGE_TOPIC unless a rebuild is
+ * replaying; versions never below the rebuild epoch's time (µs).
+ */
+export interface ChangeRecording {
+  on: boolean;
+  epoch: string | null;
 }
 
 /** The settings the scripts read (ARGV[2], decoded by lib.lua). */
-export function scriptSettings(config: AppConfig, clustered: boolean): string {
+export function scriptSettings(config: AppConfig, clustered: boolean, recording: ChangeRecording = { on: true, epoch: null }): string {
   const priority = config.STATE_PRIORITY;
   return JSON.stringify({
     ttl: config.ENDED_SESSION_TTL_SECONDS,
@@ -120,11 +130,16 @@ export function scriptSettings(config: AppConfig, clustered: boolean): string {
     invisibleAs: config.INVISIBLE_SHOWN_AS,
     scope: config.VOICE_SCOPE,
     inline: !clustered,
+    changes: {
+      on: recording.on && config.CHANGE_TOPIC !== '',
+      limit: Math.ceil(config.CHANGE_OUTBOX_LIMIT / (clustered ? BUCKET_TAGS.length : 1)),
+      floor: recording.epoch ? Number(recording.epoch) * 1000 : 0,
+    },
   });
 }
 
 /** One script call or command for one bucket; `reply` is filled in by runInBuckets. */
-interface BucketCall {
+export interface BucketCall {
   bucket: number;
   queue: (pipeline: ChainableCommander) => void;
 }
@@ -152,7 +167,7 @@ interface EventStep {
 export class StateStore implements OnApplicationShutdown {
   private readonly log = new Logger('StateStore');
   readonly layout: KeyLayout;
-  private readonly settings: string;
+  private settings: string;
   private readonly clustered: boolean;
   private readonly bucketSlots: number[];
   private connectedBefore = false;
@@ -180,12 +195,12 @@ export class StateStore implements OnApplicationShutdown {
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
-    config: AppConfig,
+    private readonly config: AppConfig,
   ) {
     this.adoptionFound = new Promise((resolve) => (this.settleAdoption = resolve));
     this.clustered = isCluster(redis);
     this.layout = new KeyLayout(this.clustered);
-    this.settings = scriptSettings(config, this.clustered);
+    this.settings = scriptSettings(config, this.clustered, { on: true, epoch: null });
     this.bucketSlots = this.layout.buckets.map((b) => keySlot(this.layout.anchor(b)));
     this.replayWindowMs = config.REDIS_FAILOVER_REPLAY_SECONDS * 1000;
     for (const [name, file] of Object.entries(SCRIPTS)) {
@@ -218,6 +233,16 @@ export class StateStore implements OnApplicationShutdown {
 
   get isClustered(): boolean {
     return this.clustered;
+  }
+
+  /** The change stream's recording from the next script call on (StateRebuild: off while replaying, the epoch's floor). */
+  setChangeRecording(recording: ChangeRecording): void {
+    this.settings = scriptSettings(this.config, this.clustered, recording);
+  }
+
+  /** Commands of the change stream (its outboxes, its snapshots' clocks), routed as the store's own: one pipeline per master. */
+  inBuckets(calls: readonly BucketCall[]): Promise<[Error | null, unknown][]> {
+    return this.runInBuckets(calls);
   }
 
   /**

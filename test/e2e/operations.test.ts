@@ -106,6 +106,7 @@ describe('access control (API_TOKEN set)', () => {
         Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, statuses: Object.keys(op.responses) })),
     );
     expect(ops.map((o) => o.route).sort()).toEqual([
+      'GET /events',
       'GET /guilds/{guildId}/states',
       'GET /health/live',
       'GET /health/ready',
@@ -113,6 +114,7 @@ describe('access control (API_TOKEN set)', () => {
       'POST /api/state/community/user/info',
       'POST /api/state/direct/user/info',
       'POST /api/state/update/session',
+      'POST /events',
       'POST /guilds/{guildId}/states/query',
     ]);
     for (const op of ops.filter((o) => !/health|metrics/.test(o.route)))

@@ -25,6 +25,7 @@
 local events = cjson.decode(arg(1))
 local function apply_event(e)
   local kind = e[1]
+  change_cause = kind
   if kind == 'C' then
     local outcome, evicted = connect_session(e[2], e[3], e[4], tonumber(e[5]), e[6], e[7], e[8] or '')
     return { outcome, evicted }

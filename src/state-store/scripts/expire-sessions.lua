@@ -5,6 +5,7 @@
   Per bucket on a cluster (SESSION_LEASES is one per bucket).
   Returns { sessions ended, follow-ups (lib.lua) }.
 ]]
+change_cause = 'lease'
 local due = redis.call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
 local ended = 0
 for _, member in ipairs(due) do

@@ -7,6 +7,7 @@
   Per bucket on a cluster (VOICE_GRACE is one per bucket).
   Returns { users whose grace ran out, seats ended, follow-ups (lib.lua) }.
 ]]
+change_cause = 'grace'
 local due = redis.call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
 local seats = 0
 for _, userId in ipairs(due) do

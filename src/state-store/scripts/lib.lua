@@ -37,6 +37,10 @@ for name, value in pairs(LAYOUT) do K[name] = P .. value end
 -- known already (redelivery); older than what is known (changes nothing).
 local APPLIED, DUPLICATE, STALE = 1, 0, 2
 
+-- The change stream (change-outbox.lua, appended after this file, defines the recorders): what
+-- caused this call's changes, set by each script (an event's kind letter, or 'reset', 'lease', 'grace').
+local record_presence, record_voice, change_cause
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -125,6 +129,7 @@ local function add_to_channel(guildId, channelId, userId)
     entry.raw = string.sub(entry.raw, 1, -2) .. ',' .. member .. ']'
   end
   entry.dirty = true
+  record_voice(guildId, channelId, userId, 'JOIN')
   return true
 end
 
@@ -142,6 +147,7 @@ local function remove_from_channel(guildId, channelId, userId)
   entry.raw = before .. after
   if entry.raw == '[]' then entry.raw = nil end
   entry.dirty = true
+  record_voice(guildId, channelId, userId, 'LEAVE')
   return true
 end
 
@@ -516,6 +522,7 @@ local function refresh_shown_state(userId)
   end
   local shown = best or 'offline'
   if shown == 'invisible' then shown = SETTINGS.invisibleAs end
+  record_presence(userId, shown)
   redis.call('HSET', K.userState, userId, shown)
   touched[K.userState] = true
 end

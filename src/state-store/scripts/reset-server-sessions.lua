@@ -11,6 +11,7 @@
   Returns { next cursor, sessions ended in this step, follow-ups (lib.lua) }.
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
+change_cause = 'reset'
 -- Remembered so that a CONNECT of this server from before the reset, applied after it, ends at once.
 chatResets.raise(serverId, resetAt)
 local scan = redis.call('SSCAN', K.serverSessions .. serverId, arg(3), 'COUNT', arg(4))

@@ -10,6 +10,7 @@
   Returns { next cursor, seats ended in this step, follow-ups (lib.lua) }.
 ]]
 local serverId, resetAt = arg(1), tonumber(arg(2))
+change_cause = 'reset'
 voiceResets.raise(serverId, resetAt)
 local seatsKey = K.voiceServerSeats .. serverId
 local scan = redis.call('SSCAN', seatsKey, arg(3), 'COUNT', arg(4))

@@ -1,0 +1,91 @@
+--[[
+  The change stream's outbox (CHANGE_TOPIC, docs/contracts.md): appended after lib.lua to every state
+  script, so that a change and its record are written in the same atomic step.
+
+  Recorded only when the view really changed: presence when the user's SHOWN state (USER:STATE, after
+  the multi-session priority and `invisible` shown as INVISIBLE_SHOWN_AS) changes, in the user's
+  bucket (refresh_shown_state); voice when a seat is taken or ended in GUILD:<guildId>, in the guild's
+  bucket (add_to_channel / remove_from_channel: inline on one Redis, apply_follow_up on a cluster).
+  Nothing is recorded while SETTINGS.changes.on is false (no CHANGE_TOPIC, or a rebuild replaying).
+
+  CHANGE_OUTBOX (stream): one entry per change, field r = the Kafka record's JSON, in the order
+  applied; the relay (src/change-stream) publishes then deletes them. Past SETTINGS.changes.limit
+  entries, records go to CHANGE_OVERFLOW instead (hash: one field per presence key "p|<userId>" or
+  seat "v|<guildId>|<channelId>|<userId>" -> its latest record, and "#resync" asking the relay to
+  send a RESYNC first) until the relay has drained it: bounded by the users and seats, whatever the
+  length of a Kafka outage.
+
+  version: the bucket's STATE_CLOCK, max(server time in µs, last + 1, the rebuild epoch's time in µs):
+  it only grows per key (a key lives in one bucket), across a rebuild (the floor), and across a
+  failover unless the new master's clock is behind by more than the failover took.
+]]
+local CHANGES = SETTINGS.changes or { on = false }
+local change_time, change_clock
+
+-- The time (ms) and version of the next record of this call.
+local function next_change()
+  if not change_clock then
+    local t = redis.call('TIME')
+    change_time = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local micros = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    change_clock = math.max(micros, tonumber(redis.call('GET', K.clock) or '0') + 1, CHANGES.floor or 0)
+  else
+    change_clock = change_clock + 1
+  end
+  local version = string.format('%.0f', change_clock)
+  redis.call('SET', K.clock, version)
+  return change_time, version
+end
+
+local function append_change(field, record)
+  if redis.call('EXISTS', K.changeOverflow) == 0 then
+    if redis.call('XLEN', K.changeOutbox) < CHANGES.limit then
+      redis.call('XADD', K.changeOutbox, '*', 'r', record)
+      return
+    end
+    redis.call('HSET', K.changeOverflow, '#resync', '1')
+  end
+  redis.call('HSET', K.changeOverflow, field, record)
+end
+
+local function shown_offline(state)
+  return state == 'offline' or state == SETTINGS.invisibleAs
+end
+
+--[[
+  Called before USER:STATE takes `shown`. The cause never tells an invisible user from a
+  disconnected one: any change to offline (going invisible included) reads 'disconnect' (or the
+  server's own 'reset' / 'lease'), any change from offline (coming back included) 'connect'.
+]]
+record_presence = function(userId, shown)
+  if not CHANGES.on then return end
+  local previous = redis.call('HGET', K.userState, userId) or 'offline'
+  if previous == shown then return end
+  local cause
+  if shown_offline(shown) then
+    cause = (change_cause == 'reset' or change_cause == 'lease') and change_cause or 'disconnect'
+  elseif shown_offline(previous) then
+    cause = 'connect'
+  else
+    cause = 'status'
+  end
+  local at, version = next_change()
+  append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. cjson.encode(shown) .. ',"previous":'
+    .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
+end
+
+-- Voice causes: an event's kind letter ('J' JOIN, 'L' LEAVE) or the server's own ('grace', 'reset'). On a
+-- cluster the view changes in the guild's bucket (apply_follow_up), which knows only the change: join / leave.
+local VOICE_CAUSES = { J = 'join', L = 'leave' }
+
+-- Called when (userId) was added to ('JOIN') or removed from ('LEAVE') the view of a channel.
+record_voice = function(guildId, channelId, userId, change)
+  if not CHANGES.on then return end
+  local cause = VOICE_CAUSES[change_cause] or change_cause or (change == 'JOIN' and 'join' or 'leave')
+  -- A JOIN that ends a seat moved the user (or took the seat over); the LEAVE says so.
+  if change_cause == 'J' and change == 'LEAVE' then cause = 'move' end
+  local at, version = next_change()
+  append_change('v|' .. guildId .. '|' .. channelId .. '|' .. userId, '{"type":"VOICE","guildId":"' .. guildId .. '","channelId":"'
+    .. channelId .. '","userId":"' .. userId .. '","change":"' .. change .. '","cause":"' .. cause .. '","at":' .. at .. ',"version":'
+    .. version .. '}')
+end
