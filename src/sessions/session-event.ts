@@ -2,13 +2,10 @@ import { ArrayMaxSize, IsArray, IsIn, IsOptional, Matches, ValidateIf } from 'cl
 import { absentOr, EPOCH_MS_RULE, EPOCH_MS_TEXT, isEpochMsText } from '../common/event-time';
 import { canonicalId, IsSnowflakeId } from '../common/snowflake-id';
 import { isToken, IsToken } from '../common/token';
+import { STATE_RULE, STATE_TEXT } from '../common/state-text';
 
 export const SESSION_EVENT_TYPES = ['CONNECT', 'DISCONNECT', 'HEARTBEAT', 'RESET'] as const;
 export type SessionEventType = (typeof SESSION_EVENT_TYPES)[number];
-
-/** A state as the chat server sends it: any 1-32 printable characters, stored verbatim. */
-export const STATE_TEXT = /^[^\p{C}]{1,32}$/u;
-export const STATE_RULE = 'state must be 1 to 32 printable characters, e.g. online, idle, dnd';
 
 /** The most guildIds a CONNECT may carry. */
 const MAX_GUILD_IDS = 1000;

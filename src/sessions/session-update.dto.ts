@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches, ValidateIf } from 'class-validator';
 import { IsSnowflakeId } from '../common/snowflake-id';
 import { IsToken } from '../common/token';
-import { STATE_RULE, STATE_TEXT } from './session-event';
+import { STATE_RULE, STATE_TEXT } from '../common/state-text';
 
 /** POST /api/state/update/session: the original service's SessionDto, as the chat server sends it. */
 export class SessionUpdate {

@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { STATE_TEXT } from '../sessions/session-event';
+import { STATE_TEXT } from '../common/state-text';
 import { decodeJdkString, decodeJdkStringSet, isJdkSerialized } from './jdk-serialized';
 import { redisKeys } from './redis-keys';
 
