@@ -16,9 +16,14 @@ export interface Placement {
 
 type Id = number | bigint | string;
 
+/** What the chat server reads of its HTTP DISCONNECT's answer. */
 export interface DisconnectAnswer {
   status: number;
   body: { code: number; message: string; isSuccess: boolean; result: string | null };
+}
+
+/** The answer and how the route's wait ended. */
+export interface WaitedDisconnectAnswer extends DisconnectAnswer {
   /** X-Session-Wait: `complete`, or why the route stopped waiting early; null when the service sends none. */
   sessionWait: string | null;
 }
@@ -67,11 +72,14 @@ export class ChatServer {
     });
   }
 
-  /**
-   * The HTTP DISCONNECT (to `serviceUrl`, or the instance given: behind a load balancer); returns
-   * the answer the chat server reads and how the route's wait ended (its X-Session-Wait header).
-   */
+  /** The HTTP DISCONNECT (to `serviceUrl`, or the instance given: behind a load balancer); returns the answer the chat server reads. */
   async disconnect(sessionId: string, serviceUrl = this.serviceUrl): Promise<DisconnectAnswer> {
+    const { status, body } = await this.disconnectWaited(sessionId, serviceUrl);
+    return { status, body };
+  }
+
+  /** The same DISCONNECT, also returning how the route's wait ended (its X-Session-Wait header). */
+  async disconnectWaited(sessionId: string, serviceUrl = this.serviceUrl): Promise<WaitedDisconnectAnswer> {
     const res = await fetch(`${serviceUrl}/api/state/update/session`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -31,7 +31,7 @@ import { Admin } from 'kafkajs';
 import { eventually } from './eventually';
 import { seeded } from './mixed-workload';
 import { readObservableState } from './observed-state';
-import { ChatServer, SignalingServer, DisconnectAnswer } from './platform-peers';
+import { ChatServer, SignalingServer, WaitedDisconnectAnswer } from './platform-peers';
 import { GuildStatesAnswer, ObservableState, PresenceEvent, PresenceModel } from './presence-model';
 import { ServiceProcess } from './service-process';
 import { startStack } from './stack';
@@ -162,7 +162,7 @@ interface Call {
   attempts: number;
   sentAt: number;
   answeredAt: number;
-  answer: DisconnectAnswer;
+  answer: WaitedDisconnectAnswer;
   instance: string;
 }
 
@@ -268,7 +268,7 @@ export async function runPlatformSimulation(options: PlatformSimulationOptions):
       for (let attempts = 1; ; attempts++) {
         const instance = pick([...up]);
         try {
-          const answer = await socket.server.peer.disconnect(socket.sessionId, instance.url);
+          const answer = await socket.server.peer.disconnectWaited(socket.sessionId, instance.url);
           if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${JSON.stringify(answer.body)}`);
           calls.push({
             userId: user.id,
