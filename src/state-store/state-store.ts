@@ -1,12 +1,11 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Redis, { ChainableCommander, ReplyError } from 'ioredis';
 import { parseJsonKeepingNumbersAsText } from '../common/lossless-json';
 import { isCluster, REDIS_CLIENT, RedisClient } from '../redis/redis.module';
 import { isTransientReply } from '../redis/transient-reply';
 import { AppConfig } from '../config/app-config';
-import { BUCKET_TAGS, KeyLayout, keySlot, redisKeys, scriptLayout } from './redis-keys';
+import { KeyLayout, keySlot, redisKeys } from './redis-keys';
+import { ChangeRecording, SCRIPTS, ScriptName, StateScripts } from './state-scripts';
 import { AdoptionReport, adoptOriginalState } from './original-adoption';
 
 /** One change to apply, already decided by a service's rules. Each is applied atomically by apply-events.lua. */
@@ -86,58 +85,6 @@ const OUTBOX_GRACE_MS = 5000;
 const ABSENT_VERSION_TTL_SECONDS = 3600;
 const UPKEEP_STEP = 500;
 
-const SCRIPTS = {
-  applyEvents: 'apply-events',
-  applyFollowUps: 'apply-follow-ups',
-  resetServerSessions: 'reset-server-sessions',
-  resetVoiceServer: 'reset-voice-server',
-  expireSessions: 'expire-sessions',
-  expireVoiceGrace: 'expire-voice-grace',
-  pruneVersions: 'prune-versions',
-  adoptOriginal: 'adopt-original',
-} as const;
-type ScriptName = keyof typeof SCRIPTS;
-
-/**
- * The script text: lib.lua, change-outbox.lua (the change stream's recorders) then the script. On a cluster it starts with a `#!lua` shebang: Redis
- * then refuses any key outside the slot of the declared key, so a layout mistake fails loudly
- * instead of working on one node and not on another.
- */
-export function loadScript(file: string, clustered: boolean): string {
-  const dir = join(__dirname, 'scripts');
-  const parts = ['lib', 'change-outbox', file].map((name) => readFileSync(join(dir, `${name}.lua`), 'utf8'));
-  return `${clustered ? '#!lua\n' : ''}${parts.join('\n')}`;
-}
-
-/**
- * The change stream's recording (change-outbox.lua): on with a CHANGE_TOPIC unless a rebuild is
- * replaying; versions never below the rebuild epoch's time (µs).
- */
-export interface ChangeRecording {
-  on: boolean;
-  epoch: string | null;
-}
-
-/** The settings the scripts read (ARGV[2], decoded by lib.lua). */
-export function scriptSettings(config: AppConfig, clustered: boolean, recording: ChangeRecording = { on: true, epoch: null }): string {
-  const priority = config.STATE_PRIORITY;
-  return JSON.stringify({
-    ttl: config.ENDED_SESSION_TTL_SECONDS,
-    lease: config.SESSION_TTL_SECONDS,
-    grace: config.VOICE_GRACE_SECONDS,
-    maxSessions: config.MAX_SESSIONS_PER_USER,
-    rank: Object.fromEntries(priority.map((state, i) => [state, priority.length - i])),
-    invisibleAs: config.INVISIBLE_SHOWN_AS,
-    scope: config.VOICE_SCOPE,
-    inline: !clustered,
-    changes: {
-      on: recording.on && config.CHANGE_TOPIC !== '',
-      limit: Math.ceil(config.CHANGE_OUTBOX_LIMIT / (clustered ? BUCKET_TAGS.length : 1)),
-      floor: recording.epoch ? Number(recording.epoch) * 1000 : 0,
-    },
-  });
-}
-
 /** One script call or command for one bucket; `reply` is filled in by runInBuckets. */
 export interface BucketCall {
   bucket: number;
@@ -167,7 +114,7 @@ interface EventStep {
 export class StateStore implements OnApplicationShutdown {
   private readonly log = new Logger('StateStore');
   readonly layout: KeyLayout;
-  private settings: string;
+  private readonly scripts: StateScripts;
   private readonly clustered: boolean;
   private readonly bucketSlots: number[];
   private connectedBefore = false;
@@ -200,18 +147,9 @@ export class StateStore implements OnApplicationShutdown {
     this.adoptionFound = new Promise((resolve) => (this.settleAdoption = resolve));
     this.clustered = isCluster(redis);
     this.layout = new KeyLayout(this.clustered);
-    this.settings = scriptSettings(config, this.clustered, { on: true, epoch: null });
     this.bucketSlots = this.layout.buckets.map((b) => keySlot(this.layout.anchor(b)));
     this.replayWindowMs = config.REDIS_FAILOVER_REPLAY_SECONDS * 1000;
-    for (const [name, file] of Object.entries(SCRIPTS)) {
-      if (!(`state_${name}` in redis)) redis.defineCommand(`state_${name}`, { numberOfKeys: 1, lua: loadScript(file, this.clustered) });
-    }
-    if (!('state_claimEpoch' in redis)) {
-      redis.defineCommand('state_claimEpoch', {
-        numberOfKeys: 1,
-        lua: readFileSync(join(__dirname, 'scripts', 'claim-epoch.lua'), 'utf8'),
-      });
-    }
+    this.scripts = new StateScripts(redis, config, this.layout);
     redis.on('ready', () => void this.onConnected());
     if (redis.status === 'ready') void this.onConnected();
   }
@@ -237,7 +175,7 @@ export class StateStore implements OnApplicationShutdown {
 
   /** The change stream's recording from the next script call on (StateRebuild: off while replaying, the epoch's floor). */
   setChangeRecording(recording: ChangeRecording): void {
-    this.settings = scriptSettings(this.config, this.clustered, recording);
+    this.scripts.setChangeRecording(recording);
   }
 
   /** Commands of the change stream (its outboxes, its snapshots' clocks), routed as the store's own: one pipeline per master. */
@@ -286,13 +224,7 @@ export class StateStore implements OnApplicationShutdown {
    */
   async claimEpoch(seen: string | null, candidate: string): Promise<string> {
     await this.markStarted();
-    return this.call(() =>
-      (this.redis as unknown as Record<string, (...a: string[]) => Promise<string>>).state_claimEpoch(
-        redisKeys.storeEpoch,
-        seen ?? '',
-        candidate,
-      ),
-    );
+    return this.call(() => this.scripts.claimEpoch(seen, candidate));
   }
 
   /** The rebuild's targets for an epoch (set-if-absent by the first instance to switch): what "caught up" means for everyone. */
@@ -468,12 +400,7 @@ export class StateStore implements OnApplicationShutdown {
    */
   async adoptOriginal(): Promise<AdoptionReport> {
     const report = await adoptOriginalState(this.redis as Redis, async (ops, fields) => {
-      const redis = this.redis as unknown as Record<string, (...a: (string | Buffer)[]) => Promise<number>>;
-      return Number(
-        await this.call(() =>
-          redis.state_adoptOriginal(this.layout.anchor(0), scriptLayout, this.settings, JSON.stringify(ops), ...fields),
-        ),
-      );
+      return Number(await this.call(() => this.scripts.call('adoptOriginal', 0, [JSON.stringify(ops), ...fields])));
     });
     if (report.sessions + report.seats + report.states + report.foreign > 0)
       this.log.warn(
@@ -945,12 +872,7 @@ export class StateStore implements OnApplicationShutdown {
   }
 
   private queueScript(pipeline: ChainableCommander, name: ScriptName, bucket: number, args: readonly (string | number)[]): void {
-    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[`state_${name}`](
-      this.layout.anchor(bucket),
-      scriptLayout,
-      this.settings,
-      ...args,
-    );
+    this.scripts.queue(pipeline, name, bucket, args);
   }
 
   private async exec(pipeline: ChainableCommander): Promise<[Error | null, unknown][]> {

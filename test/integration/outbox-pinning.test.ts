@@ -1,6 +1,6 @@
 import { loadConfig } from '../../src/config/app-config';
 import { bucketOfId, KeyLayout, scriptLayout } from '../../src/state-store/redis-keys';
-import { loadScript, scriptSettings } from '../../src/state-store/state-store';
+import { loadScript, scriptSettings } from '../../src/state-store/state-scripts';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 
 /**
