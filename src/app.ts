@@ -28,7 +28,7 @@ const trustProxySetting = (value: string): boolean | number | string =>
 
 /**
  * Builds the hybrid app: HTTP on Fastify (guild states, health, metrics, API docs) and the Kafka
- * consumer (KafkaEventsServer -> sessions / voice controllers). Not yet listening.
+ * consumer (KafkaEventsServer -> EventRoutes -> sessions / voice services). Not yet listening.
  *
  * Every HTTP request passes, in order: Fastify's routing and request id; the x-request-id response
  * header and the API token check (onRequest, when API_TOKEN is set); the rate limit (the route's

@@ -1,13 +1,11 @@
 import 'reflect-metadata';
 import Redis from 'ioredis';
 import { AppConfig, loadConfig } from '../src/config/app-config';
-import { BatchApplier, MAX_CHUNK, TopicRoute } from '../src/ingest/batch-applier';
-import { ConsumedEvent } from '../src/ingest/event-patterns';
+import { BatchApplier, MAX_CHUNK } from '../src/ingest/batch-applier';
+import { EventRoutes } from '../src/ingest/event-routes';
 import { createRedisClient, RedisClient } from '../src/redis/redis.module';
-import { SessionEvent } from '../src/sessions/session-event';
 import { SessionsService } from '../src/sessions/sessions.service';
 import { ApplyOutcome, StateStore } from '../src/state-store/state-store';
-import { ChannelEvent } from '../src/voice/channel-event';
 import { VoiceService } from '../src/voice/voice.service';
 import { GuildStatesService } from '../src/guild-states/guild-states.service';
 import { MetricsService } from '../src/metrics/metrics.service';
@@ -48,13 +46,12 @@ export class StateHarness {
     this.sessions = new SessionsService(this.store, this.config, metrics);
     this.voice = new VoiceService(this.store, this.config);
     this.queries = new GuildStatesService(this.store, this.config, metrics);
-    this.applier = new BatchApplier(
-      new Map<string, TopicRoute>([
-        ['session', { decodeAs: SessionEvent, apply: (events) => this.sessions.applyAll(events as ConsumedEvent<SessionEvent>[]) }],
-        ['channel', { decodeAs: ChannelEvent, apply: (events) => this.voice.applyAll(events as ConsumedEvent<ChannelEvent>[]) }],
-      ]),
-      this.config.MAX_EVENT_BYTES,
-    );
+    this.applier = new BatchApplier(new EventRoutes(this.config, this.sessions, this.voice).byTopic, this.config.MAX_EVENT_BYTES);
+  }
+
+  /** The configured topic a stream's records are consumed from. */
+  private topicOf(stream: RawStream['topic']): string {
+    return stream === 'session' ? this.config.SESSION_EVENTS_TOPIC : this.config.CHANNEL_EVENTS_TOPIC;
   }
 
   async ready(): Promise<void> {
@@ -91,7 +88,7 @@ export class StateHarness {
       timestamp: String(atMs),
       value: Buffer.from(typeof e === 'string' ? e : JSON.stringify(e)),
     }));
-    const results = await this.applier.applyChunk(topic, records);
+    const results = await this.applier.applyChunk(this.topicOf(topic), records);
     return results.map(({ outcome, reason }): ApplyOutcome => {
       if (outcome === 'dead_lettered') return { rejected: reason! };
       if (outcome === 'ignored') return { ignored: reason! };
@@ -113,7 +110,7 @@ export class StateHarness {
         const records = stream.values.map((value, offset) => ({ offset: String(offset), timestamp: now, value }));
         for (let i = 0; i < records.length; i += MAX_CHUNK) {
           const end = Math.min(i + MAX_CHUNK, records.length);
-          const results = await this.applier.applyChunk(stream.topic, records.slice(i, end));
+          const results = await this.applier.applyChunk(this.topicOf(stream.topic), records.slice(i, end));
           rejected += results.filter((r) => r.outcome === 'dead_lettered').length;
           onChunk?.(end - i);
         }

@@ -1,7 +1,7 @@
 import Redis, { Cluster } from 'ioredis';
 import { MAX_CHUNK as CHUNK } from '../../src/ingest/batch-applier';
 import { decodeEvent } from '../../src/ingest/event-decoding';
-import { ConsumedEvent } from '../../src/ingest/event-patterns';
+import { ConsumedEvent } from '../../src/common/consumed-event';
 import { SessionEvent } from '../../src/sessions/session-event';
 import { ApplyOutcome } from '../../src/state-store/state-store';
 import { ChannelEvent } from '../../src/voice/channel-event';

@@ -4,12 +4,14 @@ import { IngestModule } from '../ingest/ingest.module';
 import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { HealthController } from './health.controller';
+import { PresenceGauges } from './presence-gauges';
 import { ReadinessGauge } from './readiness-gauge';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false }), StateStoreModule, StateRebuildModule, IngestModule],
   controllers: [HealthController],
-  // /health/ready's answer as a gauge on /metrics (MetricsModule is global): it reads what the readiness check reads.
-  providers: [ReadinessGauge],
+  // Gauges on /metrics (MetricsModule is global), read at scrape time: /health/ready's answer, and
+  // presence counts and Redis nodes read from the state store.
+  providers: [ReadinessGauge, PresenceGauges],
 })
 export class HealthModule {}

@@ -2,7 +2,7 @@ import type { ClassConstructor } from 'class-transformer';
 import { isTransientReply } from '../redis/transient-reply';
 import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store';
 import { decodeEvent, InvalidEventError } from './event-decoding';
-import { ConsumedEvent } from './event-patterns';
+import { ConsumedEvent } from '../common/consumed-event';
 
 /** Records applied per Redis round trip; a fetched batch larger than this is applied in several chunks. */
 export const MAX_CHUNK = 2000;
@@ -15,10 +15,11 @@ export interface RawRecord {
   value: Buffer | null;
 }
 
-/** How one topic's records are decoded and applied (the sessions / voice services' rules). */
-export interface TopicRoute {
-  decodeAs: ClassConstructor<object>;
-  apply(events: ConsumedEvent<object>[]): Promise<ApplyOutcome[]>;
+/** How one topic's records are decoded (as T) and applied (the sessions / voice services' rules): see event-routes.ts. */
+export interface TopicRoute<T extends object = object> {
+  decodeAs: ClassConstructor<T>;
+  /** One outcome per event, in order; events of one partition, in order. */
+  apply(events: ConsumedEvent<T>[]): Promise<ApplyOutcome[]>;
 }
 
 /** What became of one record. `reason` says why it was dead-lettered or ignored. */

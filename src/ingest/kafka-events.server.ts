@@ -1,14 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { BaseRpcContext, CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { ClassConstructor } from 'class-transformer';
+import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { Consumer, EachBatchPayload, Kafka, Partitioners, Producer } from 'kafkajs';
-import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store';
-import { BatchApplier, MAX_CHUNK, TopicRoute } from './batch-applier';
+import { StateStoreUnavailableError } from '../state-store/state-store';
+import { BatchApplier, MAX_CHUNK } from './batch-applier';
 import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
-import { CHANNEL_EVENTS, DECODE_AS, SESSION_EVENTS } from './event-patterns';
+import { EventRoutes } from './event-routes';
 import { StateRebuild } from '../state-rebuild/state-rebuild.service';
 import { createKafka } from '../kafka/kafka-client';
 import { PartitionRewinder, RewindableConsumer } from './partition-rewind';
@@ -26,12 +24,11 @@ class MissingTopicsError extends Error {
   }
 }
 
-export class EventBatchContext extends BaseRpcContext<[topic: string, partition: number]> {}
-
 /**
  * The Kafka side of the hybrid app: a NestJS custom transport that consumes `sessionEvent` and
- * `channelEvent` with kafkajs `eachBatch` and hands each partition's records, decoded and
- * validated, to the @EventBatchHandler of their stream (sessions / voice controllers).
+ * `channelEvent` with kafkajs `eachBatch` and applies each partition's records through the
+ * BatchApplier: decoded and validated, then handed to the service that EventRoutes names for
+ * their topic (SessionsService.applyAll / VoiceService.applyAll).
  *
  * What it guarantees:
  * - per-partition order; partitions are applied concurrently;
@@ -50,8 +47,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
   private consumer?: Consumer;
   private producer?: Producer;
   private deadLetters?: DeadLetterPublisher;
-  private applier?: BatchApplier;
-  private readonly streamOfTopic: Map<string, string>;
+  private readonly applier: BatchApplier;
   private inGroup = false;
   /** The group this.consumer belongs to. */
   private consumerGroup?: string;
@@ -79,18 +75,16 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     private readonly metrics: MetricsService,
     private readonly rebuild: StateRebuild,
     private readonly positions: AppliedPositions,
+    private readonly routes: EventRoutes,
   ) {
     super();
     this.kafka = createKafka(config);
     this.rewinder = new PartitionRewinder(this.kafka, config.REDIS_FAILOVER_REPLAY_SECONDS * 1000);
-    this.streamOfTopic = new Map([
-      [config.SESSION_EVENTS_TOPIC, SESSION_EVENTS],
-      [config.CHANNEL_EVENTS_TOPIC, CHANNEL_EVENTS],
-    ]);
+    this.applier = new BatchApplier(routes.byTopic, config.MAX_EVENT_BYTES);
   }
 
   private get topics(): string[] {
-    return [...this.streamOfTopic.keys()];
+    return [...this.routes.byTopic.keys()];
   }
 
   /** True while the consumer is a member of its group, or switching to a rebuild's group (for readiness). */
@@ -222,7 +216,6 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       idempotent: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    this.applier ??= new BatchApplier(this.routes(), this.config.MAX_EVENT_BYTES);
     await this.producer.connect();
     if (!this.rebuildStarted) {
       // Once: which group to consume with (a rebuild's epoch group after a loss), and switch when it changes.
@@ -392,22 +385,6 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     }
   }
 
-  /** The routes of the applier, from the @EventBatchHandler methods of the event controllers. */
-  private routes(): Map<string, TopicRoute> {
-    const routes = new Map<string, TopicRoute>();
-    for (const [topic, stream] of this.streamOfTopic) {
-      const handler = this.getHandlerByPattern(stream);
-      const decodeAs = handler?.extras?.[DECODE_AS] as ClassConstructor<object> | undefined;
-      if (!handler || !decodeAs) throw new Error(`No @EventBatchHandler for topic ${topic}`);
-      const context = new EventBatchContext([topic, -1]);
-      routes.set(topic, {
-        decodeAs,
-        apply: async (events) => (await lastValueFrom(this.transformToObservable(await handler(events, context)))) as ApplyOutcome[],
-      });
-    }
-    return routes;
-  }
-
   /**
    * One fetched batch of one partition: applied chunk by chunk through the BatchApplier; dead
    * letters published; offsets resolved (and so committed) only after Redis has the writes and the
@@ -425,7 +402,7 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
       const chunk = batch.messages.slice(start, start + MAX_CHUNK);
       const timer = this.metrics.applySeconds.startTimer({ topic });
       const results = await this.untilDone(`apply ${topic}[${partition}]`, heartbeat, isRunning, () =>
-        this.applier!.applyChunk(topic, chunk, partition),
+        this.applier.applyChunk(topic, chunk, partition),
       );
       if (results === undefined) return; // stopping: leave the rest uncommitted for the next owner
       timer();

@@ -1,14 +1,12 @@
 import { Global, Module } from '@nestjs/common';
-import { StateStoreModule } from '../state-store/state-store.module';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
-import { PresenceGauges } from './presence-gauges';
 
+/** The one metrics registry, served at GET /metrics; global, so every module can count on it. */
 @Global()
 @Module({
-  imports: [StateStoreModule],
   controllers: [MetricsController],
-  providers: [MetricsService, PresenceGauges],
+  providers: [MetricsService],
   exports: [MetricsService],
 })
 export class MetricsModule {}

@@ -6,13 +6,12 @@ import { SessionCatchUp } from './session-catch-up';
 import { SessionEventLog } from './session-event-log';
 import { SessionUpdateController } from './session-update.controller';
 import { SessionUpdatesService } from './session-updates.service';
-import { SessionsController } from './sessions.controller';
 import { SessionsService } from './sessions.service';
 
 @Module({
   imports: [StateStoreModule, StateRebuildModule],
-  controllers: [SessionsController, SessionUpdateController],
+  controllers: [SessionUpdateController],
   providers: [SessionsService, SessionUpdatesService, SessionEventLog, AppliedPositions, SessionCatchUp],
-  exports: [AppliedPositions],
+  exports: [SessionsService, AppliedPositions],
 })
 export class SessionsModule {}

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
-import { ConsumedEvent } from '../ingest/event-patterns';
+import { ConsumedEvent } from '../common/consumed-event';
 import { MetricsService } from '../metrics/metrics.service';
 import { SwitchoverPoint } from '../state-rebuild/switchover-point';
 import { ApplyOutcome, ChangeResult, StateChange, StateStore } from '../state-store/state-store';

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { StateStoreModule } from '../state-store/state-store.module';
-import { VoiceController } from './voice.controller';
 import { VoiceService } from './voice.service';
 
-@Module({ imports: [StateStoreModule], controllers: [VoiceController], providers: [VoiceService] })
+@Module({ imports: [StateStoreModule], providers: [VoiceService], exports: [VoiceService] })
 export class VoiceModule {}

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
-import { ConsumedEvent } from '../ingest/event-patterns';
+import { ConsumedEvent } from '../common/consumed-event';
 import { ApplyOutcome, StateStore } from '../state-store/state-store';
 import { ChannelEvent, isNullLeave } from './channel-event';
 import { coalesceVoiceChanges, VoiceChange } from './coalesce-voice-changes';

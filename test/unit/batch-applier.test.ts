@@ -1,6 +1,6 @@
 import { ReplyError } from 'ioredis';
 import { BatchApplier, RawRecord, TopicRoute } from '../../src/ingest/batch-applier';
-import { ConsumedEvent } from '../../src/ingest/event-patterns';
+import { ConsumedEvent } from '../../src/common/consumed-event';
 import { SessionEvent } from '../../src/sessions/session-event';
 import { ApplyOutcome, StateStoreUnavailableError } from '../../src/state-store/state-store';
 

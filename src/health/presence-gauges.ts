@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { StateStore } from '../state-store/state-store';
-import { MetricsService } from './metrics.service';
+import { MetricsService } from '../metrics/metrics.service';
 
 type Counters = Awaited<ReturnType<StateStore['readCounters']>>;
 
