@@ -5,6 +5,7 @@ import { BatchApplier, MAX_CHUNK, TopicRoute } from '../src/ingest/batch-applier
 import { ConsumedEvent } from '../src/ingest/event-patterns';
 import { createRedisClient, RedisClient } from '../src/redis/redis.module';
 import { SessionEvent } from '../src/sessions/session-event';
+import { PeriodicSteps } from '../src/recovery/periodic-steps';
 import { SessionsService } from '../src/sessions/sessions.service';
 import { ApplyOutcome, StateStore } from '../src/state-store/state-store';
 import { ChannelEvent } from '../src/voice/channel-event';
@@ -45,8 +46,10 @@ export class StateHarness {
     this.redis = client instanceof Redis ? wrapClient(client) : client;
     const metrics = new MetricsService();
     this.store = new StateStore(this.redis, this.config);
-    this.sessions = new SessionsService(this.store, this.config, metrics);
-    this.voice = new VoiceService(this.store, this.config);
+    // No sweep runs by itself here (onModuleInit is not called): the tests sweep when they mean to.
+    const periodic = new PeriodicSteps();
+    this.sessions = new SessionsService(this.store, this.config, metrics, periodic);
+    this.voice = new VoiceService(this.store, this.config, periodic);
     this.queries = new GuildStatesService(this.store, this.config, metrics);
     this.applier = new BatchApplier(
       new Map<string, TopicRoute>([
@@ -155,7 +158,6 @@ export class StateHarness {
   }
 
   close(): void {
-    this.store.stop();
     this.redis.disconnect();
   }
 }
