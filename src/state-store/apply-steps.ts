@@ -1,8 +1,8 @@
-import { Logger } from '@nestjs/common';
+/** Applying changes: events encoded for apply-events.lua, run per bucket; their follow-ups settled; replies read by the event's kind. */
 import { ReplyError } from 'ioredis';
 import { isTransientReply } from '../redis/transient-reply';
 import { KeyLayout } from './redis-keys';
-import { SCRIPTS, ScriptName, StateScripts } from './state-scripts';
+import { StateScripts } from './state-scripts';
 import { BucketCall, BucketRunner, ChangeResult, StateChange, StateStoreUnavailableError, StoredOutcome } from './state-types';
 
 /**
@@ -15,11 +15,6 @@ const EVENTS_PER_SCRIPT_CALL = 200;
 const FOLLOW_UPS_PER_SCRIPT_CALL = 500;
 /** Most members one ZREM of an outbox names. */
 const CONFIRM_CHUNK = 1000;
-/** Outbox entries older than this were left by a crash and are applied by the upkeep. */
-const OUTBOX_GRACE_MS = 5000;
-/** Versions that say "absent" are forgotten after this (seconds; see prune-versions.lua), a bounded step at a time. */
-const ABSENT_VERSION_TTL_SECONDS = 3600;
-const UPKEEP_STEP = 500;
 
 /** The kind of an encoded event (apply-events.lua's header): the rules' step (upper case) or, on a cluster, the session id's (lower case). */
 export type EventKind = 'C' | 'D' | 'H' | 'J' | 'L' | 'c' | 'd' | 'h';
@@ -39,13 +34,11 @@ export interface FollowUpBatch {
 }
 
 /**
- * The script calls of every write: runs of events per bucket (apply-events.lua), the follow-ups
- * they return applied in their own buckets and confirmed (on one Redis there are none), the
- * sweeps and RESET steps run in every bucket. Works in buckets only; the backend routes the calls.
+ * The script calls of every apply: runs of events per bucket (apply-events.lua), the follow-ups
+ * they return applied in their own buckets and confirmed (on one Redis there are none). Works in
+ * buckets only; the backend routes the calls and plans the steps (one, or cluster-steps.ts).
  */
 export class ApplySteps {
-  private readonly log = new Logger('StateStore');
-
   constructor(
     private readonly runner: BucketRunner,
     private readonly scripts: StateScripts,
@@ -115,85 +108,6 @@ export class ApplySteps {
     }
     for (const [error] of await this.runner.runInBuckets(confirms)) if (error) throw scriptFailure('ZREM outbox', error);
   }
-
-  /** Follow-ups older than OUTBOX_GRACE_MS still in an outbox: their producer died before applying them. Applied now. */
-  async drainOutboxes(): Promise<void> {
-    const layout = this.runner.layout;
-    const cutoff = String((Date.now() - OUTBOX_GRACE_MS) * 1000);
-    const replies = await this.runner.runInBuckets(
-      layout.buckets.map((bucket) => ({
-        bucket,
-        queue: (p) => p.zrangebyscore(layout.outbox(bucket), '-inf', cutoff, 'LIMIT', 0, UPKEEP_STEP),
-      })),
-    );
-    const batches: FollowUpBatch[] = [];
-    replies.forEach(([error, texts], i) => {
-      if (!error && (texts as string[]).length > 0)
-        batches.push({ bucket: layout.buckets[i], texts: texts as string[], kept: texts as string[] });
-    });
-    if (batches.length === 0) return;
-    await this.settle(batches);
-    this.log.warn(
-      `Applied ${batches.reduce((n, b) => n + b.texts.length, 0)} follow-ups left in the outboxes (an instance stopped between the steps of an apply)`,
-    );
-  }
-
-  /** Forgets a bounded step of old "absent" versions in every bucket (cluster; prune-versions.lua). */
-  async pruneVersions(): Promise<void> {
-    await this.runEverywhere('pruneVersions', [ABSENT_VERSION_TTL_SECONDS, UPKEEP_STEP]);
-  }
-
-  /** A script run once in every bucket (sweeps); its follow-ups settled. Returns each bucket's reply without the follow-ups. */
-  async runEverywhere(name: ScriptName, args: readonly (string | number)[]): Promise<unknown[][]> {
-    const layout = this.runner.layout;
-    const replies = await this.runner.runInBuckets(
-      layout.buckets.map((bucket) => ({ bucket, queue: (p) => this.scripts.queue(p, name, bucket, args) })),
-    );
-    const results: unknown[][] = [];
-    const batches: FollowUpBatch[] = [];
-    replies.forEach(([error, reply], i) => {
-      if (error) throw scriptFailure(`${SCRIPTS[name]}.lua`, error);
-      if (!Array.isArray(reply)) return void results.push([reply]); // no follow-ups (prune-versions)
-      const values = [...(reply as unknown[])];
-      const [texts, kept] = values.pop() as [string[], string[]];
-      if (texts.length > 0) batches.push({ bucket: layout.buckets[i], texts, kept });
-      results.push(values);
-    });
-    await this.settle(batches);
-    return results;
-  }
-
-  /** One step of a RESET in every bucket not done yet; the cursor lists "bucket:sscan-cursor" of those (see StateStore.endServerSessionsStep). */
-  async bucketScanStep(
-    name: 'resetServerSessions' | 'resetVoiceServer',
-    serverId: string,
-    resetAtMs: number,
-    cursor: string,
-    step: number,
-  ): Promise<{ cursor: string; ended: number }> {
-    const pending: [number, string][] =
-      cursor === '0'
-        ? this.runner.layout.buckets.map((b) => [b, '0'])
-        : cursor.split(',').map((part) => {
-            const [bucket, at] = part.split(':');
-            return [Number(bucket), at];
-          });
-    const replies = await this.runner.runInBuckets(
-      pending.map(([bucket, at]) => ({ bucket, queue: (p) => this.scripts.queue(p, name, bucket, [serverId, resetAtMs, at, step]) })),
-    );
-    const next: string[] = [];
-    const batches: FollowUpBatch[] = [];
-    let ended = 0;
-    replies.forEach(([error, reply], i) => {
-      if (error) throw scriptFailure(`${SCRIPTS[name]}.lua`, error);
-      const [nextCursor, count, [texts, kept]] = reply as [string, number, [string[], string[]]];
-      ended += Number(count);
-      if (texts.length > 0) batches.push({ bucket: pending[i][0], texts, kept });
-      if (nextCursor !== '0') next.push(`${pending[i][0]}:${nextCursor}`);
-    });
-    await this.settle(batches);
-    return { cursor: next.length > 0 ? next.join(',') : '0', ended };
-  }
 }
 
 /** Indexes of `items` per key, in order. */
@@ -214,7 +128,7 @@ function followUpTarget(text: string): string {
   return id;
 }
 
-function scriptFailure(what: string, error: Error): Error {
+export function scriptFailure(what: string, error: Error): Error {
   if (!(error instanceof ReplyError) || isTransientReply(error)) return new StateStoreUnavailableError(error.message);
   return new Error(`${what} failed: ${error.message}`);
 }

@@ -3,15 +3,10 @@ import Redis, { ChainableCommander, Cluster, ReplyError } from 'ioredis';
 import { isCluster, RedisClient } from '../redis/redis.module';
 import { isTransientReply } from '../redis/transient-reply';
 import { ApplySteps } from './apply-steps';
+import { BucketSweeps } from './bucket-sweeps';
 import { applyInBucketSteps } from './cluster-steps';
 import { KeyLayout, keySlot } from './redis-keys';
 import { BucketCall, BucketRunner, ChangeResult, NodeStatus, Reply, StateChange, StateStoreUnavailableError } from './state-types';
-
-/** A master node and a client that talks to it alone. */
-export interface MasterNode {
-  name: string;
-  client: Redis;
-}
 
 /**
  * The one place that knows whether the state lives in one Redis or in a Redis Cluster, chosen at
@@ -43,7 +38,7 @@ export abstract class RedisBackend implements BucketRunner {
   abstract applyChanges(steps: ApplySteps, changes: readonly StateChange[], durable: boolean): Promise<ChangeResult[]>;
 
   /** The upkeep particular to the mode, once a second (`tick` counts them). */
-  abstract upkeep(steps: ApplySteps, tick: number): Promise<void>;
+  abstract upkeep(sweeps: BucketSweeps, tick: number): Promise<void>;
 
   /** The pipeline a bucket's calls go in: one per set of nodes serving it. */
   protected abstract pipelineOf(bucket: number): string;
@@ -80,6 +75,12 @@ export abstract class RedisBackend implements BucketRunner {
     );
     return replies;
   }
+}
+
+/** A master node and a client that talks to it alone. */
+export interface MasterNode {
+  name: string;
+  client: Redis;
 }
 
 /** One Redis (REDIS_URL): one bucket, keys with the original service's names, one pipeline. */
@@ -173,9 +174,9 @@ class ClusterBackend extends RedisBackend {
   }
 
   /** The outboxes (follow-ups a crashed instance left), and every tenth tick old "absent" versions. */
-  async upkeep(steps: ApplySteps, tick: number): Promise<void> {
-    await steps.drainOutboxes();
-    if (tick % 10 === 0) await steps.pruneVersions();
+  async upkeep(sweeps: BucketSweeps, tick: number): Promise<void> {
+    await sweeps.drainOutboxes();
+    if (tick % 10 === 0) await sweeps.pruneVersions();
   }
 
   protected pipelineOf(bucket: number): string {

@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { REDIS_CLIENT, RedisClient } from '../redis/redis.module';
 import { AppConfig } from '../config/app-config';
 import { ApplySteps } from './apply-steps';
+import { BucketSweeps } from './bucket-sweeps';
 import { callRedis, createRedisBackend, RedisBackend } from './redis-backend';
 import { RedisHealth } from './redis-health';
 import { KeyLayout } from './redis-keys';
@@ -25,8 +26,9 @@ export type {
 
 /**
  * The only code that talks to Redis about state. Writes go through the Lua scripts in ./scripts,
- * many events per atomic script call, several calls per pipelined round trip (apply-steps.ts);
- * reads in bounded commands (state-reads.ts); the probes recovery watches (redis-health.ts).
+ * many events per atomic script call, several calls per pipelined round trip (apply-steps.ts), and
+ * bounded steps in every bucket (bucket-sweeps.ts); reads in bounded commands (state-reads.ts); the
+ * probes the recovery room watches (redis-health.ts).
  *
  * One Redis (REDIS_URL) or Redis Cluster (REDIS_CLUSTER_NODES): the difference is the backend's,
  * chosen here at start-up (redis-backend.ts); on a cluster a batch is applied in steps across
@@ -39,6 +41,7 @@ export class StateStore {
   private readonly backend: RedisBackend;
   private readonly scripts: StateScripts;
   private readonly steps: ApplySteps;
+  private readonly sweeps: BucketSweeps;
   private readonly reads: StateReads;
   readonly health: RedisHealth;
   /** Set once the first connection's start-up work is done. */
@@ -57,6 +60,7 @@ export class StateStore {
     this.layout = this.backend.layout;
     this.scripts = new StateScripts(redis, config, this.layout);
     this.steps = new ApplySteps(this.backend, this.scripts);
+    this.sweeps = new BucketSweeps(this.backend, this.scripts, this.steps);
     this.reads = new StateReads(this.backend, redis);
     this.health = new RedisHealth(this.backend);
     redis.on('ready', () => void this.connected());
@@ -172,32 +176,27 @@ export class StateStore {
    * returned, until it returns "0" (on a cluster it lists the buckets not done yet).
    */
   endServerSessionsStep(serverId: string, resetAtMs: number, cursor: string, step: number): Promise<{ cursor: string; ended: number }> {
-    return this.steps.bucketScanStep('resetServerSessions', serverId, resetAtMs, cursor, step);
+    return this.sweeps.bucketScanStep('resetServerSessions', serverId, resetAtMs, cursor, step);
   }
 
   /** One bounded step of a signaling server's RESET: ends up to `step` of the seats its JOINs took before resetAtMs, in every bucket. */
   endServerSeatsStep(serverId: string, resetAtMs: number, cursor: string, step: number): Promise<{ cursor: string; ended: number }> {
-    return this.steps.bucketScanStep('resetVoiceServer', serverId, resetAtMs, cursor, step);
+    return this.sweeps.bucketScanStep('resetVoiceServer', serverId, resetAtMs, cursor, step);
   }
 
   /** One bounded step of lease expiry (per bucket); returns how many sessions it ended. */
-  async expireSessionsStep(step: number): Promise<number> {
-    const replies = await this.steps.runEverywhere('expireSessions', [step]);
-    return replies.reduce((sum, [ended]) => sum + Number(ended), 0);
+  expireSessionsStep(step: number): Promise<number> {
+    return this.sweeps.expireSessionsStep(step);
   }
 
   /** One bounded step of the voice grace period (per bucket); returns how many users' grace ran out and how many seats ended. */
-  async expireVoiceGraceStep(step: number): Promise<{ users: number; seats: number }> {
-    const replies = await this.steps.runEverywhere('expireVoiceGrace', [step]);
-    return replies.reduce((sum, [users, seats]) => ({ users: sum.users + Number(users), seats: sum.seats + Number(seats) }), {
-      users: 0,
-      seats: 0,
-    });
+  expireVoiceGraceStep(step: number): Promise<{ users: number; seats: number }> {
+    return this.sweeps.expireVoiceGraceStep(step);
   }
 
   /** The upkeep of the layout, once a second (the recovery room's scheduler): on a cluster the outboxes and old versions, each a bounded step per bucket. */
   upkeep(tick: number): Promise<void> {
-    return this.backend.upkeep(this.steps, tick);
+    return this.backend.upkeep(this.sweeps, tick);
   }
 
   /** States of the given users (null for users never seen) and the guild's voice channels, in one round trip per node. */
