@@ -19,8 +19,8 @@ import { AppLogger } from './logging/app-logger';
 import { requestLogging } from './logging/request-logging';
 import { MetricsService } from './metrics/metrics.service';
 import { registerRateLimit } from './rate-limit/rate-limit';
-import { rebuildingHeader } from './state-rebuild/rebuilding-header';
-import { StateRebuild } from './state-rebuild/state-rebuild.service';
+import { rebuildingHeader } from './http/rebuilding-header';
+import { StateRebuild } from './recovery/state-rebuild.service';
 
 /** TRUST_PROXY as Fastify's trustProxy wants it: a boolean, a hop count, or the proxies' addresses. */
 const trustProxySetting = (value: string): boolean | number | string =>

@@ -4,6 +4,7 @@ import { AppConfig, loadConfig } from '../src/config/app-config';
 import { BatchApplier, MAX_CHUNK } from '../src/ingest/batch-applier';
 import { EventRoutes } from '../src/ingest/event-routes';
 import { createRedisClient, RedisClient } from '../src/redis/redis.module';
+import { PeriodicSteps } from '../src/recovery/periodic-steps';
 import { SessionsService } from '../src/sessions/sessions.service';
 import { ApplyOutcome, StateStore } from '../src/state-store/state-store';
 import { VoiceService } from '../src/voice/voice.service';
@@ -43,8 +44,10 @@ export class StateHarness {
     this.redis = client instanceof Redis ? wrapClient(client) : client;
     const metrics = new MetricsService();
     this.store = new StateStore(this.redis, this.config);
-    this.sessions = new SessionsService(this.store, this.config, metrics);
-    this.voice = new VoiceService(this.store, this.config);
+    // No sweep runs by itself here (onModuleInit is not called): the tests sweep when they mean to.
+    const periodic = new PeriodicSteps();
+    this.sessions = new SessionsService(this.store, this.config, metrics, periodic);
+    this.voice = new VoiceService(this.store, this.config, periodic);
     this.queries = new GuildStatesService(this.store, this.config, metrics);
     this.applier = new BatchApplier(new EventRoutes(this.config, this.sessions, this.voice).byTopic, this.config.MAX_EVENT_BYTES);
   }
@@ -152,7 +155,6 @@ export class StateHarness {
   }
 
   close(): void {
-    this.store.stop();
     this.redis.disconnect();
   }
 }

@@ -5,7 +5,7 @@ import { Admin, Partitioners, Producer } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
-import { StateRebuild } from '../state-rebuild/state-rebuild.service';
+import { StateRebuild } from '../recovery/state-rebuild.service';
 import { ChangeOutbox, WaitingRecord } from './change-outbox';
 
 /** How long a relay holds a bucket's outbox without renewing (another instance takes over after it); renewed every second. */

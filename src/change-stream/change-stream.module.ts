@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { REDIS_CLIENT, RedisClient } from '../redis/redis.module';
-import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
+import { RecoveryModule } from '../recovery/recovery.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { StateStore } from '../state-store/state-store';
 import { ChangeOutbox } from './change-outbox';
@@ -10,7 +10,7 @@ import { EventsController } from './events.controller';
 
 /** The change stream (docs/contracts.md): the outboxes relayed to CHANGE_TOPIC, and that topic served at /events. */
 @Module({
-  imports: [StateStoreModule, StateRebuildModule],
+  imports: [StateStoreModule, RecoveryModule],
   controllers: [EventsController],
   providers: [
     {

@@ -219,7 +219,7 @@ export class AppConfig {
   })
   CHANNEL_EVENTS_TOPIC = 'channelEvent';
 
-  /** Compacted topic of ours holding the switch-over point from the original service (src/state-rebuild/switchover-point.ts). */
+  /** Compacted topic of ours holding the switch-over point from the original service (src/recovery/switchover-point.ts). */
   @IsString()
   @Matches(/^[A-Za-z0-9._-]{1,249}$/, {
     message: 'SWITCHOVER_TOPIC must be a Kafka topic name: 1 to 249 letters, digits, dots, underscores or hyphens',

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { MarkedWhileRebuilding } from '../state-rebuild/rebuilding-header';
+import { MarkedWhileRebuilding } from '../http/rebuilding-header';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, badRequestExamples, userIdsBodyErrors } from '../docs/api-responses';
 import { GuildStates, UserIdsQuery } from './guild-states.dto';

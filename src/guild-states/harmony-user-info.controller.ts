@@ -1,6 +1,6 @@
 import { Body, Controller, Header, HttpCode, Post } from '@nestjs/common';
 import { JSON_TYPE } from './guild-states.controller';
-import { MarkedWhileRebuilding } from '../state-rebuild/rebuilding-header';
+import { MarkedWhileRebuilding } from '../http/rebuilding-header';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, badRequestExamples, anyUserIdsBodyErrors } from '../docs/api-responses';
 import { CommunityUserInfoQuery, DirectUserInfoQuery, UserInfo } from './guild-states.dto';

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } f
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
 import { REDIS_CLIENT, RedisClient, redisConnectionProblem } from '../redis/redis.module';
-import { StateRebuild } from '../state-rebuild/state-rebuild.service';
+import { StateRebuild } from '../recovery/state-rebuild.service';
 import { StateStore } from '../state-store/state-store';
 
 /**
@@ -68,9 +68,9 @@ export class HealthController {
             : (redisConnectionProblem(this.redis) ?? down[0].error ?? 'unreachable');
           return redis.down({ message, ...shown });
         }
-        const { lostAt, rebuilding, progress, groupId } = this.rebuild.status;
+        const { lostAt, lostOn = [], rebuilding, progress, groupId } = this.rebuild.status;
         if (lostAt) {
-          const where = this.store.stateLostOn.length > 0 ? ` on ${this.store.stateLostOn.join(', ')}` : '';
+          const where = lostOn.length > 0 ? ` on ${lostOn.join(', ')}` : '';
           return redis.down({
             message: `Redis lost the state${where} at ${lostAt.toISOString()} (it came back empty) and STATE_REBUILD=off: rebuild it by replaying the topics, then restart`,
             ...shown,

@@ -4,7 +4,7 @@ import { Gauge } from 'prom-client';
 import { KafkaEventsServer } from '../ingest/kafka-events.server';
 import { MetricsService } from '../metrics/metrics.service';
 import { REDIS_CLIENT } from '../redis/redis.module';
-import { StateRebuild } from '../state-rebuild/state-rebuild.service';
+import { StateRebuild } from '../recovery/state-rebuild.service';
 
 /**
  * `state_server_ready{component="kafka"|"redis"}`: 1 when that side of /health/ready is up, 0 when

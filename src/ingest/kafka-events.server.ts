@@ -7,9 +7,10 @@ import { StateStoreUnavailableError } from '../state-store/state-store';
 import { BatchApplier, MAX_CHUNK } from './batch-applier';
 import { DeadLetter, DeadLetterPublisher } from './dead-letter.publisher';
 import { EventRoutes } from './event-routes';
-import { StateRebuild } from '../state-rebuild/state-rebuild.service';
+import { StateRebuild } from '../recovery/state-rebuild.service';
 import { createKafka } from '../kafka/kafka-client';
-import { PartitionRewinder, RewindableConsumer } from './partition-rewind';
+import { PartitionRewinder } from '../recovery/partition-rewind';
+import { RecoveryEvents } from '../recovery/recovery-events';
 import { AppliedPositions } from '../sessions/applied-positions';
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
@@ -41,7 +42,7 @@ class MissingTopicsError extends Error {
  *   /health/ready names the cause; it consumes as soon as Kafka answers.
  */
 @Injectable()
-export class KafkaEventsServer extends Server implements CustomTransportStrategy, RewindableConsumer {
+export class KafkaEventsServer extends Server implements CustomTransportStrategy {
   private readonly log = new Logger('Ingest');
   private readonly kafka: Kafka;
   private consumer?: Consumer;
@@ -76,11 +77,17 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     private readonly rebuild: StateRebuild,
     private readonly positions: AppliedPositions,
     private readonly routes: EventRoutes,
+    recovery: RecoveryEvents,
   ) {
     super();
     this.kafka = createKafka(config);
     this.rewinder = new PartitionRewinder(this.kafka, config.REDIS_FAILOVER_REPLAY_SECONDS * 1000);
     this.applier = new BatchApplier(routes.byTopic, config.MAX_EVENT_BYTES);
+    // What the recovery room found: a failover to replay after, a rebuild's group to move to (queued, not awaited).
+    recovery.subscribe((event) => {
+      if (event.kind === 'rewind') void this.rewindTo(event.sinceMs, event.reason);
+      else if (event.kind === 'switch-group' && this.rebuildStarted) void this.enqueue('switching groups', () => this.followGroup());
+    });
   }
 
   private get topics(): string[] {
@@ -218,11 +225,9 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     });
     await this.producer.connect();
     if (!this.rebuildStarted) {
-      // Once: which group to consume with (a rebuild's epoch group after a loss), and switch when it changes.
+      // Once: which group to consume with (a rebuild's epoch group after a loss); later switches come as `switch-group`.
       await this.rebuild.start();
       this.rebuildStarted = true;
-      // Queued, not awaited: the rebuild's marker checks go on meanwhile.
-      this.rebuild.onGroupChange(() => void this.enqueue('switching groups', () => this.followGroup()));
     }
     await this.startConsumer(this.rebuild.groupId);
   }
@@ -369,8 +374,8 @@ export class KafkaEventsServer extends Server implements CustomTransportStrategy
     await this.connectUntilDone();
   }
 
-  /** After a Redis failover or restart: replay what this instance applied since sinceMs (see partition-rewind.ts). */
-  async rewindTo(sinceMs: number, reason: string): Promise<void> {
+  /** After a Redis failover or restart: replay what this instance applied since sinceMs (see recovery/partition-rewind.ts). */
+  private async rewindTo(sinceMs: number, reason: string): Promise<void> {
     if (!this.consumer || !this.inGroup) {
       // Rebalancing, switching or reconnecting: replay once the group has given this instance its partitions.
       if (!this.pendingRewind || sinceMs < this.pendingRewind.sinceMs) this.pendingRewind = { sinceMs, reason };

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Admin } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
-import { StateRebuild } from '../state-rebuild/state-rebuild.service';
+import { StateRebuild } from '../recovery/state-rebuild.service';
 import { AppliedPositions, PartitionPositions } from './applied-positions';
 
 /** Per session-topic partition: the end offset a wait must see applied. */

@@ -2,7 +2,7 @@ import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common'
 import { performance } from 'node:perf_hooks';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { StateRebuild } from '../state-rebuild/state-rebuild.service';
+import { StateRebuild } from '../recovery/state-rebuild.service';
 import { ChangeResult, StateStore, StateStoreUnavailableError } from '../state-store/state-store';
 import { SessionEvent } from './session-event';
 import { GroupCommit } from '../common/group-commit';

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { StateRebuildModule } from '../state-rebuild/state-rebuild.module';
+import { RecoveryModule } from '../recovery/recovery.module';
 import { StateStoreModule } from '../state-store/state-store.module';
 import { AppliedPositions } from './applied-positions';
 import { SessionCatchUp } from './session-catch-up';
@@ -9,7 +9,7 @@ import { SessionUpdatesService } from './session-updates.service';
 import { SessionsService } from './sessions.service';
 
 @Module({
-  imports: [StateStoreModule, StateRebuildModule],
+  imports: [StateStoreModule, RecoveryModule],
   controllers: [SessionUpdateController],
   providers: [SessionsService, SessionUpdatesService, SessionEventLog, AppliedPositions, SessionCatchUp],
   exports: [SessionsService, AppliedPositions],

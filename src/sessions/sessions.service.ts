@@ -1,15 +1,15 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit, Optional } from '@nestjs/common';
 import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../common/consumed-event';
 import { MetricsService } from '../metrics/metrics.service';
-import { SwitchoverPoint } from '../state-rebuild/switchover-point';
+import { PeriodicSteps } from '../recovery/periodic-steps';
+import { SwitchoverPoint } from '../recovery/switchover-point';
 import { ApplyOutcome, ChangeResult, StateChange, StateStore } from '../state-store/state-store';
 import { SessionEvent } from './session-event';
 
 /** Sessions a RESET or the lease sweeper ends per Redis script call: bounds how long Redis is busy. */
 const STEP = 500;
-const LEASE_SWEEP_MS = 1000;
 /** A user whose sessions the bound keeps ending is logged at most this often. */
 const EVICTION_LOG_INTERVAL_MS = 60_000;
 
@@ -20,15 +20,15 @@ const EVICTION_LOG_INTERVAL_MS = 60_000;
  * (which end many sessions in bounded steps), and the session bound's bookkeeping.
  */
 @Injectable()
-export class SessionsService implements OnModuleInit, OnApplicationShutdown {
+export class SessionsService implements OnModuleInit {
   private readonly log = new Logger('Sessions');
-  private sweeper?: NodeJS.Timeout;
   private readonly evictionLoggedAt = new Map<string, number>();
 
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly periodic: PeriodicSteps,
     @Optional() private readonly switchover?: SwitchoverPoint,
   ) {}
 
@@ -88,17 +88,11 @@ export class SessionsService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** The lease sweep, every second (PeriodicSteps); Redis down: the next sweep catches up. */
   onModuleInit(): void {
-    // On one Redis also without leases: sessions adopted from the original end when its keys would have expired.
-    if (this.config.SESSION_TTL_SECONDS === 0 && this.store.isClustered) return;
-    this.sweeper = setInterval(() => {
-      this.expireLeases().catch(() => undefined); // Redis down: the next sweep catches up
-    }, LEASE_SWEEP_MS);
-    this.sweeper.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.sweeper);
+    // Also without leases where sessions adopted from the original may be held: they end when its keys would have expired.
+    if (this.config.SESSION_TTL_SECONDS === 0 && !this.store.mayHoldAdoptedSessions) return;
+    this.periodic.every('lease expiry', () => this.expireLeases().then(() => undefined));
   }
 
   /** MAX_SESSIONS_PER_USER ended some of the user's oldest sessions: counted, logged at most once a minute per user. */

@@ -1,14 +1,14 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { drainSteps } from '../common/drain-steps';
 import { AppConfig } from '../config/app-config';
 import { ConsumedEvent } from '../common/consumed-event';
+import { PeriodicSteps } from '../recovery/periodic-steps';
 import { ApplyOutcome, StateStore } from '../state-store/state-store';
 import { ChannelEvent, isNullLeave } from './channel-event';
 import { coalesceVoiceChanges, VoiceChange } from './coalesce-voice-changes';
 
 /** Seats a RESET or the grace sweeper ends per Redis script call: bounds how long Redis is busy. */
 const STEP = 500;
-const GRACE_SWEEP_MS = 1000;
 
 /**
  * Voice-channel membership, owned by the signaling server (docs/rules.md): per user and scope the
@@ -17,13 +17,13 @@ const GRACE_SWEEP_MS = 1000;
  * servers. Seats of a user with no live chat session end after VOICE_GRACE_SECONDS (swept here).
  */
 @Injectable()
-export class VoiceService implements OnModuleInit, OnApplicationShutdown {
+export class VoiceService implements OnModuleInit {
   private readonly log = new Logger('Voice');
-  private sweeper?: NodeJS.Timeout;
 
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
+    private readonly periodic: PeriodicSteps,
   ) {}
 
   /** Applies one partition's events in order; returns one outcome per event. */
@@ -85,17 +85,12 @@ export class VoiceService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** The grace sweep, every second (PeriodicSteps); Redis down: the next sweep catches up. */
   onModuleInit(): void {
     if (this.config.VOICE_GRACE_SECONDS === 0) return;
-    this.sweeper = setInterval(() => {
-      this.expireGrace()
-        .then((seats) => seats > 0 && this.log.debug(`Grace period ended ${seats} voice seats of users with no live session`))
-        .catch(() => undefined); // Redis down: the next sweep catches up
-    }, GRACE_SWEEP_MS);
-    this.sweeper.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.sweeper);
+    this.periodic.every('voice grace', async () => {
+      const seats = await this.expireGrace();
+      if (seats > 0) this.log.debug(`Grace period ended ${seats} voice seats of users with no live session`);
+    });
   }
 }

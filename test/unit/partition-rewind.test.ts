@@ -1,5 +1,5 @@
 import { Consumer, Kafka } from 'kafkajs';
-import { PartitionRewinder } from '../../src/ingest/partition-rewind';
+import { PartitionRewinder } from '../../src/recovery/partition-rewind';
 
 /**
  * The rewind's choice of offsets, without a broker: the offsets-by-time lookup fails (as when the

@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { FASTIFY_ROUTE_CONFIG_METADATA } from '@nestjs/platform-fastify/constants';
 import { GuildStatesController } from '../../src/guild-states/guild-states.controller';
 import { HarmonyUserInfoController } from '../../src/guild-states/harmony-user-info.controller';
-import { isMarkedWhileRebuilding, rebuildingHeader } from '../../src/state-rebuild/rebuilding-header';
+import { isMarkedWhileRebuilding, rebuildingHeader } from '../../src/http/rebuilding-header';
 
 /**
  * Query answers given while the state is being rebuilt say so (X-State-Rebuilding: true): every

@@ -4,9 +4,11 @@ import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateStore } from '../state-store/state-store';
+import { PeriodicSteps } from './periodic-steps';
+import { RecoveryEvents } from './recovery-events';
+import { RedisWatch } from './redis-watch';
 import { SwitchoverPoint } from './switchover-point';
 
-const WATCH_MS = 1000;
 const PROGRESS_LOG_MS = 5000;
 /** How long start-up waits for Redis before consuming, so that the marker is checked first in the usual case. */
 const SETTLE_WAIT_MS = 3000;
@@ -37,6 +39,8 @@ export interface RebuildStatus {
   progress?: number;
   /** STATE_REBUILD=off only: when the state was found lost (readiness is 503 until an operator rebuilds it). */
   lostAt?: Date;
+  /** With lostAt: the Redis nodes that came back without their part of the state, when known. */
+  lostOn?: readonly string[];
 }
 
 /**
@@ -44,7 +48,8 @@ export interface RebuildStatus {
  * an empty replica, a FLUSHALL), through a fresh consumer group rather than a seek
  * (docs/reliability.md):
  *
- * - Redis holds a marker (STATE_STORE:SINCE). Every instance checks it each second; when it is
+ * - Redis holds a marker (STATE_STORE:SINCE). Every instance checks it each second (PeriodicSteps), and
+ *   RedisWatch each bucket's own; when it is
  *   gone, the instance claims a new epoch with a compare-and-set from the epoch it consumes
  *   (claim-epoch.lua: one winner, no lock, no leader).
  * - Every instance that sees a new epoch switches its consumer to group `<KAFKA_GROUP_ID>.<epoch>`,
@@ -55,6 +60,7 @@ export interface RebuildStatus {
  * - An instance that starts with no marker but finds committed offsets of KAFKA_GROUP_ID knows the
  *   deployment ran before: the state was lost while it was down, and it rebuilds too.
  * STATE_REBUILD=off keeps the manual procedure: not ready until an operator rebuilds.
+ * The consumer hears of a switch through RecoveryEvents (`switch-group`), the change stream of the end (`rebuilt`).
  */
 @Injectable()
 export class StateRebuild implements OnApplicationShutdown {
@@ -66,20 +72,20 @@ export class StateRebuild implements OnApplicationShutdown {
   /** `replayed`: this instance applied records of the rebuild unrecorded (the change stream then owes a RESYNC). */
   private rebuild?: { epoch: string; startedAt: number; targets: Targets; progress: number; loggedAt: number; replayed: boolean };
   private lostAt?: Date;
-  private watcher?: NodeJS.Timeout;
   private checking = false;
   private settled = false;
   private ranBeforeStart = false;
   /** This start recorded the switch-over point: committed offsets of KAFKA_GROUP_ID are then the original's, not ours. */
   private switchoverCreated = false;
-  private readonly listeners: (() => void)[] = [];
-  private readonly rebuiltListeners: ((epoch: string) => void)[] = [];
 
   constructor(
     private readonly store: StateStore,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly switchover: SwitchoverPoint,
+    private readonly watch: RedisWatch,
+    private readonly events: RecoveryEvents,
+    private readonly periodic: PeriodicSteps,
   ) {
     this.kafka = createKafka(config);
   }
@@ -89,7 +95,7 @@ export class StateRebuild implements OnApplicationShutdown {
       groupId: this.groupId,
       rebuilding: this.rebuilding,
       ...(this.rebuild ? { progress: this.rebuild.progress } : {}),
-      ...(this.lostAt ? { lostAt: this.lostAt } : {}),
+      ...(this.lostAt ? { lostAt: this.lostAt, lostOn: this.watch.stateLostOn } : {}),
     };
   }
 
@@ -102,17 +108,9 @@ export class StateRebuild implements OnApplicationShutdown {
     return this.epoch ? `${this.config.KAFKA_GROUP_ID}.${this.epoch}` : this.config.KAFKA_GROUP_ID;
   }
 
-  /**
-   * Called whenever the consumer must switch groups (to `groupId`). Listeners queue the switch and
-   * return; they are registered after start(), so the start-up decision is read from `groupId`.
-   */
-  onGroupChange(listener: () => void): void {
-    this.listeners.push(listener);
-  }
-
   /** Called when a rebuild this instance replayed records of is done (the change stream sends RESYNC). */
   onRebuilt(listener: (epoch: string) => void): void {
-    this.rebuiltListeners.push(listener);
+    this.events.subscribe((event) => event.kind === 'rebuilt' && listener(event.epoch));
   }
 
   /**
@@ -136,8 +134,7 @@ export class StateRebuild implements OnApplicationShutdown {
     // A group that replays from the earliest offset may meet records from before the switch-over.
     if (this.config.KAFKA_FROM_BEGINNING || this.groupId !== this.config.KAFKA_GROUP_ID)
       await this.switchover.ensureRead(this.kafka, await this.connectedAdmin());
-    this.watcher = setInterval(() => void this.check(), WATCH_MS);
-    this.watcher.unref();
+    this.periodic.every('state-loss watch', () => this.check());
   }
 
   /** The start-up decision, once Redis answers: a fresh state, a known epoch, or a loss that happened while no instance ran. */
@@ -147,7 +144,7 @@ export class StateRebuild implements OnApplicationShutdown {
       // The first start on the original's Redis (the switch-over) finds its committed offsets if it used our group id: not a loss.
       if (this.ranBeforeStart && !this.switchoverCreated)
         await this.lost('at start-up, Redis has no state although this deployment consumed before');
-      else await this.store.markStarted();
+      else await this.watch.markStarted();
     } else if (epoch !== null && epoch !== this.epoch) {
       await this.switchTo(epoch, false);
     }
@@ -155,7 +152,6 @@ export class StateRebuild implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.watcher);
     await this.admin?.disconnect().catch(() => undefined);
   }
 
@@ -166,8 +162,8 @@ export class StateRebuild implements OnApplicationShutdown {
       if (!this.settled) return await this.settle();
       const { since, epoch } = await this.store.readMarker();
       if (since === null) await this.lost('Redis no longer holds the state marker (restarted empty, failed over or flushed)');
-      else if (this.store.stateLostAt)
-        await this.lost(`Redis node(s) ${this.store.stateLostOn.join(', ')} came back without their part of the state`);
+      else if (this.watch.stateLostAt)
+        await this.lost(`Redis node(s) ${this.watch.stateLostOn.join(', ')} came back without their part of the state`);
       else if (epoch !== this.epoch && epoch !== null) await this.switchTo(epoch);
       if (this.rebuild) await this.updateProgress();
     } catch {
@@ -185,7 +181,7 @@ export class StateRebuild implements OnApplicationShutdown {
       this.lostAt ??= new Date();
       return;
     }
-    const epoch = await this.store.claimEpoch(this.epoch, String(Date.now()));
+    const epoch = await this.watch.claimEpoch(this.epoch, String(Date.now()));
     this.log.error(
       `State lost: ${why}. Rebuilding it from the topics as epoch ${epoch} (consumer group ${this.config.KAFKA_GROUP_ID}.${epoch})`,
     );
@@ -205,7 +201,7 @@ export class StateRebuild implements OnApplicationShutdown {
     this.metrics.rebuildProgress.set(0);
     this.log.warn(`Switching the consumer to group ${this.groupId}: replaying the topics from the earliest retained offset`);
     await this.updateProgress();
-    for (const listener of this.listeners) listener();
+    this.events.publish({ kind: 'switch-group', groupId: this.groupId });
   }
 
   private async updateProgress(): Promise<void> {
@@ -230,7 +226,7 @@ export class StateRebuild implements OnApplicationShutdown {
       );
       this.rebuild = undefined;
       this.store.setChangeRecording({ on: true, epoch: rebuild.epoch });
-      if (rebuild.replayed) for (const listener of this.rebuiltListeners) listener(rebuild.epoch);
+      if (rebuild.replayed) this.events.publish({ kind: 'rebuilt', epoch: rebuild.epoch });
       return;
     }
     rebuild.replayed = true;

@@ -1,6 +1,6 @@
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
-import { appendPreHandler } from '../http/route-pattern';
+import { appendPreHandler } from './route-pattern';
 
 const REBUILDING_HEADER = 'X-State-Rebuilding';
 const MARKED = 'markedWhileRebuilding';

@@ -1,6 +1,5 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { Consumer, Kafka } from 'kafkajs';
-import { StateStore } from '../state-store/state-store';
 
 /** Applied chunks remembered per partition (a minute at the highest rates is far fewer). */
 const MAX_CHECKPOINTS = 2000;
@@ -19,6 +18,7 @@ interface Checkpoint {
  * Redis failover it can go back to the first record it applied since a given moment and replay
  * (docs/cluster.md: replication is asynchronous, the writes of a master's last moments may be lost;
  * the rules are idempotent, so replaying what was kept changes nothing and restores what was lost).
+ * The consumer calls it on RecoveryEvents' `rewind` (RedisWatch notices the failover).
  */
 export class PartitionRewinder {
   private readonly log = new Logger('Ingest');
@@ -114,27 +114,4 @@ export class PartitionRewinder {
 function splitKey(key: string): [string, number] {
   const at = key.lastIndexOf('\u0000');
   return [key.slice(0, at), Number(key.slice(at + 1))];
-}
-
-/** The consumer's rewind entry point (implemented by KafkaEventsServer). */
-export interface RewindableConsumer {
-  rewindTo(sinceMs: number, reason: string): Promise<void>;
-}
-export const REWINDABLE_CONSUMER = Symbol('REWINDABLE_CONSUMER');
-
-/**
- * Wires the state store's failover notice to the consumer: when a Redis master changed or
- * restarted, this instance replays what it applied since REDIS_FAILOVER_REPLAY_SECONDS before that
- * node was last seen healthy.
- */
-@Injectable()
-export class RedisFailoverRewind implements OnModuleInit {
-  constructor(
-    private readonly store: StateStore,
-    @Inject(REWINDABLE_CONSUMER) private readonly consumer: RewindableConsumer,
-  ) {}
-
-  onModuleInit(): void {
-    this.store.onRewindNeeded((sinceMs, reason) => void this.consumer.rewindTo(sinceMs, reason));
-  }
 }
