@@ -114,7 +114,8 @@ interface Pending {
 /**
  * (b) A steady LATENCY_RATE records/s, each a change of a user or guild that CLIENTS SSE clients
  * follow: from just before the produce call to the SSE event's arrival; in the same run, to the
- * first answer of the guild route (polled back to back) that shows the change.
+ * change record on the topic (read by a consumer here) and to the first answer of the guild route
+ * (polled back to back) that shows the change.
  */
 async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
   const stack = await startBenchStack(kafka, 'cs-sse');
@@ -127,6 +128,10 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
   const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
   const listeners: SseListener[] = [];
   const pendingSse = new Map<string, Pending>();
+  /** The same keys, for the change topic read directly: where the relay's part ends and the SSE path's begins. */
+  const pendingTopic = new Map<string, Pending>();
+  const topicLatencies: number[] = [];
+  const topicReader = kafka.kafka.consumer({ groupId: `bench-cs-reader-${Date.now().toString(36)}`, maxWaitTimeInMs: 10 });
   const pendingPoll = new Map<number, Pending & { step: number }>();
   const sseLatencies: number[] = [];
   const pollLatencies: number[] = [];
@@ -139,10 +144,13 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
     const uid = (u: number) => userId(LATENCY_USER_BASE + u);
     const gOf = (u: number) => LATENCY_GUILD_BASE + (u % GUILDS);
     const chOf = (u: number) => channelId(gOf(u), u % CHANNELS_PER_GUILD);
+    const keyOf = (data: string) => {
+      const r = JSON.parse(data) as { userId: string; state?: string; change?: string };
+      return `${r.userId}|${r.state ?? r.change}`;
+    };
     const onEvent = (event: string, data: string, at: number) => {
       if (event !== 'presence' && event !== 'voice') return;
-      const r = JSON.parse(data) as { userId: string; state?: string; change?: string };
-      const key = `${r.userId}|${r.state ?? r.change}`;
+      const key = keyOf(data);
       const p = pendingSse.get(key);
       if (!p) return void unexpected++;
       pendingSse.delete(key);
@@ -164,6 +172,22 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
+    const joined = new Promise((resolve) => topicReader.on(topicReader.events.GROUP_JOIN, resolve));
+    await topicReader.connect();
+    await topicReader.subscribe({ topic: changeTopic, fromBeginning: true });
+    await topicReader.run({
+      eachMessage: ({ message }) => {
+        const at = Date.now();
+        const key = keyOf(message.value?.toString() ?? '{}');
+        const p = pendingTopic.get(key);
+        if (p) {
+          pendingTopic.delete(key);
+          if (p.measured) topicLatencies.push(at - p.producedAt);
+        }
+        return Promise.resolve();
+      },
+    });
+    await joined;
     const poller = (async () => {
       while (!stopping || pendingPoll.size > 0) {
         if (pendingPoll.size === 0) {
@@ -228,6 +252,7 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
         else if (type === 'DISCONNECT') session.push({ key: u, value: eventJson({ type, sessionId, userId: u }) });
         else channel.push({ key: u, value: eventJson({ type, userId: u, guildId: guildId(gOf(user)), channelId: chOf(user) }) });
         pendingSse.set(`${u}|${sseKey}`, { producedAt: now, measured });
+        pendingTopic.set(`${u}|${sseKey}`, { producedAt: now, measured });
         pendingPoll.set(user, { producedAt: now, measured, step });
       }
       const topicMessages = [
@@ -244,6 +269,7 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
     await poller;
     shown.stop();
     sseLatencies.sort((a, b) => a - b);
+    topicLatencies.sort((a, b) => a - b);
     pollLatencies.sort((a, b) => a - b);
     const stats = (xs: number[]) => ({ p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs[xs.length - 1], count: xs.length });
     return {
@@ -252,6 +278,7 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
       warmupMs,
       sse: stats(sseLatencies),
       poll: stats(pollLatencies),
+      changeTopic: stats(topicLatencies),
       sseMissing: pendingSse.size,
       pollMissing: pendingPoll.size,
       unexpectedSseEvents: unexpected,
@@ -261,6 +288,7 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
     };
   } finally {
     for (const l of listeners) l.close();
+    await topicReader.disconnect();
     await producer.disconnect();
     await service.stop();
     await stack.stop();
@@ -295,6 +323,7 @@ export async function changeStreamScenario(ctx: BenchContext, kafka: BenchKafka)
   const latency = await latencyRun(kafka, ctx);
   log(
     `  record -> SSE: p50 ${latency.sse.p50} ms, p99 ${latency.sse.p99} ms, max ${latency.sse.max} ms over ${latency.sse.count}; ` +
+      `record -> change topic: p50 ${latency.changeTopic.p50} ms, p99 ${latency.changeTopic.p99} ms; ` +
       `record -> query: p50 ${latency.poll.p50} ms, p99 ${latency.poll.p99} ms (${latency.sseMissing} SSE events missing)`,
   );
   ctx.measured.changeRelayOnEventsPerSecond = on.eventsPerSecond;
@@ -310,7 +339,8 @@ export async function changeStreamScenario(ctx: BenchContext, kafka: BenchKafka)
       'vs off (CHANGE_TOPIC=), alternated, best of the rounds: applied = committed offsets at the end; relayed = every outbox empty. Redis CPU (INFO cpu) and the service process CPU per event, ' +
       'from the join until applied (off) or relayed (on). ' +
       `(b) ${LATENCY_RATE} records/s (CONNECT, JOIN, LEAVE, DISCONNECT per user in turn, each a change) produced steadily, ${CLIENTS} SSE clients on GET /events following the users and their guilds: ` +
-      'from just before the produce call to the SSE event parsed; baseline in the same run, to the first answer of GET /guilds/:id/states (polled back to back) showing the change.',
+      "from just before the produce call to the SSE event parsed, and to the change record read from the topic by a consumer in the bench (the relay's part); " +
+      'baseline in the same run, to the first answer of GET /guilds/:id/states (polled back to back) showing the change.',
     params: {
       events: ctx.workload.events.length,
       rounds,
@@ -352,14 +382,16 @@ export async function changeStreamScenario(ctx: BenchContext, kafka: BenchKafka)
         ratio: ratio(on.serviceCpuUsPerEvent, off.serviceCpuUsPerEvent),
       },
       { name: 'change records relayed for the backlog', value: on.relayedRecords ?? NaN, unit: 'records' },
-      ...(['p50', 'p99'] as const).map((p) => ({
-        name: `record -> SSE event ${p} @ ${LATENCY_RATE}/s`,
-        value: latency.sse[p],
-        unit: 'ms',
-        baselineName: query,
-        baseline: latency.poll[p],
-        ratio: ratio(latency.sse[p], latency.poll[p]),
-      })),
+      ...(['p50', 'p99'] as const).flatMap((p) =>
+        (['sse', 'changeTopic'] as const).map((path) => ({
+          name: `record -> ${path === 'sse' ? 'SSE event' : 'on the change topic'} ${p} @ ${LATENCY_RATE}/s`,
+          value: latency[path][p],
+          unit: 'ms',
+          baselineName: query,
+          baseline: latency.poll[p],
+          ratio: ratio(latency[path][p], latency.poll[p]),
+        })),
+      ),
     ],
     details: { runs, latency },
   };
