@@ -7,6 +7,7 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
 import { applyScenario } from './scenarios/apply';
+import { changeStreamScenario } from './scenarios/change-stream';
 import { clusterScenario } from './scenarios/cluster';
 import { drainScenario } from './scenarios/drain';
 import { freshnessScenario } from './scenarios/freshness';
@@ -44,6 +45,11 @@ const SCENARIOS: Record<string, Scenario> = {
   },
   'whole-guild': { run: wholeGuildScenario, what: '8 readers paging a 100,000-member guild: SLOWLOG, PING p99 vs idle', seconds: [85, 20] },
   freshness: { run: freshnessScenario, what: 'event-to-answer latency at 5,000 events/s', seconds: [50, 25] },
+  'change-stream': {
+    run: changeStreamScenario,
+    what: 'backlog drained with the change stream on vs CHANGE_TOPIC= off; record -> SSE event latency at 200/s vs the query',
+    seconds: [150, 60],
+  },
   memory: { run: memoryScenario, what: 'Redis bytes per online user', seconds: [65, 15] },
   cluster: { run: clusterScenario, what: '1 Redis vs a local 3-master Redis Cluster (only when named)', seconds: [120, 40], extra: true },
 };

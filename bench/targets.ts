@@ -26,7 +26,11 @@ export type Measure =
   | 'slowestCommandMs'
   | 'pingP99Busy'
   | 'pingP99Idle'
-  | 'clusterLargestKeySharePercent';
+  | 'clusterLargestKeySharePercent'
+  | 'changeRelayOnEventsPerSecond'
+  | 'changeRelayOffEventsPerSecond'
+  | 'sseLatencyP99'
+  | 'sseQueryLatencyP99';
 
 export type Measured = Partial<Record<Measure, number>>;
 
@@ -145,6 +149,22 @@ export const TARGETS: readonly Target[] = [
     unit: 'ms',
     bound: { op: '<=', limit: 2 },
     issue: '#20',
+  },
+  {
+    row: 'drain with the change stream on vs off (CHANGE_TOPIC=)',
+    ours: 'changeRelayOnEventsPerSecond',
+    floor: 'changeRelayOffEventsPerSecond',
+    floorName: 'off',
+    unit: 'events/s',
+    issue: '#21',
+  },
+  {
+    row: 'record -> SSE event p99 vs record -> query p99, 200 records/s',
+    ours: 'sseLatencyP99',
+    floor: 'sseQueryLatencyP99',
+    floorName: 'query',
+    unit: 'ms',
+    issue: '#21',
   },
   {
     row: "Redis Cluster, 3 masters: largest master's share of keys (33.3 % is even)",

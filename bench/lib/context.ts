@@ -44,7 +44,12 @@ export function startBenchStack(kafka: BenchKafka, prefix: string): Promise<Test
  */
 export const BENCH_ENV = { REDIS_COMMAND_TIMEOUT_MS: '30000' };
 
-/** The service's environment for a bench run: production defaults (rate limit off; LOG_LEVEL info with request lines only for errors and slow requests) but BENCH_ENV. */
+/**
+ * The service's environment for a bench run: production defaults (rate limit off; LOG_LEVEL info
+ * with request lines only for errors and slow requests; the change stream on) but BENCH_ENV, and a
+ * change topic of the service's own (the service creates it): it does not start by reading what
+ * earlier children relayed.
+ */
 export async function serviceEnv(stack: TestStack<'none'>, groupId: string) {
   return {
     ...stack.serviceEnv,
@@ -52,5 +57,6 @@ export async function serviceEnv(stack: TestStack<'none'>, groupId: string) {
     PORT: String(await freePort()),
     KAFKA_GROUP_ID: groupId,
     KAFKA_CLIENT_ID: groupId,
+    CHANGE_TOPIC: `${groupId}.changes`,
   };
 }

@@ -7,7 +7,7 @@ import { log, progress, ratio, redisCpuUs, round, ScenarioResult } from '../lib/
 const POLL_MS = 20;
 
 /** Produces the whole workload to the bench topics, in batches, before anything consumes it. */
-async function produceBacklog(kafka: BenchKafka, ctx: BenchContext, topics: { sessionEvents: string; channelEvents: string }) {
+export async function produceBacklog(kafka: BenchKafka, ctx: BenchContext, topics: { sessionEvents: string; channelEvents: string }) {
   const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const { events } = ctx.workload;
@@ -32,7 +32,7 @@ async function produceBacklog(kafka: BenchKafka, ctx: BenchContext, topics: { se
 }
 
 /** Sum of the group's committed offsets over both topics (-1 = nothing committed yet counts as 0). */
-async function committed(admin: ReturnType<BenchKafka['kafka']['admin']>, groupId: string, topics: string[]): Promise<number> {
+export async function committed(admin: ReturnType<BenchKafka['kafka']['admin']>, groupId: string, topics: string[]): Promise<number> {
   const offsets = await admin.fetchOffsets({ groupId, topics });
   return offsets.reduce((sum, t) => sum + t.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0), 0);
 }

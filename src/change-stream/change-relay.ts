@@ -1,12 +1,13 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Admin, Partitioners, Producer } from 'kafkajs';
+import { Partitioners, Producer } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateRebuild } from '../recovery/state-rebuild.service';
 import { ChangeOutbox, WaitingRecord } from './change-outbox';
+import { ChangeTopic } from './change-topic';
 
 /** How long a relay holds a bucket's outbox without renewing (another instance takes over after it); renewed every second. */
 const LEASE_MS = 5000;
@@ -36,8 +37,6 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly topic: string;
   private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private producer?: Producer;
-  private admin?: Admin;
-  private partitions?: number;
   private held: number[] = [];
   private leaseCheckedAt = 0;
   private timer?: NodeJS.Timeout;
@@ -52,6 +51,7 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly rebuild: StateRebuild,
+    private readonly changeTopic: ChangeTopic,
   ) {
     this.topic = config.CHANGE_TOPIC;
   }
@@ -67,7 +67,6 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
     clearTimeout(this.timer);
     if (this.held.length > 0) await this.outbox.releaseLeases(this.owner, this.held).catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
-    await this.admin?.disconnect().catch(() => undefined);
   }
 
   private schedule(ms: number): void {
@@ -141,6 +140,7 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private async publish(records: readonly WaitingRecord[]): Promise<void> {
+    await this.changeTopic.partitionCount(); // the topic created when missing: the producer never has the broker do it
     const producer = await this.connectedProducer();
     await producer.send({
       topic: this.topic,
@@ -153,7 +153,7 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** A RESYNC to every partition of the topic: consumers take a fresh snapshot. */
   private async sendResync(resync: { reason: ResyncReason; epoch?: string }): Promise<void> {
     const producer = await this.connectedProducer();
-    const partitions = await this.partitionCount();
+    const partitions = await this.changeTopic.partitionCount();
     const value = JSON.stringify({
       type: 'RESYNC',
       reason: resync.reason,
@@ -189,20 +189,6 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
       this.producer = producer;
     }
     return this.producer;
-  }
-
-  private async partitionCount(): Promise<number> {
-    if (!this.partitions) {
-      if (!this.admin) {
-        const admin = createKafka(this.config, { retries: 2 }).admin();
-        await admin.connect();
-        this.admin = admin;
-      }
-      const { topics } = await this.admin.fetchTopicMetadata({ topics: [this.topic] });
-      this.partitions = topics[0]?.partitions.length || undefined;
-      if (!this.partitions) throw new Error(`topic ${this.topic} has no partitions`);
-    }
-    return this.partitions;
   }
 }
 

@@ -5,6 +5,7 @@ import { StateStoreModule } from '../state-store/state-store.module';
 import { StateStore } from '../state-store/state-store';
 import { ChangeOutbox } from './change-outbox';
 import { ChangeRelay } from './change-relay';
+import { ChangeTopic } from './change-topic';
 import { ChangeWindow } from './change-window';
 import { EventsController } from './events.controller';
 
@@ -19,6 +20,7 @@ import { EventsController } from './events.controller';
       inject: [StateStore, REDIS_CLIENT],
     },
     ChangeRelay,
+    ChangeTopic,
     ChangeWindow,
   ],
 })

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Admin, Consumer } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
+import { ChangeTopic } from './change-topic';
 
 /** Records kept in memory for resuming (Last-Event-ID) and for snapshots taken while they arrive. */
 const WINDOW_RECORDS = 100_000;
@@ -71,7 +72,10 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
   private reading = false;
   private warned = false;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    private readonly changeTopic: ChangeTopic,
+  ) {}
 
   get enabled(): boolean {
     return this.config.CHANGE_TOPIC !== '';
@@ -128,6 +132,7 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async start(): Promise<void> {
     try {
+      await this.changeTopic.partitionCount(); // created when missing
       const kafka = createKafka(this.config, { retries: 2 });
       this.admin ??= kafka.admin();
       await this.admin.connect();
@@ -154,7 +159,7 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
     } catch (error) {
       if (this.stopped) return;
       const line = `Cannot read the change topic ${this.config.CHANGE_TOPIC} yet (${(error as Error).message}); GET /events answers 503 until then`;
-      // Once at warn (Kafka down, or the topic not there until the first change is relayed), then retried quietly.
+      // Once at warn (Kafka down, or the topic missing and not creatable), then retried quietly.
       if (this.warned) this.log.debug(line);
       else this.log.warn(line);
       this.warned = true;
