@@ -1,12 +1,13 @@
 --[[
-  The change stream's outbox (CHANGE_TOPIC, docs/contracts.md): appended after lib.lua to every state
-  script, so that a change and its record are written in the same atomic step.
+  The change stream's outbox (CHANGE_TOPIC, docs/contracts.md): recorded by the state functions
+  themselves, so that a change and its record are written in the same atomic step.
 
   Recorded only when the view really changed: presence when the user's SHOWN state (USER:STATE, after
   the multi-session priority and `invisible` shown as INVISIBLE_SHOWN_AS) changes, in the user's
   bucket (refresh_shown_state); voice when a seat is taken or ended in GUILD:<guildId>, in the guild's
   bucket (add_to_channel / remove_from_channel: inline on one Redis, apply_follow_up on a cluster).
-  Nothing is recorded while SETTINGS.changes.on is false (no CHANGE_TOPIC, or a rebuild replaying).
+  Nothing is recorded while RECORDING_ON is false (no CHANGE_TOPIC, or a rebuild replaying: the call's
+  <recording> argument, see prelude.lua).
 
   CHANGE_OUTBOX (stream): one entry per change, field r = the Kafka record's JSON, in the order
   applied; the relay (src/change-stream) publishes then deletes them. Past SETTINGS.changes.limit
@@ -18,9 +19,11 @@
   version: the bucket's STATE_CLOCK, max(server time in µs, last + 1, the rebuild epoch's time in µs):
   it only grows per key (a key lives in one bucket), across a rebuild (the floor), and across a
   failover unless the new master's clock is behind by more than the failover took.
+  Needs prelude.lua; defines the recorders channel-view.lua and sessions.lua call.
 ]]
-local CHANGES = SETTINGS.changes or { on = false }
+local CHANGES = SETTINGS.changes
 local change_time, change_clock
+on_call[#on_call + 1] = function() change_time, change_clock = nil, nil end
 
 -- The time (ms) and version of the next record of this call.
 local function next_change()
@@ -28,7 +31,7 @@ local function next_change()
     local t = redis.call('TIME')
     change_time = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local micros = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    change_clock = math.max(micros, tonumber(redis.call('GET', K.clock) or '0') + 1, CHANGES.floor or 0)
+    change_clock = math.max(micros, tonumber(redis.call('GET', K.clock) or '0') + 1, RECORDING_FLOOR)
   else
     change_clock = change_clock + 1
   end
@@ -58,7 +61,7 @@ end
   server's own 'reset' / 'lease'), any change from offline (coming back included) 'connect'.
 ]]
 record_presence = function(userId, shown)
-  if not CHANGES.on then return end
+  if not RECORDING_ON then return end
   local previous = redis.call('HGET', K.userState, userId) or 'offline'
   if previous == shown then return end
   local cause
@@ -80,7 +83,7 @@ local VOICE_CAUSES = { J = 'join', L = 'leave' }
 
 -- Called when (userId) was added to ('JOIN') or removed from ('LEAVE') the view of a channel.
 record_voice = function(guildId, channelId, userId, change)
-  if not CHANGES.on then return end
+  if not RECORDING_ON then return end
   local cause = VOICE_CAUSES[change_cause] or change_cause or (change == 'JOIN' and 'join' or 'leave')
   -- A JOIN that ends a seat moved the user (or took the seat over); the LEAVE says so.
   if change_cause == 'J' and change == 'LEAVE' then cause = 'move' end
