@@ -26,7 +26,13 @@ export type Measure =
   | 'slowestCommandMs'
   | 'pingP99Busy'
   | 'pingP99Idle'
-  | 'clusterLargestKeySharePercent';
+  | 'clusterLargestKeySharePercent'
+  | 'smallCallRedisUs'
+  | 'smallCallRedisUsBefore'
+  | 'batchEventRedisUs'
+  | 'batchEventRedisUsBefore'
+  | 'upkeepCallRedisUs'
+  | 'upkeepCallRedisUsBefore';
 
 export type Measured = Partial<Record<Measure, number>>;
 
@@ -145,6 +151,32 @@ export const TARGETS: readonly Target[] = [
     unit: 'ms',
     bound: { op: '<=', limit: 2 },
     issue: '#20',
+  },
+  {
+    row: 'Redis time per 1-event apply call vs the library sent with each call',
+    ours: 'smallCallRedisUs',
+    floor: 'smallCallRedisUsBefore',
+    floorName: 'before',
+    unit: 'µs',
+    bound: { op: '<=', limit: 0.5 },
+    issue: '#18',
+  },
+  {
+    row: 'Redis time per upkeep call (prune-versions) vs before',
+    ours: 'upkeepCallRedisUs',
+    floor: 'upkeepCallRedisUsBefore',
+    floorName: 'before',
+    unit: 'µs',
+    bound: { op: '<=', limit: 0.5 },
+    issue: '#18',
+  },
+  {
+    row: 'Redis time per event, 200-event apply calls',
+    ours: 'batchEventRedisUs',
+    floor: 'batchEventRedisUsBefore',
+    floorName: 'before',
+    unit: 'µs',
+    issue: 'reference',
   },
   {
     row: "Redis Cluster, 3 masters: largest master's share of keys (33.3 % is even)",
