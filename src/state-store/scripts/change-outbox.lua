@@ -16,37 +16,29 @@
   send a RESYNC first) until the relay has drained it: bounded by the users and seats, whatever the
   length of a Kafka outage.
 
-  version: the bucket's STATE_CLOCK, max(server time in µs, last + 1, the rebuild epoch's time in µs):
-  it only grows per key (a key lives in one bucket), across a rebuild (the floor), and across a
+  version: the bucket's STATE_CLOCK (prelude.lua, next_version), never below the rebuild epoch's time in
+  µs: it only grows per key (a key lives in one bucket), across a rebuild (the floor), and across a
   failover unless the new master's clock is behind by more than the failover took.
   Needs prelude.lua; defines the recorders channel-view.lua and sessions.lua call.
 ]]
 local CHANGES = SETTINGS.changes
-local change_time, change_clock
-on_call[#on_call + 1] = function() change_time, change_clock = nil, nil end
-
--- The time (ms) and version of the next record of this call.
-local function next_change()
-  if not change_clock then
-    local t = redis.call('TIME')
-    change_time = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local micros = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    change_clock = math.max(micros, tonumber(redis.call('GET', K.clock) or '0') + 1, RECORDING_FLOOR)
-  else
-    change_clock = change_clock + 1
-  end
-  local version = string.format('%.0f', change_clock)
-  redis.call('SET', K.clock, version)
-  return change_time, version
-end
+-- This call's room left in CHANGE_OUTBOX, and whether CHANGE_OVERFLOW is in use: read at its first record.
+local room, overflowing
+on_call[#on_call + 1] = function() room, overflowing = nil, nil end
 
 local function append_change(field, record)
-  if redis.call('EXISTS', K.changeOverflow) == 0 then
-    if redis.call('XLEN', K.changeOutbox) < CHANGES.limit then
+  if overflowing == nil then
+    overflowing = redis.call('EXISTS', K.changeOverflow) == 1
+    room = overflowing and 0 or CHANGES.limit - redis.call('XLEN', K.changeOutbox)
+  end
+  if not overflowing then
+    if room > 0 then
       redis.call('XADD', K.changeOutbox, '*', 'r', record)
+      room = room - 1
       return
     end
     redis.call('HSET', K.changeOverflow, '#resync', '1')
+    overflowing = true
   end
   redis.call('HSET', K.changeOverflow, field, record)
 end
@@ -72,7 +64,7 @@ record_presence = function(userId, shown)
   else
     cause = 'status'
   end
-  local at, version = next_change()
+  local at, version = now_ms(), next_version(RECORDING_FLOOR)
   append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. cjson.encode(shown) .. ',"previous":'
     .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
 end
@@ -87,7 +79,7 @@ record_voice = function(guildId, channelId, userId, change)
   local cause = VOICE_CAUSES[change_cause] or change_cause or (change == 'JOIN' and 'join' or 'leave')
   -- A JOIN that ends a seat moved the user (or took the seat over); the LEAVE says so.
   if change_cause == 'J' and change == 'LEAVE' then cause = 'move' end
-  local at, version = next_change()
+  local at, version = now_ms(), next_version(RECORDING_FLOOR)
   append_change('v|' .. guildId .. '|' .. channelId .. '|' .. userId, '{"type":"VOICE","guildId":"' .. guildId .. '","channelId":"'
     .. channelId .. '","userId":"' .. userId .. '","change":"' .. change .. '","cause":"' .. cause .. '","at":' .. at .. ',"version":'
     .. version .. '}')

@@ -49,11 +49,8 @@ end
 local function follow_ups(durable)
   local all, kept = {}, {}
   if INLINE or #touches == 0 then return { all, kept } end
-  local t = redis.call('TIME')
-  local version = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), tonumber(redis.call('GET', K.clock) or '0') + 1)
   for _, e in ipairs(touches) do
-    local v = string.format('%.0f', version)
-    version = version + 1
+    local v = next_version(0)
     local entry
     if e.kind == 'V' then
       entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v }
@@ -69,7 +66,6 @@ local function follow_ups(durable)
       kept[#kept + 1] = text
     end
   end
-  redis.call('SET', K.clock, string.format('%.0f', version - 1))
   touches, touch_index = {}, {}
   return { all, kept }
 end

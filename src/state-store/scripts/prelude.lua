@@ -70,6 +70,40 @@ on_call[#on_call + 1] = function()
   touched, counterMoves, change_cause = {}, {}, nil
 end
 
+-- The server's time, read once per call: a call is atomic, one instant for all it does.
+local seconds, micros
+on_call[#on_call + 1] = function() seconds, micros = nil, nil end
+local function server_time()
+  if not seconds then
+    local t = redis.call('TIME')
+    seconds, micros = tonumber(t[1]), tonumber(t[2])
+  end
+  return seconds, micros
+end
+
+local function now_ms()
+  local s, us = server_time()
+  return s * 1000 + math.floor(us / 1000)
+end
+
+--[[
+  The bucket's clock (STATE_CLOCK): the versions of change records and follow-ups. The next is
+  max(now in µs, the last version + 1, floor), so versions only grow, across calls, and across a
+  failover too unless the new master's clock is behind by more than the failover took. Read at
+  the call's first version, written once as the call ends (end_call), even when it fails.
+]]
+local clock
+on_call[#on_call + 1] = function() clock = nil end
+local function next_version(floor)
+  if clock then
+    clock = clock + 1
+  else
+    local s, us = server_time()
+    clock = math.max(s * 1000000 + us, tonumber(redis.call('GET', K.clock) or '0') + 1, floor)
+  end
+  return string.format('%.0f', clock)
+end
+
 local function begin_call(keys, args)
   K = bucket_names(keys[1])
   ARGS = args
@@ -78,21 +112,23 @@ local function begin_call(keys, args)
   for i = 1, #on_call do on_call[i]() end
 end
 
--- Registers a state function: body() runs after begin_call, with arg(i) its own arguments.
+local function end_call()
+  if clock then redis.call('SET', K.clock, string.format('%.0f', clock)) end
+end
+
+-- Registers a state function: body() runs between begin_call and end_call, with arg(i) its own arguments.
 local function state_function(name, body)
   redis.register_function(FUNCTION_PREFIX .. name, function(keys, args)
     begin_call(keys, args)
-    return body()
+    local ok, result = pcall(body)
+    end_call()
+    if not ok then error(result, 0) end
+    return result
   end)
 end
 
 local function count(counter, delta)
   counterMoves[counter] = (counterMoves[counter] or 0) + delta
-end
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 -- Whether text a sorts before b by their bytes (UTF-8). Lua's own < on strings uses the C

@@ -45,10 +45,11 @@ local function outranks(a, b)
   return bytes_less(a, b)
 end
 
--- USER:STATE <- the highest-ranked state of the user's live sessions; offline when none.
-local function refresh_shown_state(userId)
+-- USER:STATE <- the highest-ranked state of the user's live sessions; offline when none. `live`:
+-- those states when the caller knows them already (none left, or only the one it just started).
+local function refresh_shown_state(userId, live)
   local best
-  for _, state in ipairs(redis.call('HVALS', K.userSessions .. userId)) do
+  for _, state in ipairs(live or redis.call('HVALS', K.userSessions .. userId)) do
     if best == nil or outranks(state, best) then best = state end
   end
   local shown = best or 'offline'
@@ -115,7 +116,7 @@ local function end_session(userId, sessionId)
       if tonumber(redis.call('HGET', K.userVoice .. userId, 'n') or '0') > 0 then start_grace(userId) end
     end
   end
-  refresh_shown_state(userId)
+  refresh_shown_state(userId, last and {} or nil)
   return APPLIED, last
 end
 
@@ -236,7 +237,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
   add_session_guilds(userId, unique)
   if serverId ~= '' then redis.call('SADD', K.serverSessions .. serverId, member) end
   if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, now_ms() + SETTINGS.lease * 1000, member) end
-  refresh_shown_state(userId)
+  refresh_shown_state(userId, live == 0 and { state } or nil)
   return APPLIED, evicted
 end
 

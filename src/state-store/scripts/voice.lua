@@ -60,8 +60,9 @@ local voiceResets = reset_times('voiceResets')
 
 -- A JOIN seats its user unless a LEAVE of its channel is at or after it, or its signaling server
 -- announced a RESET after it (both compared on that server's clock).
-local function seated(voiceKey, join)
-  if join == nil or leave_time(voiceKey, join.g, join.c) >= join.ts then return false end
+-- `leave`: the newest LEAVE of the JOIN's channel when the caller has read it already.
+local function seated(voiceKey, join, leave)
+  if join == nil or (leave or leave_time(voiceKey, join.g, join.c)) >= join.ts then return false end
   return join.server == '' or join.ts >= voiceResets.of(join.server)
 end
 
@@ -168,7 +169,9 @@ end
 local function join_registers(userId, guildId, channelId, ts, serverId)
   local voiceKey = K.userVoice .. userId
   local field = 'J|' .. scope_of(guildId, channelId)
-  local old = parse_join(redis.call('HGET', voiceKey, field))
+  -- The scope's JOIN and this channel's LEAVE in one read (only this function writes the JOIN, and no LEAVE before seated() below).
+  local known = redis.call('HMGET', voiceKey, field, 'L|' .. guildId .. ':' .. channelId)
+  local old, leave = parse_join(known[1]), tonumber(known[2] or '-1')
   if old and not join_newer(ts, guildId, channelId, serverId, old) then
     if old.ts == ts and old.g == guildId and old.c == channelId and old.server == serverId then return DUPLICATE end
     return STALE
@@ -176,7 +179,7 @@ local function join_registers(userId, guildId, channelId, ts, serverId)
   local join = { ts = ts, g = guildId, c = channelId, server = serverId }
   local wasSeated = old ~= nil and in_view(userId, voiceKey, old)
   redis.call('HSET', voiceKey, field, ts .. '|' .. guildId .. '|' .. channelId .. '|' .. serverId)
-  local nowSeated = seated(voiceKey, join)
+  local nowSeated = seated(voiceKey, join, leave)
   local sameSeat = old ~= nil and old.g == guildId and old.c == channelId
   local delta = 0
   if wasSeated and not (sameSeat and nowSeated) then
