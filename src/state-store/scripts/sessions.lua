@@ -228,7 +228,8 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     if not seen[g] then seen[g] = true; unique[#unique + 1] = g end
   end
   redis.call('HSET', sessionKey, 'state', 'live', 'st', state, 'ts', ts, 'since', ts, 'server', serverId, 'guilds', table.concat(unique, ','))
-  redis.call('PERSIST', sessionKey)
+  -- Only a tombstone has an expiry, and every SESSION hash we write has a state: none read, none to clear.
+  if record[1] then redis.call('PERSIST', sessionKey) end
   if live == 0 then
     count('online_users', 1)
     redis.call('ZREM', K.voiceGrace, userId)
@@ -238,12 +239,13 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
   if serverId ~= '' then redis.call('SADD', K.serverSessions .. serverId, member) end
   if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, now_ms() + SETTINGS.lease * 1000, member) end
   refresh_shown_state(userId, live == 0 and { state } or nil)
-  return APPLIED, evicted
+  return APPLIED, evicted, live == 0
 end
 
 local function connect_session(userId, sessionId, state, ts, serverId, guildIds, claimed)
-  local outcome, evicted = connect_registers(userId, sessionId, state, ts, serverId, guildIds, claimed)
-  note_chat_life(userId, math.min(ts, now_ms()))
+  local outcome, evicted, graceEnded = connect_registers(userId, sessionId, state, ts, serverId, guildIds, claimed)
+  -- A grace period this CONNECT ended (its first live session) has no deadline left to move.
+  if not graceEnded then note_chat_life(userId, math.min(ts, now_ms())) end
   if not INLINE and outcome ~= APPLIED then
     local record = redis.call('HMGET', session_key(userId, sessionId), 'state', 'guilds')
     touch_session(userId, sessionId, split_list(record[2]), record[1] == 'ended')
