@@ -48,14 +48,16 @@ local function shown_offline(state)
 end
 
 --[[
-  Called before USER:STATE takes `shown`. The cause never tells an invisible user from a
+  Called before USER:STATE takes `shown`, with its value when the call knows it (`stored`: false when
+  absent); returns it as read (nil when not recording and not known). The cause never tells an invisible user from a
   disconnected one: any change to offline (going invisible included) reads 'disconnect' (or the
   server's own 'reset' / 'lease'), any change from offline (coming back included) 'connect'.
 ]]
-record_presence = function(userId, shown)
-  if not RECORDING_ON then return end
-  local previous = redis.call('HGET', K.userState, userId) or 'offline'
-  if previous == shown then return end
+record_presence = function(userId, shown, stored)
+  if not RECORDING_ON then return stored end
+  if stored == nil then stored = redis.call('HGET', K.userState, userId) end
+  local previous = stored or 'offline'
+  if previous == shown then return stored end
   local cause
   if shown_offline(shown) then
     cause = (change_cause == 'reset' or change_cause == 'lease') and change_cause or 'disconnect'
@@ -67,6 +69,7 @@ record_presence = function(userId, shown)
   local at, version = now_ms(), next_version(RECORDING_FLOOR)
   append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. cjson.encode(shown) .. ',"previous":'
     .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
+  return stored
 end
 
 -- Voice causes: an event's kind letter ('J' JOIN, 'L' LEAVE) or the server's own ('grace', 'reset'). On a

@@ -45,6 +45,10 @@ local function outranks(a, b)
   return bytes_less(a, b)
 end
 
+-- USER:STATE fields as this call left them (only refresh_shown_state writes them).
+local shownNow = {}
+on_call[#on_call + 1] = function() shownNow = {} end
+
 -- USER:STATE <- the highest-ranked state of the user's live sessions; offline when none. `live`:
 -- those states when the caller knows them already (none left, or only the one it just started).
 local function refresh_shown_state(userId, live)
@@ -54,8 +58,8 @@ local function refresh_shown_state(userId, live)
   end
   local shown = best or 'offline'
   if shown == 'invisible' then shown = SETTINGS.invisibleAs end
-  record_presence(userId, shown)
-  redis.call('HSET', K.userState, userId, shown)
+  if record_presence(userId, shown, shownNow[userId]) ~= shown then redis.call('HSET', K.userState, userId, shown) end
+  shownNow[userId] = shown
   touched[K.userState] = true
 end
 
