@@ -45,7 +45,11 @@ const SCENARIOS: Record<string, Scenario> = {
   },
   'whole-guild': { run: wholeGuildScenario, what: '8 readers paging a 100,000-member guild: SLOWLOG, PING p99 vs idle', seconds: [85, 20] },
   freshness: { run: freshnessScenario, what: 'event-to-answer latency at 5,000 events/s', seconds: [50, 25] },
-  'script-calls': { run: scriptCallsScenario, what: 'Redis time per script call and per event, before/after the function library', seconds: [20, 8] },
+  'script-calls': {
+    run: scriptCallsScenario,
+    what: 'Redis time per script call and per event, before/after the function library',
+    seconds: [20, 8],
+  },
   memory: { run: memoryScenario, what: 'Redis bytes per online user', seconds: [65, 15] },
   cluster: { run: clusterScenario, what: '1 Redis vs a local 3-master Redis Cluster (only when named)', seconds: [120, 40], extra: true },
 };

@@ -45,7 +45,12 @@ interface CallCost {
 }
 
 /** Redis's own time and CPU for `calls` calls, sent `PIPELINE` at a time. */
-async function measure(redis: Redis, calls: number, queue: (pipeline: ReturnType<Redis['pipeline']>, i: number) => void, command: string): Promise<CallCost> {
+async function measure(
+  redis: Redis,
+  calls: number,
+  queue: (pipeline: ReturnType<Redis['pipeline']>, i: number) => void,
+  command: string,
+): Promise<CallCost> {
   await redis.config('RESETSTAT');
   const cpuBefore = await redisCpuUs(redis);
   for (let from = 0; from < calls; from += PIPELINE) {
@@ -87,7 +92,13 @@ export async function scriptCallsScenario(ctx: BenchContext): Promise<ScenarioRe
     const connect = (u: string, k: number) => ['C', u, `s${u}`, 'online', now + k, 'chat-1', [String(100 + (k % 10))], ''];
     const join = (u: string, k: number) => ['J', u, String(100 + (k % 10)), String(1000 + (k % 50)), now + k, ''];
     const kinds: CallKind[] = [
-      { name: '1-event apply', script: 'applyEvents', calls: 600 * scale, eventsPerCall: 1, args: (i) => [JSON.stringify([connect(user(i, 0), i)]), '0'] },
+      {
+        name: '1-event apply',
+        script: 'applyEvents',
+        calls: 600 * scale,
+        eventsPerCall: 1,
+        args: (i) => [JSON.stringify([connect(user(i, 0), i)]), '0'],
+      },
       {
         name: '200-event apply',
         script: 'applyEvents',
@@ -106,7 +117,12 @@ export async function scriptCallsScenario(ctx: BenchContext): Promise<ScenarioRe
       phase++;
       await client.flushall();
       const sha = shas.get(SCRIPTS[kind.script])!;
-      const old = await measure(client, kind.calls, (p, i) => p.evalsha(sha, 1, 'STATE_COUNTERS', scriptLayout, settings, ...kind.args(i)), 'evalsha');
+      const old = await measure(
+        client,
+        kind.calls,
+        (p, i) => p.evalsha(sha, 1, 'STATE_COUNTERS', scriptLayout, settings, ...kind.args(i)),
+        'evalsha',
+      );
       phase++;
       await client.flushall();
       const ours = await measure(client, kind.calls, (p, i) => scripts.queue(p, kind.script, 0, kind.args(i)), 'fcall');

@@ -100,7 +100,9 @@ function luaValue(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return `{ ${value.map(luaValue).join(', ')} }`;
   if (value && typeof value === 'object') {
-    return `{ ${Object.entries(value).map(([key, item]) => `[${luaValue(key)}] = ${luaValue(item)}`).join(', ')} }`;
+    return `{ ${Object.entries(value)
+      .map(([key, item]) => `[${luaValue(key)}] = ${luaValue(item)}`)
+      .join(', ')} }`;
   }
   throw new Error(`no Lua spelling for ${String(value)}`);
 }

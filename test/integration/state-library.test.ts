@@ -51,7 +51,8 @@ describe('every master', () => {
   beforeAll(async () => (redis = await startTestRedis()));
   afterAll(() => redis?.stop());
 
-  const masters = () => ((redis.client as unknown as Cluster).isCluster ? (redis.client as unknown as Cluster).nodes('master') : [redis.client]);
+  const masters = () =>
+    (redis.client as unknown as Cluster).isCluster ? (redis.client as unknown as Cluster).nodes('master') : [redis.client];
 
   it('gets the library again when its functions are gone, in the bucket the call goes to', async () => {
     const scripts = new StateScripts(redis.client, config, redis.keys);
