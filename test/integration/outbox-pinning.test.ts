@@ -8,7 +8,7 @@ import { startTestRedis, TestRedis } from '../../testkit/redis-server';
  * only those nothing would send again if the client died before applying them: all of a durable
  * call's, else only the pinned ones (the end of a session that a CONNECT evicted to stay within
  * MAX_SESSIONS_PER_USER: a redelivered CONNECT would not end it again). An event Redis refuses
- * fails alone (lib.lua, pcall per event); the events after it in the same call must not inherit
+ * fails alone (apply-events.lua, pcall per event); the events after it in the same call must not inherit
  * its pinning.
  *
  * The cluster's functions and key layout on one redis-server (startTestRedis({ single })): the script
