@@ -136,7 +136,7 @@ export class StateReads {
 
 const ID_TEXT = '[1-9][0-9]{0,18}';
 const CANONICAL_ID = new RegExp(`^${ID_TEXT}$`);
-/** Our own spelling of a channel's members (lib.lua writes only this): ["1","2"]. */
+/** Our own spelling of a channel's members (the state library writes only this): ["1","2"]. */
 const OWN_MEMBER_LIST = new RegExp(`^\\["${ID_TEXT}"(?:,"${ID_TEXT}")*\\]$`);
 
 /**
