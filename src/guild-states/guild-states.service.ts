@@ -3,6 +3,7 @@ import { AppConfig } from '../config/app-config';
 import { badRequest } from '../http/bad-request';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateStore, UnreadableValue } from '../state-store/state-store';
+import { distinctIds } from './distinct-ids';
 import { GuildStates, UserInfo } from './guild-states.dto';
 
 /** Online members per page of a whole-guild answer when the request names no limit. */
@@ -91,8 +92,8 @@ export class GuildStatesService {
     return { ids, states, channels };
   }
 
-  private checkedIds(userIds: readonly string[]): string[] {
-    const unique = [...new Set(userIds)];
+  private checkedIds(userIds: readonly string[]): readonly string[] {
+    const unique = distinctIds(userIds);
     if (unique.length > this.config.MAX_QUERY_USER_IDS) {
       throw badRequest('userIds', `userIds may name at most ${this.config.MAX_QUERY_USER_IDS} users (got ${unique.length})`);
     }
@@ -143,11 +144,13 @@ export function statesJson(ids: readonly string[], states: readonly (string | nu
   for (let i = 0; i < ids.length; i++) {
     const state = states[i] ?? 'offline';
     let value = values.get(state);
-    if (value === undefined) values.set(state, (value = quoted(state)));
+    if (value === undefined) values.set(state, (value = `:${quoted(state)}`));
     const id = ids[i];
-    const key = DIGITS.test(id) ? `"${id}"` : JSON.stringify(id);
-    if (isArrayIndex(id)) (indexed ??= []).push([Number(id), `${key}:${value}`]);
-    else text += (text ? ',' : '') + key + ':' + value;
+    // Snowflakes are digits only, and past 10 digits never an array index: the usual case, first.
+    const digits = DIGITS.test(id);
+    const key = digits ? `"${id}"` : JSON.stringify(id);
+    if (digits && id.length <= 10 && isArrayIndex(id)) (indexed ??= []).push([Number(id), key + value]);
+    else text += text === '' ? key + value : `,${key}${value}`;
   }
   if (!indexed) return `{${text}}`;
   const first = indexed
