@@ -33,6 +33,7 @@ export class QueryValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     // A path or query parameter typed string or string[]: ValidationPipe's own answer (transformPrimitive), without its checks.
     if ((metadata.type === 'param' || metadata.type === 'query') && (metadata.metatype === String || metadata.metatype === Array)) {
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- String(value), as ValidationPipe.transformPrimitive does
       return metadata.data && metadata.metatype === String && value !== undefined ? String(value) : value;
     }
     if (metadata.type === 'body' && metadata.metatype !== undefined && isPlainObject(value)) {
