@@ -43,8 +43,8 @@ const CLOSE_BRACE = 125;
  * arrays of those, e.g. {"guildId":1,"userIds":[2,3]}. Integers are kept as their text, as the
  * lossless parser keeps them. Anything else (a fraction, an escape, a nested object, a repeated
  * key, malformed text) returns undefined, and the lossless parser decides, with its own error
- * messages. lossless-json reads 5,000 ids at about 4x the CPU of this, which was the largest
- * item of the community route's profile after the Redis reply.
+ * messages. On the community route's 5,000-id body this takes ~0.4 ms where lossless-json, a
+ * general parser, takes ~0.5-0.8 ms (bench machine, noisy).
  */
 export function parseFlatJsonObject(text: string): Record<string, unknown> | undefined {
   const end = text.length;
