@@ -109,6 +109,11 @@ export class StateReads {
   /** USER:STATE reads: HMGET per bucket shard, at most READ_CHUNK fields each; `assemble` puts the answers back in the order asked. */
   private stateReads(userIds: readonly string[]): { calls: BucketCall[]; assemble: (replies: Reply[]) => (string | null)[] } {
     const layout = this.runner.layout;
+    if (layout.buckets.length === 1 && userIds.length > 0 && userIds.length <= READ_CHUNK) {
+      // One bucket, one command: its reply is the answer, in the order asked (the usual query).
+      const key = layout.userStates(0);
+      return { calls: [{ bucket: 0, queue: (p) => p.hmget(key, ...userIds) }], assemble: (replies) => replies[0][1] as (string | null)[] };
+    }
     const byBucket = new Map<number, number[]>();
     userIds.forEach((id, i) => {
       const bucket = layout.bucketOf(id);
