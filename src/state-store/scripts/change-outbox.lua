@@ -73,7 +73,7 @@ record_presence = function(userId, shown, stored)
 end
 
 -- Voice causes: an event's kind letter ('J' JOIN, 'L' LEAVE) or the server's own ('grace', 'reset'). On a
--- cluster the view changes in the guild's bucket (apply_follow_up), which knows only the change: join / leave.
+-- cluster the view changes in the guild's bucket (apply_follow_up), which reads the cause from the follow-up.
 local VOICE_CAUSES = { J = 'join', L = 'leave' }
 
 -- Called when (userId) was added to ('JOIN') or removed from ('LEAVE') the view of a channel.

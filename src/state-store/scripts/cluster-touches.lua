@@ -13,6 +13,7 @@ local function touch(id, entry)
   local known = touch_index[id]
   if known then
     known.pinned = known.pinned or pinned
+    known.why = entry.why
     return
   end
   entry.pinned = pinned
@@ -21,7 +22,8 @@ local function touch(id, entry)
 end
 
 local function touch_seat(userId, guildId, channelId)
-  touch('V|' .. userId .. '|' .. guildId .. '|' .. channelId, { kind = 'V', u = userId, g = guildId, c = channelId })
+  -- why: what changed the seat (change_cause), so that the guild's bucket records the same cause as one Redis does.
+  touch('V|' .. userId .. '|' .. guildId .. '|' .. channelId, { kind = 'V', u = userId, g = guildId, c = channelId, why = change_cause })
 end
 
 local function touch_membership(userId, guildId)

@@ -5,7 +5,8 @@
   (two consumers applying one user's events) and the newest state wins. Versions saying "absent"
   are listed in GUILD_VERSIONS_GONE and pruned an hour later (prune-versions.lua), long after any
   older follow-up could still arrive.
-  "V" guildId channelId userId seated version; "O" guildId userId online version; "E" sessionId userId version.
+  "V" guildId channelId userId seated version [cause]; "O" guildId userId online version; "E" sessionId userId version.
+  A seat's cause is what changed it in the user's bucket (an event's kind letter, 'grace', 'reset'), for the change stream.
 ]]
 local function apply_follow_up(text)
   local e = cjson.decode(text)
@@ -25,6 +26,7 @@ local function apply_follow_up(text)
   redis.call('HSET', versionsKey, field, version)
   if not present then redis.call('ZADD', K.versionsGone, version, guildId .. '|' .. field) end
   if kind == 'V' then
+    change_cause = e[7]
     if present then add_to_channel(guildId, e[3], e[4]) else remove_from_channel(guildId, e[3], e[4]) end
   elseif present then
     redis.call('SADD', K.guildOnline .. guildId, e[3])
@@ -53,7 +55,7 @@ local function follow_ups(durable)
     local v = next_version(0)
     local entry
     if e.kind == 'V' then
-      entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v }
+      entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v, e.why }
     elseif e.kind == 'O' then
       entry = { 'O', e.g, e.u, tonumber(redis.call('HGET', K.userGuilds .. e.u, e.g) or '0') > 0 and 1 or 0, v }
     else
