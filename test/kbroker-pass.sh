@@ -18,7 +18,7 @@ if [ $# -gt 0 ]; then
   suites=("$@")
 else
   suites=(test/e2e/peer-contract.test.ts test/e2e/presence.test.ts test/e2e/graceful-shutdown.test.ts test/faults/group-takeover.test.ts
-    test/e2e/uncommitted-group.test.ts)
+    test/e2e/uncommitted-group.test.ts test/e2e/change-stream.test.ts test/e2e/events.test.ts test/e2e/change-topic.test.ts)
   # The platform simulation, when this checkout has it.
   [ -f test/e2e/platform-simulation.test.ts ] && suites+=(test/e2e/platform-simulation.test.ts)
 fi
