@@ -48,6 +48,9 @@ export function versionKey(record: ChangeRecord): string {
 
 /** The Kafka key of a change record: the user (PRESENCE) or the guild (VOICE), so each key's records stay in order on one partition. */
 export function kafkaKeyOf(json: string): string {
+  const type = stringField(json, TYPE);
+  const key = type === 'VOICE' ? stringField(json, GUILD_ID) : type === 'PRESENCE' ? stringField(json, USER_ID) : undefined;
+  if (key) return key; // else spaced, escaped or not ours: parsed
   const record = readChangeRecord(json);
   return (record?.type === 'VOICE' ? record.guildId : record?.userId) ?? '';
 }
