@@ -110,7 +110,9 @@ export class ChangeOutbox {
   /** Removes from each bucket's outbox the records up to `published` (bucket -> the id of the last record of it Kafka acknowledged). */
   async trim(published: ReadonlyMap<number, string>): Promise<void> {
     const layout = this.store.layout;
-    await this.run([...published].map(([bucket, id]) => ({ bucket, queue: (p) => p.xtrim(layout.changeOutbox(bucket), 'MINID', idAfter(id)) })));
+    await this.run(
+      [...published].map(([bucket, id]) => ({ bucket, queue: (p) => p.xtrim(layout.changeOutbox(bucket), 'MINID', idAfter(id)) })),
+    );
   }
 
   /** The buckets (of those given) whose outbox overflowed, and not drained yet. */

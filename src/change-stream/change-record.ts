@@ -27,9 +27,7 @@ export function readChangeRecord(json: string): ChangeRecord | undefined {
     const guildId = stringField(json, GUILD_ID);
     const channelId = stringField(json, CHANNEL_ID);
     const version = numberField(json, VERSION);
-    const complete =
-      type === 'RESYNC' ||
-      (userId && version !== undefined && (type === 'PRESENCE' || (guildId && channelId))); // else maybe spaced: parse
+    const complete = type === 'RESYNC' || (userId && version !== undefined && (type === 'PRESENCE' || (guildId && channelId))); // else maybe spaced: parse
     if (complete && userId !== null && guildId !== null && channelId !== null && version !== null)
       return { type, userId, guildId, channelId, version };
   }

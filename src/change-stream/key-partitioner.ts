@@ -11,13 +11,18 @@ export const keyPartitioner: ICustomPartitioner = () => {
   return (args: PartitionerArgs) => {
     const { message, partitionMetadata } = args;
     const key = message.key;
-    if (message.partition == null && typeof key === 'string' && /^[\x00-\x7f]*$/.test(key))
-      return (murmur2(key) & 0x7fffffff) % partitionMetadata.length;
+    if (message.partition == null && typeof key === 'string' && isAscii(key)) return (murmur2(key) & 0x7fffffff) % partitionMetadata.length;
     return fallback(args);
   };
 };
 
 const M = 0x5bd1e995;
+
+/** One byte per character in UTF-8: what murmur2 below hashes is then what Kafka's would. */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
 
 /** Kafka's murmur2 (Utils.murmur2, seed 0x9747b28c) of an ASCII string, in 32-bit arithmetic. */
 export function murmur2(key: string): number {
