@@ -14,6 +14,7 @@ import { freshnessScenario } from './scenarios/freshness';
 import { memoryScenario } from './scenarios/memory';
 import { originalScenario } from './scenarios/original';
 import { queryScenario } from './scenarios/query';
+import { scriptCallsScenario } from './scenarios/script-calls';
 import { sessionRouteScenario } from './scenarios/session-route';
 import { wholeGuildScenario } from './scenarios/whole-guild';
 import { BenchContext, BenchKafka, startBenchKafka } from './lib/context';
@@ -49,6 +50,11 @@ const SCENARIOS: Record<string, Scenario> = {
     run: changeStreamScenario,
     what: 'backlog drained with the change stream on vs CHANGE_TOPIC= off; record -> SSE event latency at 200/s vs the query',
     seconds: [150, 60],
+  },
+  'script-calls': {
+    run: scriptCallsScenario,
+    what: 'Redis time per script call and per event, before/after the function library',
+    seconds: [20, 8],
   },
   memory: { run: memoryScenario, what: 'Redis bytes per online user', seconds: [65, 15] },
   cluster: { run: clusterScenario, what: '1 Redis vs a local 3-master Redis Cluster (only when named)', seconds: [120, 40], extra: true },

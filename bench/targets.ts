@@ -30,7 +30,13 @@ export type Measure =
   | 'changeRelayOnEventsPerSecond'
   | 'changeRelayOffEventsPerSecond'
   | 'sseLatencyP99'
-  | 'sseQueryLatencyP99';
+  | 'sseQueryLatencyP99'
+  | 'smallCallRedisUs'
+  | 'smallCallRedisUsBefore'
+  | 'batchEventRedisUs'
+  | 'batchEventRedisUsBefore'
+  | 'upkeepCallRedisUs'
+  | 'upkeepCallRedisUsBefore';
 
 export type Measured = Partial<Record<Measure, number>>;
 
@@ -165,6 +171,32 @@ export const TARGETS: readonly Target[] = [
     floorName: 'query',
     unit: 'ms',
     issue: '#21',
+  },
+  {
+    row: 'Redis time per 1-event apply call vs the library sent with each call',
+    ours: 'smallCallRedisUs',
+    floor: 'smallCallRedisUsBefore',
+    floorName: 'before',
+    unit: 'µs',
+    bound: { op: '<=', limit: 0.5 },
+    issue: '#18',
+  },
+  {
+    row: 'Redis time per upkeep call (prune-versions) vs before',
+    ours: 'upkeepCallRedisUs',
+    floor: 'upkeepCallRedisUsBefore',
+    floorName: 'before',
+    unit: 'µs',
+    bound: { op: '<=', limit: 0.5 },
+    issue: '#18',
+  },
+  {
+    row: 'Redis time per event, 200-event apply calls',
+    ours: 'batchEventRedisUs',
+    floor: 'batchEventRedisUsBefore',
+    floorName: 'before',
+    unit: 'µs',
+    issue: 'reference',
   },
   {
     row: "Redis Cluster, 3 masters: largest master's share of keys (33.3 % is even)",

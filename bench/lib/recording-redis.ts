@@ -2,7 +2,7 @@ import Redis from 'ioredis';
 
 /**
  * Wraps a fresh ioredis client so that what the StateStore sends is recorded while it runs for
- * real: the Lua source of each script (defineCommand) and every script call with its exact
+ * real: the Lua source of each script (defineCommand) and every script or function call (FCALL) with its exact
  * arguments, grouped by pipeline (one group = one round trip). Lets the bench replay the service's
  * own Redis traffic with no client-side work, to find Redis's limit.
  */
@@ -25,7 +25,7 @@ export function recordingRedis(real: Redis) {
           return new Proxy(pipeline, {
             get(p, key) {
               const value = Reflect.get(p, key, p);
-              if (typeof key === 'string' && key.startsWith('state_')) {
+              if (typeof key === 'string' && (key.startsWith('state_') || key === 'fcall')) {
                 return (...args: (string | number)[]) => {
                   calls.push({ command: key, args });
                   return value.apply(p, args);

@@ -153,7 +153,11 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
           .slice(from)
           .filter((calls) => calls.length > 0)
           .map((calls) => ({
-            bytes: Buffer.concat(calls.map((c) => resp(['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]))),
+            bytes: Buffer.concat(
+              calls.map((c) =>
+                resp(c.command === 'fcall' ? ['FCALL', ...c.args] : ['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]),
+              ),
+            ),
             commands: calls.length,
           })),
       );

@@ -166,7 +166,11 @@ export async function queryScenario(ctx: BenchContext, kafka: BenchKafka): Promi
       { mode: 'service', env: await serviceEnv(stack, 'bench-query') },
       { label: 'query-service', cpuProfileDir: ctx.profileDir },
     );
-    const floor = startChild('floor-server', { redisUrl: redis.url, port: await freePort() }, { label: 'query-floor' });
+    const floor = startChild(
+      'floor-server',
+      { redisUrl: redis.url, port: await freePort() },
+      { label: 'query-floor', cpuProfileDir: ctx.profileDir },
+    );
     children.push(service, floor);
     const { url } = await service.next<{ url: string }>('listening');
     const { url: floorUrl } = await floor.next<{ url: string }>('listening');

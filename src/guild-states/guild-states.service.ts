@@ -3,6 +3,7 @@ import { AppConfig } from '../config/app-config';
 import { badRequest } from '../http/bad-request';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateStore, UnreadableValue } from '../state-store/state-store';
+import { distinctIds } from './distinct-ids';
 import { GuildStates, UserInfo } from './guild-states.dto';
 
 /** Online members per page of a whole-guild answer when the request names no limit. */
@@ -91,8 +92,8 @@ export class GuildStatesService {
     return { ids, states, channels };
   }
 
-  private checkedIds(userIds: readonly string[]): string[] {
-    const unique = [...new Set(userIds)];
+  private checkedIds(userIds: readonly string[]): readonly string[] {
+    const unique = distinctIds(userIds);
     if (unique.length > this.config.MAX_QUERY_USER_IDS) {
       throw badRequest('userIds', `userIds may name at most ${this.config.MAX_QUERY_USER_IDS} users (got ${unique.length})`);
     }
@@ -124,6 +125,8 @@ export function zipStates(ids: readonly string[], states: readonly (string | nul
 const isArrayIndex = (id: string) =>
   id.length <= 10 && (id.length < 10 || id <= '4294967294') && (id[0] !== '0' || id === '0') && DIGITS.test(id);
 const DIGITS = /^[0-9]+$/;
+/** Distinct states statesJson keeps quoted (there are a handful: online, idle, dnd, offline, …); others are quoted each time. */
+const MAX_REMEMBERED_STATES = 8;
 /** Text JSON.stringify writes between quotes unchanged. */
 const PLAIN = /^[\w.-]*$/;
 const quoted = (text: string) => (PLAIN.test(text) ? `"${text}"` : JSON.stringify(text));
@@ -138,16 +141,32 @@ const quoted = (text: string) => (PLAIN.test(text) ? `"${text}"` : JSON.stringif
 export function statesJson(ids: readonly string[], states: readonly (string | null)[]): string {
   let text = '';
   let indexed: [number, string][] | undefined;
-  // A handful of distinct states: each quoted once.
-  const values = new Map<string, string>();
+  // A handful of distinct states, each quoted once. Looked up by ===, not in a Map: each state is a
+  // fresh string from the Redis reply, and a Map would hash every one of them (a runtime call each).
+  const seen: string[] = [];
+  const seenValues: string[] = [];
   for (let i = 0; i < ids.length; i++) {
     const state = states[i] ?? 'offline';
-    let value = values.get(state);
-    if (value === undefined) values.set(state, (value = quoted(state)));
+    let value: string | undefined;
+    for (let k = 0; k < seen.length; k++) {
+      if (seen[k] === state) {
+        value = seenValues[k];
+        break;
+      }
+    }
+    if (value === undefined) {
+      value = `:${quoted(state)}`;
+      if (seen.length < MAX_REMEMBERED_STATES) {
+        seen.push(state);
+        seenValues.push(value);
+      }
+    }
     const id = ids[i];
-    const key = DIGITS.test(id) ? `"${id}"` : JSON.stringify(id);
-    if (isArrayIndex(id)) (indexed ??= []).push([Number(id), `${key}:${value}`]);
-    else text += (text ? ',' : '') + key + ':' + value;
+    // Snowflakes are digits only, and past 10 digits never an array index: the usual case, first.
+    const digits = DIGITS.test(id);
+    const key = digits ? `"${id}"` : JSON.stringify(id);
+    if (digits && id.length <= 10 && isArrayIndex(id)) (indexed ??= []).push([Number(id), key + value]);
+    else text += text === '' ? key + value : `,${key}${value}`;
   }
   if (!indexed) return `{${text}}`;
   const first = indexed

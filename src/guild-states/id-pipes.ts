@@ -19,12 +19,15 @@ export class UserIdListPipe implements PipeTransform<unknown, string[] | undefin
   transform(value: unknown): string[] | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'string') throw badRequest('userIds', 'userIds must be given once, as a comma-separated list of ids');
-    const parts = value.split(',').map((s) => s.trim());
-    return parts.map((part, i) => {
-      const id = canonicalId(part);
-      if (id === undefined) throw badRequest('userIds', `userIds[${i}] ${ID_RULE} (got ${abbreviate(part)})`);
-      return id;
-    });
+    const ids = value.split(',');
+    for (let i = 0; i < ids.length; i++) {
+      // canonicalId accepts no blanks, so an id it takes as written needs no trimming (the usual case).
+      if (canonicalId(ids[i]) !== undefined) continue;
+      const part = ids[i].trim();
+      if (canonicalId(part) === undefined) throw badRequest('userIds', `userIds[${i}] ${ID_RULE} (got ${abbreviate(part)})`);
+      ids[i] = part;
+    }
+    return ids;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The Redis key layout: the only place that knows it. Lua scripts receive the names (scriptLayout)
- * and the bucket's prefix (see scripts/lib.lua). USER:STATE and GUILD:<guildId> are the original
+ * and the bucket's prefix (see scripts/prelude.lua). USER:STATE and GUILD:<guildId> are the original
  * service's contract, read by other tools. What each key means for the rules: docs/rules.md; the
  * layout on Redis Cluster and how each step that spans two slots converges: docs/cluster.md.
  *
@@ -71,7 +71,7 @@ export const redisKeys = {
   changeRelay: 'CHANGE_RELAY',
 } as const;
 
-/** The layout as the scripts receive it (ARGV[1], decoded by lib.lua); every name gets the bucket's prefix there. */
+/** The layout as the scripts receive it (LAYOUT, compiled into the state library: state-scripts.ts); every name gets the bucket's prefix there. */
 export const scriptLayout: string = JSON.stringify({
   userState: redisKeys.userStates,
   guild: redisKeys.guildChannelsPrefix,
@@ -288,7 +288,7 @@ export class KeyLayout {
     return this.clustered ? `{${BUCKET_TAGS[bucket]}}` : '';
   }
 
-  /** The key a script call is routed by (KEYS[1]): the bucket's counters; lib.lua derives the prefix from it. */
+  /** The key a script call is routed by (KEYS[1]): the bucket's counters; prelude.lua derives the prefix from it. */
   anchor(bucket: number): string {
     return this.counters(bucket);
   }

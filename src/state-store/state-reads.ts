@@ -109,6 +109,11 @@ export class StateReads {
   /** USER:STATE reads: HMGET per bucket shard, at most READ_CHUNK fields each; `assemble` puts the answers back in the order asked. */
   private stateReads(userIds: readonly string[]): { calls: BucketCall[]; assemble: (replies: Reply[]) => (string | null)[] } {
     const layout = this.runner.layout;
+    if (layout.buckets.length === 1 && userIds.length > 0 && userIds.length <= READ_CHUNK) {
+      // One bucket, one command: its reply is the answer, in the order asked (the usual query).
+      const key = layout.userStates(0);
+      return { calls: [{ bucket: 0, queue: (p) => p.hmget(key, ...userIds) }], assemble: (replies) => replies[0][1] as (string | null)[] };
+    }
     const byBucket = new Map<number, number[]>();
     userIds.forEach((id, i) => {
       const bucket = layout.bucketOf(id);
@@ -136,7 +141,7 @@ export class StateReads {
 
 const ID_TEXT = '[1-9][0-9]{0,18}';
 const CANONICAL_ID = new RegExp(`^${ID_TEXT}$`);
-/** Our own spelling of a channel's members (lib.lua writes only this): ["1","2"]. */
+/** Our own spelling of a channel's members (the state library writes only this): ["1","2"]. */
 const OWN_MEMBER_LIST = new RegExp(`^\\["${ID_TEXT}"(?:,"${ID_TEXT}")*\\]$`);
 
 /**

@@ -1,6 +1,6 @@
 import { loadConfig } from '../../src/config/app-config';
-import { bucketOfId, KeyLayout, scriptLayout } from '../../src/state-store/redis-keys';
-import { loadScript, scriptSettings } from '../../src/state-store/state-scripts';
+import { bucketOfId, KeyLayout } from '../../src/state-store/redis-keys';
+import { StateScripts } from '../../src/state-store/state-scripts';
 import { startTestRedis, TestRedis } from '../../testkit/redis-server';
 
 /**
@@ -8,16 +8,14 @@ import { startTestRedis, TestRedis } from '../../testkit/redis-server';
  * only those nothing would send again if the client died before applying them: all of a durable
  * call's, else only the pinned ones (the end of a session that a CONNECT evicted to stay within
  * MAX_SESSIONS_PER_USER: a redelivered CONNECT would not end it again). An event Redis refuses
- * fails alone (lib.lua, pcall per event); the events after it in the same call must not inherit
+ * fails alone (apply-events.lua, pcall per event); the events after it in the same call must not inherit
  * its pinning.
  *
- * The cluster's script and key layout on one redis-server (startTestRedis({ single })): the script
+ * The cluster's functions and key layout on one redis-server (startTestRedis({ single })): the script
  * cannot tell the difference, and its reply, the follow-ups and the ones kept, is read as it is.
  */
 
 const layout = new KeyLayout(true);
-const settings = scriptSettings(loadConfig({ MAX_SESSIONS_PER_USER: '1' }), true);
-const script = loadScript('apply-events', true);
 let redis: TestRedis;
 
 beforeAll(async () => (redis = await startTestRedis({ single: true })));
@@ -33,15 +31,11 @@ it('pins only the session a CONNECT evicted, not the events after a refused one 
   const [evicting, joining] = usersOfOneBucket();
   const bucket = bucketOfId(evicting);
   const apply = async (events: unknown[]) => {
-    const [outcomes, [followUps, kept]] = (await redis.client.eval(
-      script,
-      1,
-      layout.anchor(bucket),
-      scriptLayout,
-      settings,
-      JSON.stringify(events),
-      '0',
-    )) as [unknown[], [string[], string[]]];
+    const scripts = new StateScripts(redis.client, loadConfig({ MAX_SESSIONS_PER_USER: '1' }), layout);
+    const [outcomes, [followUps, kept]] = (await scripts.call('applyEvents', bucket, [JSON.stringify(events), '0'])) as [
+      unknown[],
+      [string[], string[]],
+    ];
     return { outcomes, followUps, kept };
   };
   const ts = Date.now();

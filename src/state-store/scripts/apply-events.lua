@@ -3,7 +3,7 @@
   The ingest layer sends a partition's chunk as a few of these calls in one pipeline per node: one
   command per ~200 events instead of one per event is what makes the apply path fast (see
   docs/performance.md).
-  ARGV (after the layout and settings, see lib.lua): 1 a JSON array of events, each an array:
+  Arguments (after <recording>, see prelude.lua): 1 a JSON array of events, each an array:
     ["C", userId, sessionId, state, tsMs, serverId or "", [guildId, …], claimed]  CONNECT
     ["D", sessionId, userId or ""]                                        DISCONNECT
     ["H", sessionId, userId or ""]                                        HEARTBEAT
@@ -15,14 +15,13 @@
     ["d", sessionId]             DISCONNECT naming no user: returns {outcome, userId or ""}
     ["h", sessionId]             HEARTBEAT naming no user: returns the userId or ""
   2 "1" when nothing would redeliver these events if the caller died before applying their
-  follow-ups (the HTTP session route): they are all kept in the outbox (lib.lua, follow_ups).
-  Returns { one entry per event, follow-ups (lib.lua; none on a single Redis) }. An entry is an
+  follow-ups (the HTTP session route): they are all kept in the outbox (follow-ups.lua, follow_ups).
+  Returns { one entry per event, follow-ups (follow-ups.lua; none on a single Redis) }. An entry is an
   outcome (1 applied, 0 duplicate, 2 stale; CONNECT: {outcome, sessions ended by the bound};
   DISCONNECT: {outcome, userId or "", 1 if it ended the user's last live session}), or an error
   text when Redis refused that event (its partial effect stays, as with any script error; the others
   go on).
 ]=]
-local events = cjson.decode(arg(1))
 local function apply_event(e)
   local kind = e[1]
   change_cause = kind
@@ -50,15 +49,18 @@ local function apply_event(e)
   error('unknown event kind ' .. tostring(kind))
 end
 
-local outcomes = {}
-for i, e in ipairs(events) do
-  -- pcall: an event Redis refuses fails alone.
-  local ok, result = pcall(apply_event, e)
-  if ok then
-    outcomes[i] = result
-  else
-    outcomes[i] = type(result) == 'table' and (result.err or 'error') or tostring(result)
+state_function('apply_events', function()
+  local events = cjson.decode(arg(1))
+  local outcomes = {}
+  for i, e in ipairs(events) do
+    -- pcall: an event Redis refuses fails alone.
+    local ok, result = pcall(apply_event, e)
+    if ok then
+      outcomes[i] = result
+    else
+      outcomes[i] = type(result) == 'table' and (result.err or 'error') or tostring(result)
+    end
   end
-end
-save()
-return { outcomes, follow_ups(arg(2) == '1') }
+  save()
+  return { outcomes, follow_ups(arg(2) == '1') }
+end)

@@ -1,15 +1,17 @@
 --[[
   Cluster only: applies follow-ups in their bucket (a guild's view and online set, a session id's
   claims), each only if newer than what that bucket last applied for the same seat or membership
-  (lib.lua, apply_follow_up). Idempotent: the same follow-up applied twice, or an older one applied
+  (follow-ups.lua, apply_follow_up). Idempotent: the same follow-up applied twice, or an older one applied
   after a newer one, changes nothing.
-  ARGV (after the layout and settings, see lib.lua): 1 a JSON array of follow-ups (the JSON texts
+  Arguments (after <recording>, see prelude.lua): 1 a JSON array of follow-ups (the JSON texts
   the steps before returned).
   Returns { applied, unchanged (duplicate or older) }.
 ]]
-local applied, unchanged = 0, 0
-for _, text in ipairs(cjson.decode(arg(1))) do
-  if apply_follow_up(text) == APPLIED then applied = applied + 1 else unchanged = unchanged + 1 end
-end
-save()
-return { applied, unchanged }
+state_function('apply_follow_ups', function()
+  local applied, unchanged = 0, 0
+  for _, text in ipairs(cjson.decode(arg(1))) do
+    if apply_follow_up(text) == APPLIED then applied = applied + 1 else unchanged = unchanged + 1 end
+  end
+  save()
+  return { applied, unchanged }
+end)

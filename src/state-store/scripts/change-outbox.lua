@@ -1,12 +1,13 @@
 --[[
-  The change stream's outbox (CHANGE_TOPIC, docs/contracts.md): appended after lib.lua to every state
-  script, so that a change and its record are written in the same atomic step.
+  The change stream's outbox (CHANGE_TOPIC, docs/contracts.md): recorded by the state functions
+  themselves, so that a change and its record are written in the same atomic step.
 
   Recorded only when the view really changed: presence when the user's SHOWN state (USER:STATE, after
   the multi-session priority and `invisible` shown as INVISIBLE_SHOWN_AS) changes, in the user's
   bucket (refresh_shown_state); voice when a seat is taken or ended in GUILD:<guildId>, in the guild's
   bucket (add_to_channel / remove_from_channel: inline on one Redis, apply_follow_up on a cluster).
-  Nothing is recorded while SETTINGS.changes.on is false (no CHANGE_TOPIC, or a rebuild replaying).
+  Nothing is recorded while RECORDING_ON is false (no CHANGE_TOPIC, or a rebuild replaying: the call's
+  <recording> argument, see prelude.lua).
 
   CHANGE_OUTBOX (stream): one entry per change, field r = the Kafka record's JSON, in the order
   applied; the relay (src/change-stream) publishes then deletes them. Past SETTINGS.changes.limit
@@ -15,35 +16,29 @@
   send a RESYNC first) until the relay has drained it: bounded by the users and seats, whatever the
   length of a Kafka outage.
 
-  version: the bucket's STATE_CLOCK, max(server time in µs, last + 1, the rebuild epoch's time in µs):
-  it only grows per key (a key lives in one bucket), across a rebuild (the floor), and across a
+  version: the bucket's STATE_CLOCK (prelude.lua, next_version), never below the rebuild epoch's time in
+  µs: it only grows per key (a key lives in one bucket), across a rebuild (the floor), and across a
   failover unless the new master's clock is behind by more than the failover took.
+  Needs prelude.lua; defines the recorders channel-view.lua and sessions.lua call.
 ]]
-local CHANGES = SETTINGS.changes or { on = false }
-local change_time, change_clock
-
--- The time (ms) and version of the next record of this call.
-local function next_change()
-  if not change_clock then
-    local t = redis.call('TIME')
-    change_time = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local micros = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    change_clock = math.max(micros, tonumber(redis.call('GET', K.clock) or '0') + 1, CHANGES.floor or 0)
-  else
-    change_clock = change_clock + 1
-  end
-  local version = string.format('%.0f', change_clock)
-  redis.call('SET', K.clock, version)
-  return change_time, version
-end
+local CHANGES = SETTINGS.changes
+-- This call's room left in CHANGE_OUTBOX, and whether CHANGE_OVERFLOW is in use: read at its first record.
+local room, overflowing
+on_call[#on_call + 1] = function() room, overflowing = nil, nil end
 
 local function append_change(field, record)
-  if redis.call('EXISTS', K.changeOverflow) == 0 then
-    if redis.call('XLEN', K.changeOutbox) < CHANGES.limit then
+  if overflowing == nil then
+    overflowing = redis.call('EXISTS', K.changeOverflow) == 1
+    room = overflowing and 0 or CHANGES.limit - redis.call('XLEN', K.changeOutbox)
+  end
+  if not overflowing then
+    if room > 0 then
       redis.call('XADD', K.changeOutbox, '*', 'r', record)
+      room = room - 1
       return
     end
     redis.call('HSET', K.changeOverflow, '#resync', '1')
+    overflowing = true
   end
   redis.call('HSET', K.changeOverflow, field, record)
 end
@@ -53,14 +48,16 @@ local function shown_offline(state)
 end
 
 --[[
-  Called before USER:STATE takes `shown`. The cause never tells an invisible user from a
+  Called before USER:STATE takes `shown`, with its value when the call knows it (`stored`: false when
+  absent); returns it as read (nil when not recording and not known). The cause never tells an invisible user from a
   disconnected one: any change to offline (going invisible included) reads 'disconnect' (or the
   server's own 'reset' / 'lease'), any change from offline (coming back included) 'connect'.
 ]]
-record_presence = function(userId, shown)
-  if not CHANGES.on then return end
-  local previous = redis.call('HGET', K.userState, userId) or 'offline'
-  if previous == shown then return end
+record_presence = function(userId, shown, stored)
+  if not RECORDING_ON then return stored end
+  if stored == nil then stored = redis.call('HGET', K.userState, userId) end
+  local previous = stored or 'offline'
+  if previous == shown then return stored end
   local cause
   if shown_offline(shown) then
     cause = (change_cause == 'reset' or change_cause == 'lease') and change_cause or 'disconnect'
@@ -69,22 +66,23 @@ record_presence = function(userId, shown)
   else
     cause = 'status'
   end
-  local at, version = next_change()
+  local at, version = now_ms(), next_version(RECORDING_FLOOR)
   append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. cjson.encode(shown) .. ',"previous":'
     .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
+  return stored
 end
 
 -- Voice causes: an event's kind letter ('J' JOIN, 'L' LEAVE) or the server's own ('grace', 'reset'). On a
--- cluster the view changes in the guild's bucket (apply_follow_up), which knows only the change: join / leave.
+-- cluster the view changes in the guild's bucket (apply_follow_up), which reads the cause from the follow-up.
 local VOICE_CAUSES = { J = 'join', L = 'leave' }
 
 -- Called when (userId) was added to ('JOIN') or removed from ('LEAVE') the view of a channel.
 record_voice = function(guildId, channelId, userId, change)
-  if not CHANGES.on then return end
+  if not RECORDING_ON then return end
   local cause = VOICE_CAUSES[change_cause] or change_cause or (change == 'JOIN' and 'join' or 'leave')
   -- A JOIN that ends a seat moved the user (or took the seat over); the LEAVE says so.
   if change_cause == 'J' and change == 'LEAVE' then cause = 'move' end
-  local at, version = next_change()
+  local at, version = now_ms(), next_version(RECORDING_FLOOR)
   append_change('v|' .. guildId .. '|' .. channelId .. '|' .. userId, '{"type":"VOICE","guildId":"' .. guildId .. '","channelId":"'
     .. channelId .. '","userId":"' .. userId .. '","change":"' .. change .. '","cause":"' .. cause .. '","at":' .. at .. ',"version":'
     .. version .. '}')

@@ -1,6 +1,6 @@
 --[[
   The change stream's relay: takes or renews the lease on one bucket's outbox, so that one instance
-  at a time publishes it (in order). Stand-alone (not with lib.lua): one key.
+  at a time publishes it (in order). Stand-alone (not in the state library, prelude.lua): one key.
   KEYS[1] the bucket's CHANGE_RELAY; ARGV 1 the instance, 2 the lease in ms ("0": give it up).
   Returns 1 when the caller holds the lease now.
 ]]

@@ -1,17 +1,19 @@
 --[[
   Lease expiry, one bounded step: ends sessions whose lease (SESSION_TTL_SECONDS) ran out, as a
   DISCONNECT would. Safe to run from every instance at once: each session ends exactly once.
-  ARGV (after the layout and settings, see lib.lua): 1 step size.
+  Arguments (after <recording>, see prelude.lua): 1 step size.
   Per bucket on a cluster (SESSION_LEASES is one per bucket).
-  Returns { sessions ended, follow-ups (lib.lua) }.
+  Returns { sessions ended, follow-ups (follow-ups.lua) }.
 ]]
-change_cause = 'lease'
-local due = redis.call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
-local ended = 0
-for _, member in ipairs(due) do
-  redis.call('ZREM', K.sessionLeases, member)
-  local userId, sessionId = string.match(member, '^(%d+):(.+)$')
-  if userId and end_session(userId, sessionId) == APPLIED then ended = ended + 1 end
-end
-save()
-return { ended, follow_ups(true) }
+state_function('expire_sessions', function()
+  change_cause = 'lease'
+  local due = redis.call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
+  local ended = 0
+  for _, member in ipairs(due) do
+    redis.call('ZREM', K.sessionLeases, member)
+    local userId, sessionId = string.match(member, '^(%d+):(.+)$')
+    if userId and end_session(userId, sessionId) == APPLIED then ended = ended + 1 end
+  end
+  save()
+  return { ended, follow_ups(true) }
+end)

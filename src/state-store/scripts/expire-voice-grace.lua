@@ -3,16 +3,18 @@
   VOICE_GRACE_SECONDS, on this server's clock) lose their seats, each as a LEAVE of that channel
   at its JOIN's own time (docs/rules.md). A user who got a session meanwhile keeps them. Safe to run
   from every instance at once.
-  ARGV (after the layout and settings, see lib.lua): 1 step size.
+  Arguments (after <recording>, see prelude.lua): 1 step size.
   Per bucket on a cluster (VOICE_GRACE is one per bucket).
-  Returns { users whose grace ran out, seats ended, follow-ups (lib.lua) }.
+  Returns { users whose grace ran out, seats ended, follow-ups (follow-ups.lua) }.
 ]]
-change_cause = 'grace'
-local due = redis.call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
-local seats = 0
-for _, userId in ipairs(due) do
-  redis.call('ZREM', K.voiceGrace, userId)
-  if not has_live_session(userId) then seats = seats + end_all_seats(userId) end
-end
-save()
-return { #due, seats, follow_ups(true) }
+state_function('expire_voice_grace', function()
+  change_cause = 'grace'
+  local due = redis.call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
+  local seats = 0
+  for _, userId in ipairs(due) do
+    redis.call('ZREM', K.voiceGrace, userId)
+    if not has_live_session(userId) then seats = seats + end_all_seats(userId) end
+  end
+  save()
+  return { #due, seats, follow_ups(true) }
+end)

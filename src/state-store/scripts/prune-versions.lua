@@ -4,24 +4,26 @@
   older follow-up for the same seat could still arrive (two consumers' steps interleaving, an
   outbox drained late): seconds. Without this, GUILD_VERSIONS:<guildId> would keep every user who
   ever sat in the guild.
-  ARGV (after the layout and settings, see lib.lua): 1 age in seconds, 2 step size.
+  Arguments (after <recording>, see prelude.lua): 1 age in seconds, 2 step size.
   Returns how many versions it forgot.
 ]]
-local t = redis.call('TIME')
-local cutoff = tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(arg(1)) * 1000000
-local due = redis.call('ZRANGEBYSCORE', K.versionsGone, '-inf', string.format('%.0f', cutoff), 'WITHSCORES', 'LIMIT', 0, tonumber(arg(2)))
-local forgotten = 0
-for i = 1, #due, 2 do
-  local guildId, field = string.match(due[i], '^(%d+)|(.+)$')
-  if guildId then
-    local versionsKey = K.guildVersions .. guildId
-    local known = redis.call('HGET', versionsKey, field)
-    -- Still the same "absent" version (a newer one, present or not, is kept).
-    if known and tonumber(known) == tonumber(due[i + 1]) then
-      redis.call('HDEL', versionsKey, field)
-      forgotten = forgotten + 1
+state_function('prune_versions', function()
+  local t = redis.call('TIME')
+  local cutoff = tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(arg(1)) * 1000000
+  local due = redis.call('ZRANGEBYSCORE', K.versionsGone, '-inf', string.format('%.0f', cutoff), 'WITHSCORES', 'LIMIT', 0, tonumber(arg(2)))
+  local forgotten = 0
+  for i = 1, #due, 2 do
+    local guildId, field = string.match(due[i], '^(%d+)|(.+)$')
+    if guildId then
+      local versionsKey = K.guildVersions .. guildId
+      local known = redis.call('HGET', versionsKey, field)
+      -- Still the same "absent" version (a newer one, present or not, is kept).
+      if known and tonumber(known) == tonumber(due[i + 1]) then
+        redis.call('HDEL', versionsKey, field)
+        forgotten = forgotten + 1
+      end
     end
+    redis.call('ZREM', K.versionsGone, due[i])
   end
-  redis.call('ZREM', K.versionsGone, due[i])
-end
-return forgotten
+  return forgotten
+end)

@@ -4,7 +4,7 @@
   batch is applied. Only ever raised: an older owner finishing a batch after a rebalance, or a
   replay after a failover, never moves one back. Nothing is written while the state's marker is
   missing (Redis lost the state): a lost state must not look caught up.
-  Stand-alone (not with lib.lua). KEYS[1] STATE_STORE:APPLIED:<group>, KEYS[2] the marker of the
+  Stand-alone (not in the state library, prelude.lua). KEYS[1] STATE_STORE:APPLIED:<group>, KEYS[2] the marker of the
   same bucket (STATE_STORE:SINCE); ARGV partition, position pairs. Returns 1 when written, 0 without marker.
 ]]
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end

@@ -5,24 +5,26 @@
   Sessions that started at or after the reset (the restarted instance's new ones, which may be
   applied before the RESET since they travel on other partitions) are kept. Seats are not ended
   here: the grace period ends them if the user has no session left (docs/rules.md).
-  ARGV (after the layout and settings, see lib.lua): 1 serverId, 2 resetAtMs, 3 SSCAN cursor, 4 step.
+  Arguments (after <recording>, see prelude.lua): 1 serverId, 2 resetAtMs, 3 SSCAN cursor, 4 step.
   On a cluster SERVER_SESSIONS:<serverId> and SERVER_RESETS are one per bucket: a RESET runs in
   every bucket, each with its own cursor.
-  Returns { next cursor, sessions ended in this step, follow-ups (lib.lua) }.
+  Returns { next cursor, sessions ended in this step, follow-ups (follow-ups.lua) }.
 ]]
-local serverId, resetAt = arg(1), tonumber(arg(2))
-change_cause = 'reset'
--- Remembered so that a CONNECT of this server from before the reset, applied after it, ends at once.
-chatResets.raise(serverId, resetAt)
-local scan = redis.call('SSCAN', K.serverSessions .. serverId, arg(3), 'COUNT', arg(4))
-local ended = 0
-for _, member in ipairs(scan[2]) do
-  local userId, sessionId = string.match(member, '^(%d+):(.+)$')
-  local since = tonumber(redis.call('HGET', K.session .. member, 'since') or '0')
-  if userId and since < resetAt then
-    local outcome = end_session(userId, sessionId)
-    if outcome == APPLIED then ended = ended + 1 end
+state_function('reset_server_sessions', function()
+  local serverId, resetAt = arg(1), tonumber(arg(2))
+  change_cause = 'reset'
+  -- Remembered so that a CONNECT of this server from before the reset, applied after it, ends at once.
+  chatResets.raise(serverId, resetAt)
+  local scan = redis.call('SSCAN', K.serverSessions .. serverId, arg(3), 'COUNT', arg(4))
+  local ended = 0
+  for _, member in ipairs(scan[2]) do
+    local userId, sessionId = string.match(member, '^(%d+):(.+)$')
+    local since = tonumber(redis.call('HGET', K.session .. member, 'since') or '0')
+    if userId and since < resetAt then
+      local outcome = end_session(userId, sessionId)
+      if outcome == APPLIED then ended = ended + 1 end
+    end
   end
-end
-save()
-return { scan[1], ended, follow_ups(true) }
+  save()
+  return { scan[1], ended, follow_ups(true) }
+end)

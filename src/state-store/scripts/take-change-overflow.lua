@@ -1,7 +1,7 @@
 --[[
   The change stream's relay published records of a bucket's CHANGE_OVERFLOW (change-outbox.lua):
   each leaves the hash unless a newer record of its key replaced it meanwhile (that one is published
-  next time). Stand-alone (not with lib.lua): one key.
+  next time). Stand-alone (not in the state library, prelude.lua): one key.
   KEYS[1] the bucket's CHANGE_OVERFLOW; ARGV field, record, field, record, …
   Returns how many it removed.
 ]]
