@@ -18,6 +18,12 @@ export interface Overflow {
   resyncOwed: boolean;
 }
 
+/** What one relay step found: the oldest records waiting, and the buckets whose outbox is empty but overflowed. */
+export interface OutboxStep {
+  records: WaitingRecord[];
+  overflows: Overflow[];
+}
+
 const OVERFLOW_RESYNC_FIELD = '#resync';
 
 /**
@@ -38,6 +44,8 @@ export class ChangeOutbox {
           lua: readFileSync(join(__dirname, '..', 'state-store', 'scripts', `${file}.lua`), 'utf8'),
         });
     }
+    if (!('readChangeOutbox' in redis))
+      redis.defineCommand('readChangeOutbox', { numberOfKeys: 2, lua: readFileSync(join(__dirname, 'read-change-outbox.lua'), 'utf8') });
   }
 
   get buckets(): readonly number[] {
@@ -56,13 +64,37 @@ export class ChangeOutbox {
 
   /** The oldest records of each bucket's outbox, at most `perBucket` each, in order. */
   async readOutbox(buckets: readonly number[], perBucket: number): Promise<WaitingRecord[]> {
+    return (await this.step(buckets, perBucket, new Map())).records;
+  }
+
+  /**
+   * One relay step in one round trip (read-change-outbox.lua): removes from each bucket's outbox
+   * the records up to `published` (bucket -> the id of the last record of it that Kafka
+   * acknowledged), then reads the oldest records left, at most `perBucket` each, in order; and
+   * which buckets' outboxes are empty with an overflow.
+   */
+  async step(buckets: readonly number[], perBucket: number, published: ReadonlyMap<number, string>): Promise<OutboxStep> {
     const layout = this.store.layout;
     const replies = await this.run(
-      buckets.map((bucket) => ({ bucket, queue: (p) => p.xrange(layout.changeOutbox(bucket), '-', '+', 'COUNT', perBucket) })),
+      buckets.map((bucket) => ({
+        bucket,
+        queue: (p) =>
+          (p as unknown as Record<string, (...a: string[]) => void>).readChangeOutbox(
+            layout.changeOutbox(bucket),
+            layout.changeOverflow(bucket),
+            idAfter(published.get(bucket)),
+            String(perBucket),
+          ),
+      })),
     );
-    return replies.flatMap((entries, i) =>
-      (entries as [string, string[]][]).map(([id, fields]) => ({ bucket: buckets[i], id, json: fields[fields.indexOf('r') + 1] })),
-    );
+    const records: WaitingRecord[] = [];
+    const overflows: Overflow[] = [];
+    replies.forEach((reply, i) => {
+      const lines = (reply as string).split('\n');
+      if (lines[0] !== '') overflows.push({ bucket: buckets[i], resyncOwed: lines[0] === 'r' });
+      for (let j = 1; j < lines.length; j += 2) records.push({ bucket: buckets[i], id: lines[j], json: lines[j + 1] });
+    });
+    return { records, overflows };
   }
 
   async deleteFromOutbox(records: readonly WaitingRecord[]): Promise<void> {
@@ -72,6 +104,14 @@ export class ChangeOutbox {
         bucket,
         queue: (p) => p.xdel(layout.changeOutbox(bucket), ...list.map((r) => r.id!)),
       })),
+    );
+  }
+
+  /** Removes from each bucket's outbox the records up to `published` (bucket -> the id of the last record of it Kafka acknowledged). */
+  async trim(published: ReadonlyMap<number, string>): Promise<void> {
+    const layout = this.store.layout;
+    await this.run(
+      [...published].map(([bucket, id]) => ({ bucket, queue: (p) => p.xtrim(layout.changeOutbox(bucket), 'MINID', idAfter(id)) })),
     );
   }
 
@@ -171,6 +211,13 @@ export class ChangeOutbox {
       return reply;
     });
   }
+}
+
+/** The smallest stream entry id above `id` ("<ms>-<seq>"): XTRIM MINID with it removes `id` and all before; "" for none. */
+function idAfter(id: string | undefined): string {
+  if (id === undefined) return '';
+  const dash = id.indexOf('-');
+  return `${id.slice(0, dash)}-${BigInt(id.slice(dash + 1)) + 1n}`;
 }
 
 function groupByBucket(records: readonly WaitingRecord[]): Map<number, WaitingRecord[]> {

@@ -1,21 +1,33 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Partitioners, Producer } from 'kafkajs';
+import { Producer } from 'kafkajs';
+import { appliedState } from '../common/applied-state';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { MetricsService } from '../metrics/metrics.service';
 import { StateRebuild } from '../recovery/state-rebuild.service';
 import { ChangeOutbox, WaitingRecord } from './change-outbox';
+import { kafkaKeyOf } from './change-record';
+import { keyPartitioner } from './key-partitioner';
 import { ChangeTopic } from './change-topic';
 
 /** How long a relay holds a bucket's outbox without renewing (another instance takes over after it); renewed every second. */
 const LEASE_MS = 5000;
 const LEASE_RENEW_MS = 1000;
-/** An idle relay looks for new records this often; a busy one goes on at once. */
+/**
+ * An idle relay looks for new records this often; a busy one goes on at once, and one that hears
+ * this instance apply state (appliedState) looks at once. The poll is for the changes recorded
+ * elsewhere: another instance's ingest, lease expiry, the voice grace period, RESETs.
+ */
 const IDLE_POLL_MS = 50;
-/** Records read per bucket per step, and most in one Kafka request. */
-const PER_BUCKET = 500;
+/**
+ * Records read per step (one Kafka request), spread over the buckets held, at least MIN_PER_BUCKET
+ * each. Not more: kafkajs groups a request's messages per partition by copying the list for each
+ * message (quadratic), which outweighs the per-request cost past a few hundred per partition.
+ */
+const STEP_RECORDS = 500;
+const MIN_PER_BUCKET = 16;
 const MAX_BACKOFF_MS = 10_000;
 
 /** Why a RESYNC record is sent: the outbox overflowed (changes in between were dropped), or a rebuild replayed unrecorded. */
@@ -40,6 +52,14 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private held: number[] = [];
   private leaseCheckedAt = 0;
   private timer?: NodeJS.Timeout;
+  /** The timer pending is the idle poll (a wake-up may cut it short; a backoff it may not). */
+  private idle = false;
+  private stepping = false;
+  /** State was applied during the step: look again at once even if the step found nothing. */
+  private woken = false;
+  private stopListening?: () => void;
+  /** Per bucket: the id of the last record Kafka acknowledged, removed from the outbox with the next read. */
+  private readonly published = new Map<number, string>();
   private stopped = false;
   private failingSince?: number;
   private backoffMs = 0;
@@ -59,23 +79,40 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
   onApplicationBootstrap(): void {
     if (this.topic === '') return;
     this.rebuild.onRebuilt((epoch) => this.owedResyncs.push({ reason: 'rebuild', epoch }));
+    this.stopListening = appliedState.listen(() => this.wake());
     this.schedule(0);
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    this.stopListening?.();
     clearTimeout(this.timer);
+    // What Kafka acknowledged leaves the outbox now, not with a next read (else the next owner sends it again).
+    if (this.published.size > 0) await this.outbox.trim(this.published).catch(() => undefined);
     if (this.held.length > 0) await this.outbox.releaseLeases(this.owner, this.held).catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, idle = false): void {
     if (this.stopped) return;
+    this.idle = idle;
     this.timer = setTimeout(() => void this.step(), ms);
     this.timer.unref();
   }
 
+  /** State was just applied: changes may be waiting. At most one step at a time, and never during a backoff. */
+  private wake(): void {
+    if (this.stepping) this.woken = true;
+    else if (this.idle) {
+      clearTimeout(this.timer);
+      this.schedule(0);
+    }
+  }
+
   private async step(): Promise<void> {
+    this.idle = false;
+    this.stepping = true;
+    this.woken = false;
     let busy = false;
     try {
       busy = await this.relay();
@@ -95,7 +132,10 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       this.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(200, this.backoffMs * 2));
     }
-    this.schedule(this.backoffMs > 0 ? this.backoffMs : busy ? 0 : IDLE_POLL_MS);
+    this.stepping = false;
+    if (this.backoffMs > 0) this.schedule(this.backoffMs);
+    else if (busy || this.woken) this.schedule(0);
+    else this.schedule(IDLE_POLL_MS, true);
   }
 
   /** One step: leases, owed RESYNCs, then a batch of the outboxes held (or of their overflow). Returns whether there may be more. */
@@ -110,14 +150,15 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
       this.owedResyncs.shift();
     }
     if (this.held.length === 0) return false;
-    const records = await this.outbox.readOutbox(this.held, PER_BUCKET);
+    const perBucket = Math.max(MIN_PER_BUCKET, Math.ceil(STEP_RECORDS / this.held.length));
+    const { records, overflows } = await this.outbox.step(this.held, perBucket, this.published);
+    this.published.clear(); // removed (a bucket no longer held: its new owner sends those again, harmless)
     if (records.length > 0) {
       await this.publish(records);
-      await this.outbox.deleteFromOutbox(records);
+      for (const record of records) this.published.set(record.bucket, record.id!);
       return true;
     }
     // Every outbox held is empty: what overflowed is newer than anything they held.
-    const overflows = await this.outbox.overflows(this.held);
     if (overflows.length === 0) return false;
     const owing = overflows.filter((o) => o.resyncOwed).map((o) => o.bucket);
     if (owing.length > 0) {
@@ -130,7 +171,7 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
     const latest = await this.outbox.readOverflow(
       overflows.map((o) => o.bucket),
-      PER_BUCKET,
+      perBucket,
     );
     if (latest.length > 0) {
       await this.publish(latest);
@@ -183,17 +224,11 @@ export class ChangeRelay implements OnApplicationBootstrap, OnApplicationShutdow
       const producer = createKafka(this.config, { retries: 2 }).producer({
         allowAutoTopicCreation: false,
         maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: keyPartitioner, // the DefaultPartitioner's choice, cheaper
       });
       await producer.connect();
       this.producer = producer;
     }
     return this.producer;
   }
-}
-
-/** The Kafka key of a change record: the user (PRESENCE) or the guild (VOICE), so each key's records stay in order on one partition. */
-export function kafkaKeyOf(json: string): string {
-  const record = JSON.parse(json) as { type: string; userId?: string; guildId?: string };
-  return (record.type === 'VOICE' ? record.guildId : record.userId) ?? '';
 }

@@ -3,36 +3,33 @@ import { randomUUID } from 'node:crypto';
 import { Admin, Consumer } from 'kafkajs';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
+import { ChangeRecord, readChangeRecord, versionKey } from './change-record';
 import { ChangeTopic } from './change-topic';
 
 /** Records kept in memory for resuming (Last-Event-ID) and for snapshots taken while they arrive. */
 const WINDOW_RECORDS = 100_000;
 const RETRY_MS = 2000;
 
-/** A change record as published (docs/contracts.md). */
-export interface ChangeRecord {
-  type: 'PRESENCE' | 'VOICE' | 'RESYNC';
-  userId?: string;
-  guildId?: string;
-  channelId?: string;
-  version?: number;
-}
-
 /** partition -> the next offset to read: "everything before it was seen". The same on every instance. */
 export type StreamPosition = Map<number, number>;
 
-export interface WindowEntry {
-  record: ChangeRecord;
-  json: string;
-  partition: number;
-  offset: number;
-  /** The window's position right after this record: what a client that got it has seen. */
-  after: StreamPosition;
-}
+/** A record in the window. */
+export class WindowEntry {
+  constructor(
+    readonly record: ChangeRecord,
+    /** versionKey(record); undefined for a RESYNC. */
+    readonly key: string | undefined,
+    readonly json: string,
+    readonly partition: number,
+    readonly offset: number,
+    /** The window's next offsets (by partition) right after this record; a Map only when a client is sent it. */
+    private readonly nextOffsets: readonly number[],
+  ) {}
 
-/** A record's key for "never an older version after a newer one": the user, or the seat. */
-export function versionKey(record: ChangeRecord): string {
-  return record.type === 'PRESENCE' ? `p${record.userId}` : `v${record.guildId}|${record.channelId}|${record.userId}`;
+  /** The window's position right after this record: what a client that got it has seen. */
+  get after(): StreamPosition {
+    return positionOf(this.nextOffsets);
+  }
 }
 
 /** "0-12.1-5" <-> partition 0 next offset 12, partition 1 next offset 5: the SSE `id:`. */
@@ -60,7 +57,8 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly entries: WindowEntry[] = [];
   /** entries[head] is the oldest still in the window (the array is compacted now and then, not shifted per record). */
   private head = 0;
-  private readonly position: StreamPosition = new Map();
+  /** partition -> the next offset to read (the window's StreamPosition, kept as an array: copied for every record). */
+  private readonly next: number[] = [];
   /** Per partition: the first offset still in the window (resuming from before it is impossible). */
   private readonly floor = new Map<number, number>();
   private readonly newest = new Map<string, number>();
@@ -99,7 +97,7 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** A copy of where the window is now. */
   now(): StreamPosition {
-    return new Map(this.position);
+    return positionOf(this.next);
   }
 
   /** Calls `listener` with every record from now on, in order; returns the unsubscribe. */
@@ -121,7 +119,7 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** Whether this instance has read up to `target` on every partition (waits up to `timeoutMs` for it). */
   async caughtUp(target: StreamPosition, timeoutMs: number): Promise<boolean> {
-    const done = () => [...target].every(([p, o]) => (this.position.get(p) ?? 0) >= o);
+    const done = () => [...target].every(([p, o]) => (this.next[p] ?? 0) >= o);
     const until = Date.now() + timeoutMs;
     while (!done()) {
       if (Date.now() >= until || this.stopped) return false;
@@ -140,7 +138,7 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
       const perPartition = Math.floor(WINDOW_RECORDS / Math.max(1, offsets.length));
       const starts = offsets.map((o) => ({ partition: o.partition, offset: Math.max(Number(o.low), Number(o.high) - perPartition) }));
       for (const { partition, offset } of starts) {
-        this.position.set(partition, offset);
+        this.next[partition] = offset;
         this.floor.set(partition, offset);
       }
       const consumer = kafka.consumer({ groupId: `${this.config.KAFKA_GROUP_ID}.events.${randomUUID()}`, maxWaitTimeInMs: 100 });
@@ -149,8 +147,9 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
       await consumer.subscribe({ topic: this.config.CHANGE_TOPIC, fromBeginning: false });
       await consumer.run({
         autoCommit: false,
-        eachMessage: ({ partition, message }) => {
-          this.add(partition, Number(message.offset), message.value?.toString() ?? '');
+        // Batches, not eachMessage: kafkajs awaits several promises around each message otherwise.
+        eachBatch: ({ batch }) => {
+          for (const message of batch.messages) this.add(batch.partition, Number(message.offset), message.value?.toString() ?? '');
           return Promise.resolve();
         },
       });
@@ -171,22 +170,19 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private add(partition: number, offset: number, json: string): void {
-    if (offset < (this.position.get(partition) ?? 0)) return; // seen (a seek landing before where we are)
-    this.position.set(partition, offset + 1);
-    let record: ChangeRecord;
-    try {
-      record = JSON.parse(json) as ChangeRecord;
-    } catch {
-      return; // not ours: the topic carries only our JSON records
-    }
+    if (offset < (this.next[partition] ?? 0)) return; // seen (a seek landing before where we are)
+    this.next[partition] = offset + 1;
+    const record = readChangeRecord(json);
+    if (!record) return; // not ours: the topic carries only our JSON records
+    let key: string | undefined;
     if (record.type !== 'RESYNC') {
-      const key = versionKey(record);
+      key = versionKey(record);
       if ((this.newest.get(key) ?? -1) >= (record.version ?? 0)) return;
       this.newest.delete(key); // re-inserted last: the Map keeps the most recently changed keys at its end
       this.newest.set(key, record.version ?? 0);
       if (this.newest.size > WINDOW_RECORDS) this.newest.delete(this.newest.keys().next().value!);
     }
-    const entry: WindowEntry = { record, json, partition, offset, after: this.now() };
+    const entry = new WindowEntry(record, key, json, partition, offset, this.next.slice());
     this.entries.push(entry);
     if (this.entries.length - this.head > WINDOW_RECORDS) {
       const gone = this.entries[this.head++];
@@ -198,4 +194,10 @@ export class ChangeWindow implements OnApplicationBootstrap, OnApplicationShutdo
     }
     for (const listener of this.listeners) listener(entry);
   }
+}
+
+function positionOf(nextOffsets: readonly number[]): StreamPosition {
+  const position: StreamPosition = new Map();
+  nextOffsets.forEach((offset, partition) => position.set(partition, offset));
+  return position;
 }

@@ -1,5 +1,6 @@
 import { ServerResponse } from 'node:http';
-import { ChangeRecord, encodePosition, StreamPosition, versionKey, WindowEntry } from './change-window';
+import { ChangeRecord } from './change-record';
+import { encodePosition, StreamPosition, WindowEntry } from './change-window';
 
 /** A client's stream is dropped once this much is waiting to be written to it: it does not keep up. */
 export const MAX_UNSENT_BYTES = 1 << 20;
@@ -77,7 +78,7 @@ export class EventStream {
     const version = record.version ?? 0;
     const floor =
       record.type === 'PRESENCE' ? this.snapshot!.versionOfUser(record.userId!) : this.snapshot!.versionOfGuild(record.guildId!);
-    const key = versionKey(record);
+    const key = entry.key!;
     if (version <= floor || version <= (this.delivered.get(key) ?? -1)) return;
     this.delivered.set(key, version);
     if (this.subscription.coalesceMs > 0) {

@@ -3,6 +3,7 @@ import { isTransientReply } from '../redis/transient-reply';
 import { ApplyOutcome, StateStoreUnavailableError } from '../state-store/state-store';
 import { decodeEvent, InvalidEventError } from './event-decoding';
 import { ConsumedEvent } from '../common/consumed-event';
+import { appliedState } from '../common/applied-state';
 
 /** Records applied per Redis round trip; a fetched batch larger than this is applied in several chunks. */
 export const MAX_CHUNK = 2000;
@@ -71,6 +72,7 @@ export class BatchApplier {
       }
     });
     const outcomes = await this.applyIsolatingFailures(route, events);
+    appliedState.notify();
     outcomes.forEach((outcome, j) => {
       const i = positions[j];
       const type = events[j].event.type ?? 'unknown';

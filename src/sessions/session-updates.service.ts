@@ -6,6 +6,7 @@ import { StateRebuild } from '../recovery/state-rebuild.service';
 import { ChangeResult, StateStore, StateStoreUnavailableError } from '../state-store/state-store';
 import { SessionEvent } from './session-event';
 import { GroupCommit } from '../common/group-commit';
+import { appliedState } from '../common/applied-state';
 import { errorBody } from '../http/error-body';
 import { LoggedSessionEvent, SessionEventLog } from './session-event-log';
 import { SessionUpdate, SessionUpdateAnswer } from './session-update.dto';
@@ -118,6 +119,7 @@ export class SessionUpdatesService {
     });
     try {
       const result = await this.applying.submit(event);
+      appliedState.notify();
       this.redisDownLogged = false;
       return result;
     } catch (error) {
