@@ -55,6 +55,8 @@ state_function('apply_events', function()
   for i, e in ipairs(events) do
     -- pcall: an event Redis refuses fails alone.
     local ok, result = pcall(apply_event, e)
+  -- One presence record per user per event (change-outbox.lua), also for an event Redis refused partway.
+  flush_presence()
     if ok then
       outcomes[i] = result
     else

@@ -49,27 +49,48 @@ end
 
 --[[
   Called before USER:STATE takes `shown`, with its value when the call knows it (`stored`: false when
-  absent); returns it as read (nil when not recording and not known). The cause never tells an invisible user from a
-  disconnected one: any change to offline (going invisible included) reads 'disconnect' (or the
-  server's own 'reset' / 'lease'), any change from offline (coming back included) 'connect'.
+  absent); returns it as read (nil when not recording and not known). Recorded by flush_presence once
+  the event (apply_events) or the call (save) is done, as ONE change from the state before it to the
+  state after it: a RESET ending a user's two sessions in one step is online -> offline, not online
+  -> dnd -> offline, since nobody could see the state in between. The cause never tells an invisible
+  user from a disconnected one: any change to offline (going invisible included) reads 'disconnect'
+  (or the server's own 'reset' / 'lease'), any change from offline (coming back included) 'connect'.
 ]]
+local pending, pendingOrder = {}, {}
+on_call[#on_call + 1] = function() pending, pendingOrder = {}, {} end
+
 record_presence = function(userId, shown, stored)
   if not RECORDING_ON then return stored end
   if stored == nil then stored = redis.call('HGET', K.userState, userId) end
-  local previous = stored or 'offline'
-  if previous == shown then return stored end
-  local cause
-  if shown_offline(shown) then
-    cause = (change_cause == 'reset' or change_cause == 'lease') and change_cause or 'disconnect'
-  elseif shown_offline(previous) then
-    cause = 'connect'
-  else
-    cause = 'status'
+  local change = pending[userId]
+  if not change then
+    change = { previous = stored or 'offline' }
+    pending[userId] = change
+    pendingOrder[#pendingOrder + 1] = userId
   end
-  local at, version = now_ms(), next_version(RECORDING_FLOOR)
-  append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. cjson.encode(shown) .. ',"previous":'
-    .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
+  if (stored or 'offline') ~= shown then change.shown, change.cause = shown, change_cause end
   return stored
+end
+
+local function flush_presence()
+  for _, userId in ipairs(pendingOrder) do
+    local change = pending[userId]
+    local shown, previous = change.shown, change.previous
+    if shown and shown ~= previous then
+      local cause
+      if shown_offline(shown) then
+        cause = (change.cause == 'reset' or change.cause == 'lease') and change.cause or 'disconnect'
+      elseif shown_offline(previous) then
+        cause = 'connect'
+      else
+        cause = 'status'
+      end
+      local at, version = now_ms(), next_version(RECORDING_FLOOR)
+      append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. cjson.encode(shown) .. ',"previous":'
+        .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
+    end
+  end
+  pending, pendingOrder = {}, {}
 end
 
 -- Voice causes: an event's kind letter ('J' JOIN, 'L' LEAVE) or the server's own ('grace', 'reset'). On a

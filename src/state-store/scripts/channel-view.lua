@@ -78,9 +78,10 @@ local function remove_from_channel(guildId, channelId, userId)
   return true
 end
 
--- Writes back every channel changed by this call (an emptied channel is removed: the contract),
+-- Records the call's presence changes, writes back every channel it changed (an emptied channel is removed: the contract),
 -- clears inherited expiries on the contract keys it wrote, and moves the counters.
 local function save()
+  flush_presence()
   for _, entry in pairs(channels) do
     if entry.dirty then
       if entry.raw then
