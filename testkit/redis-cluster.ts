@@ -55,6 +55,7 @@ export interface TestRedisCluster {
  */
 export async function startTestRedisCluster(
   options: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number } = {},
+  attempt = 1,
 ): Promise<TestRedisCluster> {
   const masterCount = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
@@ -134,7 +135,12 @@ export async function startTestRedisCluster(
     });
   } catch (error) {
     for (const proc of processes.values()) proc.kill('SIGKILL');
-    throw new Error(`redis-cli --cluster create failed: ${(error as Error).message}`, { cause: error });
+    rmSync(dir, { recursive: true, force: true });
+    // Ports are checked free one at a time, and two clusters may start at once: a port (or its bus
+    // port, +10000) can be taken between the check and the start. Fresh ports, up to three times.
+    if (attempt < 3) return startTestRedisCluster(options, attempt + 1);
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`redis-cli --cluster create failed: ${(error as Error).message}\n${stdout ?? ''}${stderr ?? ''}`, { cause: error });
   }
 
   const nodes: ClusterNode[] = ports.map((port) => ({
