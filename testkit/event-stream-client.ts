@@ -16,9 +16,14 @@ export class EventStreamClient {
   private constructor(
     readonly status: number,
     private readonly abort: AbortController,
+    private readonly onEvent?: (event: ServerSentEvent, at: number) => void,
   ) {}
 
-  static async open(url: string, init: { method?: string; body?: string; lastEventId?: string } = {}): Promise<EventStreamClient> {
+  /** `onEvent`: called with each event and the time its bytes were read (when EventSource would fire). */
+  static async open(
+    url: string,
+    init: { method?: string; body?: string; lastEventId?: string; onEvent?: (event: ServerSentEvent, at: number) => void } = {},
+  ): Promise<EventStreamClient> {
     const controller = new AbortController();
     const res = await fetch(url, {
       method: init.method ?? 'GET',
@@ -30,7 +35,7 @@ export class EventStreamClient {
       },
       ...(init.body ? { body: init.body } : {}),
     });
-    const client = new EventStreamClient(res.status, controller);
+    const client = new EventStreamClient(res.status, controller, init.onEvent);
     if (res.status !== 200 || !res.body) {
       client.events.push({ event: 'error', data: await res.text() });
       client.ended = true;
@@ -61,6 +66,7 @@ export class EventStreamClient {
         const { done, value } = await reader.read();
         if (done) break;
         buffer += decoder.decode(value, { stream: true });
+        const at = Date.now();
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, end);
@@ -75,7 +81,10 @@ export class EventStreamClient {
             else if (field === 'id') event.id = value;
             else if (field === 'data') data.push(value);
           }
-          if (data.length > 0) this.events.push({ ...event, data: data.join('\n') });
+          if (data.length === 0) continue;
+          const complete = { ...event, data: data.join('\n') };
+          this.events.push(complete);
+          this.onEvent?.(complete, at);
         }
       }
     } catch {

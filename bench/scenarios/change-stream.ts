@@ -4,7 +4,7 @@ import { CHANNELS_PER_GUILD, channelId, eventJson, guildId, userId } from '../..
 import { BenchChild, startChild } from '../lib/child';
 import { BenchContext, BenchKafka, serviceEnv, startBenchStack } from '../lib/context';
 import { log, percentile, progress, ratio, redisCpuUs, round, ScenarioResult } from '../lib/report';
-import { listenToEvents, SseListener } from '../lib/sse-listener';
+import { EventStreamClient, ServerSentEvent } from '../../testkit/event-stream-client';
 import { committed, produceBacklog } from './drain';
 
 const POLL_MS = 20;
@@ -126,7 +126,7 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
   const env = { ...(await serviceEnv(stack, 'bench-cs-sse')), CHANGE_TOPIC: changeTopic, VOICE_GRACE_SECONDS: '0' };
   const service: BenchChild = startChild('consumer', { mode: 'service', env }, { label: 'cs-sse', cpuProfileDir: ctx.profileDir });
   const producer = kafka.kafka.producer({ allowAutoTopicCreation: false });
-  const listeners: SseListener[] = [];
+  const listeners: EventStreamClient[] = [];
   const pendingSse = new Map<string, Pending>();
   /** The same keys, for the change topic read directly: where the relay's part ends and the SSE path's begins. */
   const pendingTopic = new Map<string, Pending>();
@@ -148,7 +148,7 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
       const r = JSON.parse(data) as { userId: string; state?: string; change?: string };
       return `${r.userId}|${r.state ?? r.change}`;
     };
-    const onEvent = (event: string, data: string, at: number) => {
+    const onEvent = ({ event, data }: ServerSentEvent, at: number) => {
       if (event !== 'presence' && event !== 'voice') return;
       const key = keyOf(data);
       const p = pendingSse.get(key);
@@ -163,7 +163,7 @@ async function latencyRun(kafka: BenchKafka, ctx: BenchContext) {
       const guilds = [...new Set(ids.map((u) => guildId(gOf(u))))];
       const query = `userIds=${ids.map(uid).join(',')}&guildIds=${guilds.join(',')}`;
       for (;;) {
-        const listener = await listenToEvents(`${url}/events?${query}`, onEvent);
+        const listener = await EventStreamClient.open(`${url}/events?${query}`, { onEvent });
         if (listener.status === 200) {
           listeners.push(listener);
           break;
