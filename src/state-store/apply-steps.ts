@@ -19,11 +19,11 @@ const CONFIRM_CHUNK = 1000;
 /** The kind of an encoded event (apply-events.lua's header): the rules' step (upper case) or, on a cluster, the session id's (lower case). */
 export type EventKind = 'C' | 'D' | 'H' | 'J' | 'L' | 'c' | 'd' | 'h';
 
-/** A step of one event in one bucket: its index in the batch and its encoded form (apply-events.lua), whose first element is its kind. */
+/** A step of one event in one bucket: its index in the batch and its encoded form (apply-events.lua: its kind, then its fields, each one argument). */
 export interface EventStep {
   index: number;
   bucket: number;
-  event: [EventKind, ...unknown[]];
+  event: [EventKind, ...string[]];
 }
 
 /** Follow-ups one call returned, and those of them its bucket's outbox keeps until applied. */
@@ -65,16 +65,22 @@ export class ApplySteps {
     for (const [bucket, members] of groupBy(steps, (step) => step.bucket)) {
       for (let start = 0; start < members.length; start += EVENTS_PER_SCRIPT_CALL) {
         const run = members.slice(start, start + EVENTS_PER_SCRIPT_CALL);
-        const payload = JSON.stringify(run.map((i) => steps[i].event));
-        calls.push({ bucket, members: run, queue: (p) => this.scripts.queue(p, 'applyEvents', bucket, [payload, durable ? '1' : '0']) });
+        const args: string[] = [durable ? '1' : '0'];
+        for (const i of run) for (const field of steps[i].event) args.push(field);
+        calls.push({ bucket, members: run, queue: (p) => this.scripts.queue(p, 'applyEvents', bucket, args) });
       }
     }
     const replies: unknown[] = new Array(steps.length);
     const followUps: FollowUpBatch[] = [];
     (await this.runner.runInBuckets(calls)).forEach(([error, result], c) => {
       if (error) throw scriptFailure('apply-events.lua', error);
-      const [outcomes, [texts, kept]] = result as [unknown[], [string[], string[]]];
-      calls[c].members.forEach((stepIndex, j) => (replies[stepIndex] = outcomes[j]));
+      const [answers, [texts, kept]] = result as [unknown[], [string[], string[]]];
+      let at = 0;
+      for (const stepIndex of calls[c].members) {
+        const kind = steps[stepIndex].event[0];
+        replies[stepIndex] = eventReply(kind, answers, at);
+        at += REPLY_WIDTH[kind];
+      }
       if (texts.length > 0) followUps.push({ bucket: calls[c].bucket, texts, kept });
     });
     return { replies, followUps };
@@ -110,6 +116,20 @@ export class ApplySteps {
   }
 }
 
+/** How many values of apply-events.lua's flat answer each kind of event has (see its header). */
+const REPLY_WIDTH: Record<EventKind, number> = { C: 2, D: 3, H: 1, J: 1, L: 1, c: 1, d: 2, h: 2 };
+
+/**
+ * One event's answer from the flat array, in the shape decodeChange and decodeIdStep read: an error
+ * text, a lone outcome, or its values ("h": [owner]).
+ */
+function eventReply(kind: EventKind, answers: readonly unknown[], at: number): unknown {
+  const first = answers[at];
+  const width = REPLY_WIDTH[kind];
+  if (typeof first === 'string' || width === 1) return first;
+  return kind === 'h' ? [answers[at + 1]] : answers.slice(at, at + width);
+}
+
 /** Indexes of `items` per key, in order. */
 function groupBy<T>(items: readonly T[], keyOf: (item: T) => number): Map<number, number[]> {
   const groups = new Map<number, number[]>();
@@ -137,7 +157,16 @@ export function scriptFailure(what: string, error: Error): Error {
 export function encodeChange(change: StateChange, claimed: string): EventStep['event'] {
   switch (change.kind) {
     case 'connect':
-      return ['C', change.userId, change.sessionId, change.state, String(change.atMs), change.serverId ?? '', change.guildIds, claimed];
+      return [
+        'C',
+        change.userId,
+        change.sessionId,
+        change.state,
+        String(change.atMs),
+        change.serverId ?? '',
+        change.guildIds.join(','),
+        claimed,
+      ];
     case 'disconnect':
       return ['D', change.sessionId, change.userId ?? ''];
     case 'heartbeat':

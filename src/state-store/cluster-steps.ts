@@ -31,7 +31,7 @@ export async function applyInBucketSteps(steps: ApplySteps, changes: readonly St
   const results = new Array<ChangeResult>(changes.length);
 
   // 1. The session id's bucket: CONNECT claims the id; a DISCONNECT or HEARTBEAT naming no user finds it.
-  const idSteps: (EventStep & { event: ['c' | 'd' | 'h', ...unknown[]] })[] = [];
+  const idSteps: (EventStep & { event: ['c' | 'd' | 'h', ...string[]] })[] = [];
   changes.forEach((change, index) => {
     if (change.kind === 'connect')
       idSteps.push({ index, bucket: layout.bucketOf(change.sessionId), event: ['c', change.sessionId, change.userId] });

@@ -46,6 +46,8 @@ export function scriptSettings(config: AppConfig, clustered: boolean): string {
   const priority = config.STATE_PRIORITY;
   return JSON.stringify({
     ttl: config.ENDED_SESSION_TTL_SECONDS,
+    // The same as text, for the commands that take it (a library has no `string` while it loads: prelude.lua, int_text).
+    ttlText: String(config.ENDED_SESSION_TTL_SECONDS),
     lease: config.SESSION_TTL_SECONDS,
     grace: config.VOICE_GRACE_SECONDS,
     maxSessions: config.MAX_SESSIONS_PER_USER,

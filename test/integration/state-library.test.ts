@@ -11,14 +11,15 @@ import { startTestRedis, TestRedis } from '../../testkit/redis-server';
  */
 
 const config = loadConfig({});
-const connect = (userId: string, sessionId: string) => JSON.stringify([['C', userId, sessionId, 'online', Date.now(), '', ['100'], '']]);
+/** apply-events' arguments for one CONNECT: the durable flag, then the event's fields. */
+const connect = (userId: string, sessionId: string) => ['0', 'C', userId, sessionId, 'online', String(Date.now()), '', '100', ''];
 
-/** The outcome of one apply-events call's only event. */
-const firstOutcome = (reply: unknown) => (reply as [unknown[]])[0][0];
+/** The answer to one apply-events call's only event, a CONNECT: its outcome and the sessions the bound ended (or an error text and ""). */
+const firstOutcome = (reply: unknown) => (reply as [unknown[]])[0].slice(0, 2);
 
-async function viaPipeline(redis: TestRedis, scripts: StateScripts, bucket: number, events: string): Promise<unknown> {
+async function viaPipeline(redis: TestRedis, scripts: StateScripts, bucket: number, args: string[]): Promise<unknown> {
   const pipeline = redis.client.pipeline();
-  scripts.queue(pipeline, 'applyEvents', bucket, [events, '0']);
+  scripts.queue(pipeline, 'applyEvents', bucket, args);
   const [[error, reply]] = (await pipeline.exec()) ?? [];
   if (error) throw error;
   return reply;
@@ -32,7 +33,7 @@ describe('a Redis restarted without persistence', () => {
   it('keeps answering: the library is loaded again on the first call that misses it', async () => {
     const layout = new KeyLayout(false);
     const scripts = new StateScripts(redis.client, config, layout);
-    expect(firstOutcome(await scripts.call('applyEvents', 0, [connect('1', 's1'), '0']))).toEqual([1, 0]);
+    expect(firstOutcome(await scripts.call('applyEvents', 0, connect('1', 's1')))).toEqual([1, 0]);
 
     await redis.kill();
     await redis.restart(); // empty: no data, no functions
@@ -41,7 +42,7 @@ describe('a Redis restarted without persistence', () => {
 
     expect(firstOutcome(await viaPipeline(redis, scripts, 0, connect('2', 's2')))).toEqual([1, 0]);
     await redis.client.call('FUNCTION', 'FLUSH');
-    expect(firstOutcome(await scripts.call('applyEvents', 0, [connect('3', 's3'), '0']))).toEqual([1, 0]);
+    expect(firstOutcome(await scripts.call('applyEvents', 0, connect('3', 's3')))).toEqual([1, 0]);
     expect(await redis.client.hmget('USER:STATE', '2', '3')).toEqual(['online', 'online']);
   });
 });
@@ -63,7 +64,7 @@ describe('every master', () => {
     const users = buckets.map((bucket) => {
       for (let id = 1; ; id++) if (redis.keys.bucketOf(String(id)) === bucket) return String(id);
     });
-    buckets.forEach((bucket, i) => scripts.queue(pipeline, 'applyEvents', bucket, [connect(users[i], `s${i}`), '0']));
+    buckets.forEach((bucket, i) => scripts.queue(pipeline, 'applyEvents', bucket, connect(users[i], `s${i}`)));
     const replies = (await pipeline.exec()) ?? [];
     expect(replies.map(([error, reply]) => error ?? firstOutcome(reply))).toEqual(buckets.map(() => [1, 0]));
   });
@@ -73,7 +74,7 @@ describe('every master', () => {
     const library = stateLibrary(config, true);
     await new StateScripts(redis.client, config, redis.keys).call('pruneVersions', 0, ['3600', '10']);
     // The single Redis's anchor (no hash tag) on a cluster: the CONNECT's keys are in other slots.
-    const reply = await redis.client.fcall(`${library.functionPrefix}apply_events`, 1, 'STATE_COUNTERS', '0', connect('7', 's7'), '0');
+    const reply = await redis.client.fcall(`${library.functionPrefix}apply_events`, 1, 'STATE_COUNTERS', '0', ...connect('7', 's7'));
     expect(String(firstOutcome(reply))).toMatch(/same slot|non local key/i);
   });
 });

@@ -29,10 +29,10 @@ state_function('adopt_original', function()
     if kind == 'S' then
       local ok, owner = pcall(redis.call, 'GET', op[2])
       if ok and owner == op[3] then
-        local outcome = connect_session(op[3], op[2], op[4], 0, '', {}, '')
+        local outcome = connect_session(op[3], op[2], op[4], '0', '', '', '')
         redis.call('DEL', op[2])
         if outcome == APPLIED and SETTINGS.lease <= 0 then
-          redis.call('ZADD', K.sessionLeases, now_ms() + tonumber(op[5]), op[3] .. ':' .. op[2])
+          redis.call('ZADD', K.sessionLeases, int_text(now_ms() + tonumber(op[5])), op[3] .. ':' .. op[2])
         end
         if outcome == APPLIED then adopted = adopted + 1 end
       end

@@ -43,6 +43,17 @@ local function append_change(field, record)
   redis.call('HSET', K.changeOverflow, field, record)
 end
 
+-- A state as a JSON string, kept for the few states there are (cjson.encode allocates a buffer each time).
+local jsonStates, jsonStateCount = {}, 0
+local function json_state(state)
+  local text = jsonStates[state]
+  if not text then
+    text = cjson.encode(state)
+    if jsonStateCount < 64 then jsonStates[state], jsonStateCount = text, jsonStateCount + 1 end
+  end
+  return text
+end
+
 local function shown_offline(state)
   return state == 'offline' or state == SETTINGS.invisibleAs
 end
@@ -85,9 +96,8 @@ local function flush_presence()
       else
         cause = 'status'
       end
-      local at, version = now_ms(), next_version(RECORDING_FLOOR)
-      append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. cjson.encode(shown) .. ',"previous":'
-        .. cjson.encode(previous) .. ',"cause":"' .. cause .. '","at":' .. at .. ',"version":' .. version .. '}')
+      append_change('p|' .. userId, '{"type":"PRESENCE","userId":"' .. userId .. '","state":' .. json_state(shown) .. ',"previous":'
+        .. json_state(previous) .. ',"cause":"' .. cause .. '","at":' .. now_text() .. ',"version":' .. next_version(RECORDING_FLOOR) .. '}')
     end
   end
   pending, pendingOrder = {}, {}
@@ -103,8 +113,7 @@ record_voice = function(guildId, channelId, userId, change)
   local cause = VOICE_CAUSES[change_cause] or change_cause or (change == 'JOIN' and 'join' or 'leave')
   -- A JOIN that ends a seat moved the user (or took the seat over); the LEAVE says so.
   if change_cause == 'J' and change == 'LEAVE' then cause = 'move' end
-  local at, version = now_ms(), next_version(RECORDING_FLOOR)
   append_change('v|' .. guildId .. '|' .. channelId .. '|' .. userId, '{"type":"VOICE","guildId":"' .. guildId .. '","channelId":"'
-    .. channelId .. '","userId":"' .. userId .. '","change":"' .. change .. '","cause":"' .. cause .. '","at":' .. at .. ',"version":'
-    .. version .. '}')
+    .. channelId .. '","userId":"' .. userId .. '","change":"' .. change .. '","cause":"' .. cause .. '","at":' .. now_text() .. ',"version":'
+    .. next_version(RECORDING_FLOOR) .. '}')
 end

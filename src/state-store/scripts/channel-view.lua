@@ -96,7 +96,7 @@ local function save()
   for key in pairs(touched) do redis.call('PERSIST', key) end
   touched = {}
   for counter, delta in pairs(counterMoves) do
-    if delta ~= 0 then redis.call('HINCRBY', K.counters, counter, delta) end
+    if delta ~= 0 then redis.call('HINCRBY', K.counters, counter, int_text(delta)) end
   end
   counterMoves = {}
 end

@@ -7,7 +7,7 @@
 ]]
 state_function('expire_sessions', function()
   change_cause = 'lease'
-  local due = redis.call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
+  local due = redis.call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_text(), 'LIMIT', '0', arg(1))
   local ended = 0
   for _, member in ipairs(due) do
     redis.call('ZREM', K.sessionLeases, member)

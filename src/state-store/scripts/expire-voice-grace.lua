@@ -9,7 +9,7 @@
 ]]
 state_function('expire_voice_grace', function()
   change_cause = 'grace'
-  local due = redis.call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_ms(), 'LIMIT', 0, tonumber(arg(1)))
+  local due = redis.call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_text(), 'LIMIT', '0', arg(1))
   local seats = 0
   for _, userId in ipairs(due) do
     redis.call('ZREM', K.voiceGrace, userId)

@@ -4,7 +4,7 @@
   rules it implements are stated in docs/rules.md, these files say how they sit in Redis.
 
   Compiled in at load (state-scripts.ts, before this file): LAYOUT, the key names from redis-keys.ts
-  (the one place that defines them); SETTINGS (ttl, lease, grace, maxSessions, rank, invisibleAs,
+  (the one place that defines them); SETTINGS (ttl and ttlText, lease, grace, maxSessions, rank, invisibleAs,
   scope, inline, changes = { enabled, limit }); FUNCTION_PREFIX, the library's own prefix for its
   function names (it carries a hash of the text, so instances with other settings sharing a Redis
   load libraries of their own).
@@ -87,6 +87,34 @@ local function now_ms()
 end
 
 --[[
+  Numbers as Redis text. redis.call turns a Lua number argument into text with C's "%.17g", and Lua's
+  own number-to-text conversion (`..`) uses "%.14g": C's floating-point formatting, the costliest step
+  of a call that does it (a profile of a drain: ~10 % of Redis's time). So no number is handed to
+  redis.call: the library passes the text it was given (an event's time), constants given as text
+  (TTL_TEXT, compiled in), per-call instants made text once per call (now_text, deadline_text), and other whole
+  numbers through int_text ("%d": integer formatting, exact below 2^63).
+]]
+local function int_text(n) return string.format('%d', n) end
+local TTL_TEXT = SETTINGS.ttlText
+
+local nowText, deadlines
+on_call[#on_call + 1] = function() nowText, deadlines = nil, {} end
+local function now_text()
+  if not nowText then nowText = int_text(now_ms()) end
+  return nowText
+end
+
+-- now + seconds, as text, once per call for each setting (the lease, the grace period).
+local function deadline_text(seconds)
+  local text = deadlines[seconds]
+  if not text then
+    text = int_text(now_ms() + seconds * 1000)
+    deadlines[seconds] = text
+  end
+  return text
+end
+
+--[[
   The bucket's clock (STATE_CLOCK): the versions of change records and follow-ups. The next is
   max(now in µs, the last version + 1, floor), so versions only grow, across calls, and across a
   failover too unless the new master's clock is behind by more than the failover took. Read at
@@ -101,7 +129,7 @@ local function next_version(floor)
     local s, us = server_time()
     clock = math.max(s * 1000000 + us, tonumber(redis.call('GET', K.clock) or '0') + 1, floor)
   end
-  return string.format('%.0f', clock)
+  return int_text(clock)
 end
 
 local function begin_call(keys, args)
@@ -113,7 +141,7 @@ local function begin_call(keys, args)
 end
 
 local function end_call()
-  if clock then redis.call('SET', K.clock, string.format('%.0f', clock)) end
+  if clock then redis.call('SET', K.clock, int_text(clock)) end
 end
 
 -- Registers a state function: body() runs between begin_call and end_call, with arg(i) its own arguments.
@@ -148,7 +176,10 @@ local function id_greater(a, b)
 end
 
 local function split_list(text)
+  if not text or text == '' then return {} end
+  -- Most lists hold one item.
+  if not string.find(text, ',', 1, true) then return { text } end
   local items = {}
-  if text then for item in string.gmatch(text, '[^,]+') do items[#items + 1] = item end end
+  for item in string.gmatch(text, '[^,]+') do items[#items + 1] = item end
   return items
 end

@@ -27,7 +27,7 @@ local function claim_session_id(sessionId, userId)
   local key = K.sessionOwners .. sessionId
   local claim = redis.call('HGET', key, userId)
   if not claim or string.sub(claim, -2) ~= '|e' then
-    redis.call('HSET', key, userId, redis.call('HINCRBY', key, '#', 1))
+    redis.call('HSET', key, userId, int_text(redis.call('HINCRBY', key, '#', '1')))
     redis.call('PERSIST', key)
   end
   local pendingKey = K.pendingDisconnect .. sessionId
@@ -43,7 +43,7 @@ end
 local function resolve_session_id(sessionId)
   local owner = owner_of(sessionId)
   if owner then return APPLIED, owner end
-  local marked = redis.call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', SETTINGS.ttl, 'NX')
+  local marked = redis.call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', TTL_TEXT, 'NX')
   return marked and APPLIED or DUPLICATE, ''
 end
 
@@ -52,11 +52,11 @@ local function end_claim(sessionId, userId)
   local key = K.sessionOwners .. sessionId
   local claim = redis.call('HGET', key, userId)
   if claim and string.sub(claim, -2) == '|e' then return DUPLICATE end
-  redis.call('HSET', key, userId, (claim or redis.call('HINCRBY', key, '#', 1)) .. '|e')
+  redis.call('HSET', key, userId, (claim or int_text(redis.call('HINCRBY', key, '#', '1'))) .. '|e')
   local fields = redis.call('HGETALL', key)
   for i = 1, #fields, 2 do
     if fields[i] ~= '#' and string.sub(fields[i + 1], -2) ~= '|e' then return APPLIED end
   end
-  redis.call('EXPIRE', key, SETTINGS.ttl)
+  redis.call('EXPIRE', key, TTL_TEXT)
   return APPLIED
 end

@@ -13,14 +13,14 @@ local function session_key(userId, sessionId)
 end
 
 -- Single Redis: SESSION_OWNER:<sessionId> = "<ts>|<userId>" of the newest CONNECT with that id (a tie: the larger userId).
-local function inline_claim_owner(sessionId, userId, ts)
+local function inline_claim_owner(sessionId, userId, ts, tsText)
   local key = K.sessionOwner .. sessionId
   local known = redis.call('GET', key)
   if known then
     local knownTs, knownUser = string.match(known, '^(%d+)|(%d+)$')
     if knownTs and (tonumber(knownTs) > ts or (tonumber(knownTs) == ts and not id_greater(userId, knownUser) and userId ~= knownUser)) then return end
   end
-  redis.call('SET', key, ts .. '|' .. userId)
+  redis.call('SET', key, tsText .. '|' .. userId)
 end
 
 local function inline_owner_of(sessionId)
@@ -31,7 +31,7 @@ end
 -- The session ended for this user: the id's owner record expires with the tombstone, unless
 -- another user's newer claim holds it (a reused id), which stays as it is.
 local function inline_release_owner(sessionId, userId)
-  if inline_owner_of(sessionId) == userId then redis.call('EXPIRE', K.sessionOwner .. sessionId, SETTINGS.ttl) end
+  if inline_owner_of(sessionId) == userId then redis.call('EXPIRE', K.sessionOwner .. sessionId, TTL_TEXT) end
 end
 
 local function rank(state)
@@ -65,7 +65,7 @@ end
 
 local function add_session_guilds(userId, guildIds)
   for _, guildId in ipairs(guildIds) do
-    if redis.call('HINCRBY', K.userGuilds .. userId, guildId, 1) == 1 then
+    if redis.call('HINCRBY', K.userGuilds .. userId, guildId, '1') == 1 then
       if INLINE then redis.call('SADD', K.guildOnline .. guildId, userId) else touch_membership(userId, guildId) end
     end
   end
@@ -73,7 +73,7 @@ end
 
 local function drop_session_guilds(userId, guildIds)
   for _, guildId in ipairs(guildIds) do
-    if redis.call('HINCRBY', K.userGuilds .. userId, guildId, -1) <= 0 then
+    if redis.call('HINCRBY', K.userGuilds .. userId, guildId, '-1') <= 0 then
       redis.call('HDEL', K.userGuilds .. userId, guildId)
       if INLINE then redis.call('SREM', K.guildOnline .. guildId, userId) else touch_membership(userId, guildId) end
     end
@@ -89,7 +89,7 @@ end
 
 local function tombstone(sessionKey)
   redis.call('HSET', sessionKey, 'state', 'ended')
-  redis.call('EXPIRE', sessionKey, SETTINGS.ttl)
+  redis.call('EXPIRE', sessionKey, TTL_TEXT)
 end
 
 --[[
@@ -156,11 +156,13 @@ end
   - its chat server's RESET is newer: it ended at the reset;
   - live already: a status change, the newest CONNECT (by ts) wins;
   - else it starts, and the user is online.
+  tsText: ts as the event gave it (ms, decimal). guilds: its guild ids, comma-separated ('' for none).
   claimed: '' on a single Redis (the session id's owner and pending marker are handled here); on a
   cluster, what the CONNECT's first step (claim_session_id, in the session id's bucket) found:
   '1' when a pending DISCONNECT was there.
 ]]
-local function connect_registers(userId, sessionId, state, ts, serverId, guildIds, claimed)
+local function connect_registers(userId, sessionId, state, tsText, serverId, guilds, claimed)
+  local ts = tonumber(tsText)
   local sessionKey = session_key(userId, sessionId)
   local record = redis.call('HMGET', sessionKey, 'state', 'st', 'ts', 'guilds', 'since')
   local member = userId .. ':' .. sessionId
@@ -179,10 +181,10 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     local outcome = DUPLICATE
     local known = tonumber(record[3])
     -- A session started at its earliest CONNECT (what its server's RESET is compared with).
-    if ts < tonumber(record[5] or ts) then redis.call('HSET', sessionKey, 'since', ts) end
+    if ts < tonumber(record[5] or ts) then redis.call('HSET', sessionKey, 'since', tsText) end
     if ts > known or (ts == known and state ~= record[2] and outranks(state, record[2])) then
       -- Newer: its time is kept even when the state is the same, so that an older one applied later loses.
-      redis.call('HSET', sessionKey, 'st', state, 'ts', ts)
+      redis.call('HSET', sessionKey, 'st', state, 'ts', tsText)
       if state ~= record[2] then
         redis.call('HSET', K.userSessions .. userId, sessionId, state)
         refresh_shown_state(userId)
@@ -193,7 +195,7 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     end
     local have, added = {}, {}
     for _, g in ipairs(split_list(record[4])) do have[g] = true end
-    for _, g in ipairs(guildIds) do
+    for _, g in ipairs(split_list(guilds)) do
       if not have[g] then have[g] = true; added[#added + 1] = g end
     end
     if #added > 0 then
@@ -201,12 +203,12 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
       add_session_guilds(userId, added)
       outcome = APPLIED
     end
-    if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, 'XX', now_ms() + SETTINGS.lease * 1000, member) end
+    if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, 'XX', deadline_text(SETTINGS.lease), member) end
     return outcome, 0
   end
   local endedAlready
   if INLINE then
-    inline_claim_owner(sessionId, userId, ts)
+    inline_claim_owner(sessionId, userId, ts, tsText)
     endedAlready = redis.call('DEL', K.pendingDisconnect .. sessionId) == 1
   else
     endedAlready = claimed == '1'
@@ -228,10 +230,10 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
     live = redis.call('HLEN', K.userSessions .. userId)
   end
   local unique, seen = {}, {}
-  for _, g in ipairs(guildIds) do
+  for _, g in ipairs(split_list(guilds)) do
     if not seen[g] then seen[g] = true; unique[#unique + 1] = g end
   end
-  redis.call('HSET', sessionKey, 'state', 'live', 'st', state, 'ts', ts, 'since', ts, 'server', serverId, 'guilds', table.concat(unique, ','))
+  redis.call('HSET', sessionKey, 'state', 'live', 'st', state, 'ts', tsText, 'since', tsText, 'server', serverId, 'guilds', table.concat(unique, ','))
   -- Only a tombstone has an expiry, and every SESSION hash we write has a state: none read, none to clear.
   if record[1] then redis.call('PERSIST', sessionKey) end
   if live == 0 then
@@ -241,19 +243,19 @@ local function connect_registers(userId, sessionId, state, ts, serverId, guildId
   redis.call('HSET', K.userSessions .. userId, sessionId, state)
   add_session_guilds(userId, unique)
   if serverId ~= '' then redis.call('SADD', K.serverSessions .. serverId, member) end
-  if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, now_ms() + SETTINGS.lease * 1000, member) end
+  if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, deadline_text(SETTINGS.lease), member) end
   refresh_shown_state(userId, live == 0 and { state } or nil)
   return APPLIED, evicted, live == 0
 end
 
-local function connect_session(userId, sessionId, state, ts, serverId, guildIds, claimed)
-  local outcome, evicted, graceEnded = connect_registers(userId, sessionId, state, ts, serverId, guildIds, claimed)
+local function connect_session(userId, sessionId, state, tsText, serverId, guilds, claimed)
+  local outcome, evicted, graceEnded = connect_registers(userId, sessionId, state, tsText, serverId, guilds, claimed)
   -- A grace period this CONNECT ended (its first live session) has no deadline left to move.
-  if not graceEnded then note_chat_life(userId, math.min(ts, now_ms())) end
+  if not graceEnded then note_chat_life(userId, math.min(tonumber(tsText), now_ms())) end
   if not INLINE and outcome ~= APPLIED then
     local record = redis.call('HMGET', session_key(userId, sessionId), 'state', 'guilds')
     touch_session(userId, sessionId, split_list(record[2]), record[1] == 'ended')
-    touch_session(userId, sessionId, guildIds, false)
+    touch_session(userId, sessionId, split_list(guilds), false)
   end
   return outcome, evicted
 end
@@ -269,7 +271,7 @@ local function disconnect_session(sessionId, userId)
   if userId == '' then
     userId = inline_owner_of(sessionId)
     if not userId then
-      local marked = redis.call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', SETTINGS.ttl, 'NX')
+      local marked = redis.call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', TTL_TEXT, 'NX')
       return marked and APPLIED or DUPLICATE, '', false
     end
   end
@@ -286,6 +288,6 @@ local function renew_lease(userId, sessionId)
   -- millisecond (a HEARTBEAT right after its CONNECT): liveness, not ZADD's changed count, decides.
   local member = userId .. ':' .. sessionId
   if not redis.call('ZSCORE', K.sessionLeases, member) then return DUPLICATE end
-  redis.call('ZADD', K.sessionLeases, 'XX', now_ms() + SETTINGS.lease * 1000, member)
+  redis.call('ZADD', K.sessionLeases, 'XX', deadline_text(SETTINGS.lease), member)
   return APPLIED
 end

@@ -16,11 +16,12 @@ local function scope_of(guildId, channelId)
   return guildId
 end
 
+-- A JOIN register's value as a table: ts (a number), tsText (as stored), g, c, server.
 local function parse_join(raw)
   if not raw then return nil end
   local ts, g, c, server = string.match(raw, '^(%d+)|(%d+)|(%d+)|(.*)$')
   if not ts then return nil end
-  return { ts = tonumber(ts), g = g, c = c, server = server }
+  return { ts = tonumber(ts), tsText = ts, g = g, c = c, server = server }
 end
 
 -- Newest JOIN wins; a tie goes to the larger guild id, channel id, then serverId (none smallest).
@@ -49,7 +50,7 @@ local function reset_times(hashName)
   -- Records a RESET at `at` unless a later one is known.
   function times.raise(serverId, at)
     if at > times.of(serverId) then
-      redis.call('HSET', K[hashName], serverId, at)
+      redis.call('HSET', K[hashName], serverId, int_text(at))
       known[serverId] = at
     end
   end
@@ -76,11 +77,17 @@ end
 -- The user's seat count moved by delta: keeps STATE_COUNTERS.voice_seats exact and the register's
 -- lifetime right (kept while seated, expiring once they sit nowhere). Only this sets an expiry on
 -- the key, and only at n = 0, so a key with n > 0 has none: PERSIST is needed only when n leaves 0.
-local function count_seats(userId, voiceKey, delta)
-  local n = delta ~= 0 and redis.call('HINCRBY', voiceKey, 'n', delta) or tonumber(redis.call('HGET', voiceKey, 'n') or '0')
+-- known: the count when the caller has read it already (and delta is 0).
+local function count_seats(userId, voiceKey, delta, known)
+  local n
+  if delta ~= 0 then
+    n = redis.call('HINCRBY', voiceKey, 'n', int_text(delta))
+  else
+    n = known or tonumber(redis.call('HGET', voiceKey, 'n') or '0')
+  end
   if delta ~= 0 then count('voice_seats', delta) end
   if n <= 0 then
-    redis.call('EXPIRE', voiceKey, SETTINGS.ttl)
+    redis.call('EXPIRE', voiceKey, TTL_TEXT)
   elseif n - delta <= 0 then
     redis.call('PERSIST', voiceKey)
   end
@@ -106,8 +113,9 @@ end
 
 -- Whether a JOIN's seat is in the view: seated, or made unreal by its server's RESET that has not
 -- reached it yet (a RESET ends its seats in bounded steps; until then they are still counted).
-local function in_view(userId, voiceKey, join)
-  if seated(voiceKey, join) then return true end
+-- `leave`: as for seated().
+local function in_view(userId, voiceKey, join, leave)
+  if seated(voiceKey, join, leave) then return true end
   return join.server ~= '' and redis.call('SISMEMBER', K.voiceServerSeats .. join.server, seat_member(userId, join)) == 1
 end
 
@@ -115,7 +123,7 @@ end
 -- redelivered JOIN cannot bring it back, a newer one can. Returns 1 if the user sat there.
 local function end_seat(userId, voiceKey, join)
   if not seated(voiceKey, join) then return 0 end
-  redis.call('HSET', voiceKey, 'L|' .. join.g .. ':' .. join.c, join.ts)
+  redis.call('HSET', voiceKey, 'L|' .. join.g .. ':' .. join.c, join.tsText)
   unsit(userId, join)
   return 1
 end
@@ -126,7 +134,7 @@ end
 
 -- The grace period (re)starts: the user's seats end at now + grace unless a session starts first.
 local function start_grace(userId)
-  if SETTINGS.grace > 0 then redis.call('ZADD', K.voiceGrace, now_ms() + SETTINGS.grace * 1000, userId) end
+  if SETTINGS.grace > 0 then redis.call('ZADD', K.voiceGrace, deadline_text(SETTINGS.grace), userId) end
 end
 
 --[[
@@ -138,7 +146,7 @@ end
   alive past what its own time allows.
 ]]
 local function note_chat_life(userId, at)
-  if SETTINGS.grace > 0 then redis.call('ZADD', K.voiceGrace, 'XX', 'GT', at + SETTINGS.grace * 1000, userId) end
+  if SETTINGS.grace > 0 then redis.call('ZADD', K.voiceGrace, 'XX', 'GT', int_text(at + SETTINGS.grace * 1000), userId) end
 end
 
 --[[
@@ -166,56 +174,67 @@ local function touch_scope(userId, guildId, channelId)
   end
 end
 
-local function join_registers(userId, guildId, channelId, ts, serverId)
+-- tsText: the JOIN's time as the event gave it (ms, decimal).
+local function join_registers(userId, guildId, channelId, tsText, serverId)
+  local ts = tonumber(tsText)
   local voiceKey = K.userVoice .. userId
   local field = 'J|' .. scope_of(guildId, channelId)
-  -- The scope's JOIN and this channel's LEAVE in one read (only this function writes the JOIN, and no LEAVE before seated() below).
-  local known = redis.call('HMGET', voiceKey, field, 'L|' .. guildId .. ':' .. channelId)
+  -- The scope's JOIN, this channel's LEAVE and the seat count in one read (only this function writes the JOIN, and
+  -- no LEAVE is written before seated() below).
+  local known = redis.call('HMGET', voiceKey, field, 'L|' .. guildId .. ':' .. channelId, 'n')
   local old, leave = parse_join(known[1]), tonumber(known[2] or '-1')
   if old and not join_newer(ts, guildId, channelId, serverId, old) then
     if old.ts == ts and old.g == guildId and old.c == channelId and old.server == serverId then return DUPLICATE end
     return STALE
   end
-  local join = { ts = ts, g = guildId, c = channelId, server = serverId }
-  local wasSeated = old ~= nil and in_view(userId, voiceKey, old)
-  redis.call('HSET', voiceKey, field, ts .. '|' .. guildId .. '|' .. channelId .. '|' .. serverId)
-  local nowSeated = seated(voiceKey, join, leave)
+  local join = { ts = ts, tsText = tsText, g = guildId, c = channelId, server = serverId }
   local sameSeat = old ~= nil and old.g == guildId and old.c == channelId
-  local delta = 0
+  local wasSeated = old ~= nil and in_view(userId, voiceKey, old, sameSeat and leave or nil)
+  redis.call('HSET', voiceKey, field, tsText .. '|' .. guildId .. '|' .. channelId .. '|' .. serverId)
+  local nowSeated = seated(voiceKey, join, leave)
+  local delta, viewChanged = 0, false
   if wasSeated and not (sameSeat and nowSeated) then
     unsit(userId, old)
-    if not INLINE and not sameSeat then redis.call('HSET', voiceKey, 'M|' .. old.g .. ':' .. old.c, 1) end
-    delta = delta - 1
+    if not INLINE and not sameSeat then redis.call('HSET', voiceKey, 'M|' .. old.g .. ':' .. old.c, '1') end
+    delta, viewChanged = delta - 1, true
   elseif wasSeated and old.server ~= serverId and old.server ~= '' then
     -- Same seat, now owed to another signaling server's JOIN: its RESET no longer concerns the old one.
     redis.call('SREM', K.voiceServerSeats .. old.server, seat_member(userId, old))
   end
   if nowSeated and not (sameSeat and wasSeated) then
     sit(userId, join)
-    delta = delta + 1
+    delta, viewChanged = delta + 1, true
   elseif nowSeated and serverId ~= '' then
     redis.call('SADD', K.voiceServerSeats .. serverId, seat_member(userId, join))
   end
-  count_seats(userId, voiceKey, delta)
+  -- The count read above still holds unless the view was edited (reading a channel may adopt its members' seats).
+  count_seats(userId, voiceKey, delta, not viewChanged and tonumber(known[3] or '0') or nil)
   if nowSeated and not has_live_session(userId) then start_grace(userId) end
   return APPLIED
 end
 
-local function leave_registers(userId, guildId, channelId, ts)
+local function leave_registers(userId, guildId, channelId, tsText)
+  local ts = tonumber(tsText)
   -- Single Redis: the channel is read first, so that members another writer left there are adopted (adopt_seat) before this LEAVE.
   if INLINE then channel(guildId, channelId) end
   local voiceKey = K.userVoice .. userId
   local leaveField = 'L|' .. guildId .. ':' .. channelId
-  local before = tonumber(redis.call('HGET', voiceKey, leaveField) or '-1')
+  -- This channel's LEAVE, the scope's JOIN and the seat count in one read.
+  local known = redis.call('HMGET', voiceKey, leaveField, 'J|' .. scope_of(guildId, channelId), 'n')
+  local before = tonumber(known[1] or '-1')
   if before >= ts then return before == ts and DUPLICATE or STALE end
-  local join = parse_join(redis.call('HGET', voiceKey, 'J|' .. scope_of(guildId, channelId)))
+  local join = parse_join(known[2])
   -- Older than the newest JOIN of its scope: it can never matter (a JOIN of this channel that it
   -- could end would have to be newer still).
   if join and ts < join.ts then return STALE end
-  local wasSeated = join ~= nil and join.g == guildId and join.c == channelId and seated(voiceKey, join)
-  redis.call('HSET', voiceKey, leaveField, ts)
-  if wasSeated then unsit(userId, join) end
-  count_seats(userId, voiceKey, wasSeated and -1 or 0)
+  local wasSeated = join ~= nil and join.g == guildId and join.c == channelId and seated(voiceKey, join, before)
+  redis.call('HSET', voiceKey, leaveField, tsText)
+  if wasSeated then
+    unsit(userId, join)
+    count_seats(userId, voiceKey, -1)
+  else
+    count_seats(userId, voiceKey, 0, tonumber(known[3] or '0'))
+  end
   return APPLIED
 end
 
@@ -227,19 +246,19 @@ end
   not a seat and leaves the view. Single Redis (the guild's and the user's keys are one reach).
 ]]
 adopt_seat = function(userId, guildId, channelId)
-  local outcome = join_registers(userId, guildId, channelId, 0, '')
+  local outcome = join_registers(userId, guildId, channelId, '0', '')
   if not seat_state(userId, guildId, channelId) then remove_from_channel(guildId, channelId, userId) end
   return outcome
 end
 
-local function apply_join(userId, guildId, channelId, ts, serverId)
-  local outcome = join_registers(userId, guildId, channelId, ts, serverId)
+local function apply_join(userId, guildId, channelId, tsText, serverId)
+  local outcome = join_registers(userId, guildId, channelId, tsText, serverId)
   if not INLINE and outcome ~= APPLIED then touch_scope(userId, guildId, channelId) end
   return outcome
 end
 
-local function apply_leave(userId, guildId, channelId, ts)
-  local outcome = leave_registers(userId, guildId, channelId, ts)
+local function apply_leave(userId, guildId, channelId, tsText)
+  local outcome = leave_registers(userId, guildId, channelId, tsText)
   if not INLINE and outcome ~= APPLIED then touch_scope(userId, guildId, channelId) end
   return outcome
 end
