@@ -70,7 +70,7 @@ export class ConsumerLifecycle {
 
   /** After a Redis failover or restart: replays what was applied since sinceMs, now or at the next join. */
   replayAfterFailover(sinceMs: number, reason: string): Promise<void> {
-    return this.replay.replay(this.member, sinceMs, reason);
+    return this.replay.since(this.member, sinceMs, reason);
   }
 
   /** Stops the connect loop, waits for the queued changes, then leaves the group. */

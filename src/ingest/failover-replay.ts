@@ -19,7 +19,7 @@ export class FailoverReplay {
   ) {}
 
   /** `member`: the consumer while it is in its group, else undefined. */
-  async replay(member: Consumer | undefined, sinceMs: number, reason: string): Promise<void> {
+  async since(member: Consumer | undefined, sinceMs: number, reason: string): Promise<void> {
     if (!member) {
       // Rebalancing, switching or reconnecting: replay once the group has given this instance its partitions.
       if (!this.pending || sinceMs < this.pending.sinceMs) this.pending = { sinceMs, reason };
@@ -38,7 +38,7 @@ export class FailoverReplay {
   joined(member: Consumer | undefined): void {
     const pending = this.pending;
     this.pending = undefined;
-    if (pending) void this.replay(member, pending.sinceMs, pending.reason);
+    if (pending) void this.since(member, pending.sinceMs, pending.reason);
   }
 
   /** The consumer moves to another group (a rebuild's), which replays from the earliest offset anyway. */
