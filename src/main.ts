@@ -4,10 +4,10 @@ import { startApp } from './app';
 import { InvalidConfigError, loadConfig } from './config/app-config';
 
 /**
- * The path of an event: KafkaEventsServer (ingest/) fetches a batch -> BatchApplier decodes it ->
- * the service EventRoutes names for its topic: SessionsService / VoiceService.applyAll (the rules)
- * -> StateStore (state-store/, Redis scripts). The path of a query: GuildStatesController ->
- * GuildStatesService -> StateStore.
+ * The path of an event: KafkaEventsServer (ingest/) consumes -> BatchLoop takes a fetched batch
+ * chunk by chunk -> BatchApplier decodes it -> the service EventRoutes names for its topic:
+ * SessionsService / VoiceService.applyAll (the rules) -> StateStore (state-store/, Redis scripts).
+ * The path of a query: GuildStatesController -> GuildStatesService -> StateStore.
  *
  * Stopping (SIGTERM / SIGINT): Nest's shutdown hooks (app.ts) close HTTP, then the consumer - it
  * stops fetching, lets the in-flight batches finish and commits their offsets - then Redis, and
