@@ -20,6 +20,7 @@ import { wholeGuildScenario } from './scenarios/whole-guild';
 import { BenchContext, BenchKafka, startBenchKafka } from './lib/context';
 import { log, machine, RECORDED_DIR, RUNS_DIR, ScenarioResult, table, writeResult, writeSummary } from './lib/report';
 import { judge, targetTable } from './targets';
+import { redisInstructionsScenario } from './scenarios/redis-instructions';
 import { mixedWorkload } from '../testkit/mixed-workload';
 
 interface Scenario {
@@ -57,6 +58,11 @@ const SCENARIOS: Record<string, Scenario> = {
     seconds: [20, 8],
   },
   memory: { run: memoryScenario, what: 'Redis bytes per online user', seconds: [65, 15] },
+  'redis-instructions': {
+    run: redisInstructionsScenario,
+    what: 'Redis instructions per applied event (callgrind: repeatable on a busy machine), change stream on and off',
+    seconds: [150, 45],
+  },
   cluster: { run: clusterScenario, what: '1 Redis vs a local 3-master Redis Cluster (only when named)', seconds: [120, 40], extra: true },
 };
 const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => !SCENARIOS[name].extra);

@@ -30,14 +30,14 @@ state_function('adopt_original', function()
       local ok, owner = pcall(redis.call, 'GET', op[2])
       if ok and owner == op[3] then
         local outcome = connect_session(op[3], op[2], op[4], '0', '', '', '')
-        redis.call('DEL', op[2])
+        call('DEL', op[2])
         if outcome == APPLIED and SETTINGS.lease <= 0 then
-          redis.call('ZADD', K.sessionLeases, int_text(now_ms() + tonumber(op[5])), op[3] .. ':' .. op[2])
+          call('ZADD', K.sessionLeases, int_text(now_ms() + tonumber_(op[5])), op[3] .. ':' .. op[2])
         end
         if outcome == APPLIED then adopted = adopted + 1 end
       end
     elseif kind == 'V' then
-      redis.call('HDEL', K.guild .. op[2], field(op[5]))
+      call('HDEL', K.guild .. op[2], field(op[5]))
       for _, userId in ipairs(op[4]) do
         adopt_seat(userId, op[2], op[3])
         if seat_state(userId, op[2], op[3]) then adopted = adopted + 1 end
@@ -45,7 +45,7 @@ state_function('adopt_original', function()
     elseif kind == 'R' then
       channel(op[2], op[3])
     elseif kind == 'U' then
-      redis.call('HDEL', K.userState, field(op[2]))
+      call('HDEL', K.userState, field(op[2]))
     else
       error('unknown operation ' .. tostring(kind))
     end

@@ -28,19 +28,19 @@ on_call[#on_call + 1] = function() room, overflowing = nil, nil end
 
 local function append_change(field, record)
   if overflowing == nil then
-    overflowing = redis.call('EXISTS', K.changeOverflow) == 1
-    room = overflowing and 0 or CHANGES.limit - redis.call('XLEN', K.changeOutbox)
+    overflowing = call('EXISTS', K.changeOverflow) == 1
+    room = overflowing and 0 or CHANGES.limit - call('XLEN', K.changeOutbox)
   end
   if not overflowing then
     if room > 0 then
-      redis.call('XADD', K.changeOutbox, '*', 'r', record)
+      call('XADD', K.changeOutbox, '*', 'r', record)
       room = room - 1
       return
     end
-    redis.call('HSET', K.changeOverflow, '#resync', '1')
+    call('HSET', K.changeOverflow, '#resync', '1')
     overflowing = true
   end
-  redis.call('HSET', K.changeOverflow, field, record)
+  call('HSET', K.changeOverflow, field, record)
 end
 
 -- A state as a JSON string, kept for the few states there are (cjson.encode allocates a buffer each time).
@@ -72,10 +72,11 @@ on_call[#on_call + 1] = function() pending, pendingOrder = {}, {} end
 
 record_presence = function(userId, shown, stored)
   if not RECORDING_ON then return stored end
-  if stored == nil then stored = redis.call('HGET', K.userState, userId) end
+  if stored == nil then stored = call('HGET', K.userState, userId) end
   local change = pending[userId]
   if not change then
-    change = { previous = stored or 'offline' }
+    -- Every field the record may take, so the table is made at its size once.
+    change = { previous = stored or 'offline', shown = false, cause = false }
     pending[userId] = change
     pendingOrder[#pendingOrder + 1] = userId
   end
@@ -84,6 +85,7 @@ record_presence = function(userId, shown, stored)
 end
 
 local function flush_presence()
+  if #pendingOrder == 0 then return end
   for _, userId in ipairs(pendingOrder) do
     local change = pending[userId]
     local shown, previous = change.shown, change.previous

@@ -13,26 +13,26 @@ local channels = {}
 on_call[#on_call + 1] = function() channels = {} end
 local adopt_seat -- defined with the voice registers (voice.lua)
 local function canonical(raw)
-  return string.find(raw, '^%["[%d",]*"%]$') ~= nil and string.find(raw, '""', 1, true) == nil
+  return find(raw, '^%["[%d",]*"%]$') ~= nil and find(raw, '""', 1, true) == nil
 end
 
 local function channel(guildId, channelId)
   local id = guildId .. ':' .. channelId
   local entry = channels[id]
   if not entry then
-    local raw = redis.call('HGET', K.guild .. guildId, channelId)
+    local raw = call('HGET', K.guild .. guildId, channelId)
     local dirty, foreign = false, nil
     if raw and raw ~= '[]' and not canonical(raw) then
       local ok, decoded = pcall(cjson.decode, raw)
       local members = {}
       if ok and type(decoded) == 'table' then
         for _, m in ipairs(decoded) do
-          local text = type(m) == 'number' and string.format('%.0f', m) or tostring(m)
-          if string.find(text, '^%d+$') then members[#members + 1] = text end
+          local text = type(m) == 'number' and format('%.0f', m) or tostring(m)
+          if find(text, '^%d+$') then members[#members + 1] = text end
         end
       end
       foreign = members
-      raw = #members > 0 and ('["' .. table.concat(members, '","') .. '"]') or nil
+      raw = #members > 0 and ('["' .. concat(members, '","') .. '"]') or nil
       dirty = true
     end
     if raw == '[]' then raw = nil end
@@ -50,10 +50,10 @@ local function add_to_channel(guildId, channelId, userId)
   local member = '"' .. userId .. '"'
   if not entry.raw then
     entry.raw = '[' .. member .. ']'
-  elseif string.find(entry.raw, member, 1, true) then
+  elseif find(entry.raw, member, 1, true) then
     return false
   else
-    entry.raw = string.sub(entry.raw, 1, -2) .. ',' .. member .. ']'
+    entry.raw = sub(entry.raw, 1, -2) .. ',' .. member .. ']'
   end
   entry.dirty = true
   record_voice(guildId, channelId, userId, 'JOIN')
@@ -63,13 +63,13 @@ end
 local function remove_from_channel(guildId, channelId, userId)
   local entry = channel(guildId, channelId)
   if not entry.raw then return false end
-  local first, last = string.find(entry.raw, '"' .. userId .. '"', 1, true)
+  local first, last = find(entry.raw, '"' .. userId .. '"', 1, true)
   if not first then return false end
-  local before, after = string.sub(entry.raw, 1, first - 1), string.sub(entry.raw, last + 1)
-  if string.sub(after, 1, 1) == ',' then
-    after = string.sub(after, 2)
-  elseif string.sub(before, -1) == ',' then
-    before = string.sub(before, 1, -2)
+  local before, after = sub(entry.raw, 1, first - 1), sub(entry.raw, last + 1)
+  if sub(after, 1, 1) == ',' then
+    after = sub(after, 2)
+  elseif sub(before, -1) == ',' then
+    before = sub(before, 1, -2)
   end
   entry.raw = before .. after
   if entry.raw == '[]' then entry.raw = nil end
@@ -85,18 +85,18 @@ local function save()
   for _, entry in pairs(channels) do
     if entry.dirty then
       if entry.raw then
-        redis.call('HSET', entry.key, entry.field, entry.raw)
+        call('HSET', entry.key, entry.field, entry.raw)
       else
-        redis.call('HDEL', entry.key, entry.field)
+        call('HDEL', entry.key, entry.field)
       end
       touched[entry.key] = true
       entry.dirty = false
     end
   end
-  for key in pairs(touched) do redis.call('PERSIST', key) end
+  for key in pairs(touched) do call('PERSIST', key) end
   touched = {}
   for counter, delta in pairs(counterMoves) do
-    if delta ~= 0 then redis.call('HINCRBY', K.counters, counter, int_text(delta)) end
+    if delta ~= 0 then call('HINCRBY', K.counters, counter, int_text(delta)) end
   end
   counterMoves = {}
 end

@@ -7,11 +7,11 @@
 ]]
 state_function('expire_sessions', function()
   change_cause = 'lease'
-  local due = redis.call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_text(), 'LIMIT', '0', arg(1))
+  local due = call('ZRANGEBYSCORE', K.sessionLeases, '-inf', now_text(), 'LIMIT', '0', arg(1))
   local ended = 0
   for _, member in ipairs(due) do
-    redis.call('ZREM', K.sessionLeases, member)
-    local userId, sessionId = string.match(member, '^(%d+):(.+)$')
+    call('ZREM', K.sessionLeases, member)
+    local userId, sessionId = match(member, '^(%d+):(.+)$')
     if userId and end_session(userId, sessionId) == APPLIED then ended = ended + 1 end
   end
   save()

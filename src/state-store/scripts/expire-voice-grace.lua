@@ -9,10 +9,10 @@
 ]]
 state_function('expire_voice_grace', function()
   change_cause = 'grace'
-  local due = redis.call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_text(), 'LIMIT', '0', arg(1))
+  local due = call('ZRANGEBYSCORE', K.voiceGrace, '-inf', now_text(), 'LIMIT', '0', arg(1))
   local seats = 0
   for _, userId in ipairs(due) do
-    redis.call('ZREM', K.voiceGrace, userId)
+    call('ZREM', K.voiceGrace, userId)
     if not has_live_session(userId) then seats = seats + end_all_seats(userId) end
   end
   save()

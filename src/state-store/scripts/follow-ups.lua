@@ -21,17 +21,17 @@ local function apply_follow_up(text)
     error('unknown follow-up ' .. tostring(kind))
   end
   local versionsKey = K.guildVersions .. guildId
-  local known = redis.call('HGET', versionsKey, field)
-  if known and tonumber(known) >= tonumber(version) then return known == version and DUPLICATE or STALE end
-  redis.call('HSET', versionsKey, field, version)
-  if not present then redis.call('ZADD', K.versionsGone, version, guildId .. '|' .. field) end
+  local known = call('HGET', versionsKey, field)
+  if known and tonumber_(known) >= tonumber_(version) then return known == version and DUPLICATE or STALE end
+  call('HSET', versionsKey, field, version)
+  if not present then call('ZADD', K.versionsGone, version, guildId .. '|' .. field) end
   if kind == 'V' then
     change_cause = e[7]
     if present then add_to_channel(guildId, e[3], e[4]) else remove_from_channel(guildId, e[3], e[4]) end
   elseif present then
-    redis.call('SADD', K.guildOnline .. guildId, e[3])
+    call('SADD', K.guildOnline .. guildId, e[3])
   else
-    redis.call('SREM', K.guildOnline .. guildId, e[3])
+    call('SREM', K.guildOnline .. guildId, e[3])
   end
   return APPLIED
 end
@@ -57,14 +57,14 @@ local function follow_ups(durable)
     if e.kind == 'V' then
       entry = { 'V', e.g, e.c, e.u, seat_state(e.u, e.g, e.c) and 1 or 0, v, e.why }
     elseif e.kind == 'O' then
-      entry = { 'O', e.g, e.u, tonumber(redis.call('HGET', K.userGuilds .. e.u, e.g) or '0') > 0 and 1 or 0, v }
+      entry = { 'O', e.g, e.u, tonumber_(call('HGET', K.userGuilds .. e.u, e.g) or '0') > 0 and 1 or 0, v }
     else
       entry = { 'E', e.s, e.u, v }
     end
     local text = cjson.encode(entry)
     all[#all + 1] = text
     if durable or e.pinned then
-      redis.call('ZADD', K.outbox, v, text)
+      call('ZADD', K.outbox, v, text)
       kept[#kept + 1] = text
     end
   end

@@ -32,6 +32,17 @@
 ]]
 local INLINE = SETTINGS.inline
 
+--[[
+  The run-time functions the hot paths use, as upvalues: a global (redis, string, tonumber) is a
+  table lookup at each use, twice for redis.call. Taken as each call starts (begin_call), since a
+  library being loaded sees other globals than its calls do (no string, no redis.call).
+]]
+local call, find, sub, match, gmatch, byte, format, concat, tonumber_
+local function take_runtime()
+  call, find, sub, match, gmatch, byte = redis.call, string.find, string.sub, string.match, string.gmatch, string.byte
+  format, concat, tonumber_ = string.format, table.concat, tonumber
+end
+
 -- Outcomes of one event (see state-store.ts): the state changed; the same thing was
 -- known already (redelivery); older than what is known (changes nothing).
 local APPLIED, DUPLICATE, STALE = 1, 0, 2
@@ -45,7 +56,7 @@ local names_of_anchor = {}
 local function bucket_names(anchor)
   local names = names_of_anchor[anchor]
   if names then return names end
-  local P = string.sub(anchor, 1, #anchor - #LAYOUT.counters)
+  local P = sub(anchor, 1, #anchor - #LAYOUT.counters)
   if P .. LAYOUT.counters ~= anchor then error('the key must be a bucket\'s ' .. LAYOUT.counters) end
   names = {}
   for name, value in pairs(LAYOUT) do names[name] = P .. value end
@@ -75,8 +86,8 @@ local seconds, micros
 on_call[#on_call + 1] = function() seconds, micros = nil, nil end
 local function server_time()
   if not seconds then
-    local t = redis.call('TIME')
-    seconds, micros = tonumber(t[1]), tonumber(t[2])
+    local t = call('TIME')
+    seconds, micros = tonumber_(t[1]), tonumber_(t[2])
   end
   return seconds, micros
 end
@@ -94,7 +105,7 @@ end
   (TTL_TEXT, compiled in), per-call instants made text once per call (now_text, deadline_text), and other whole
   numbers through int_text ("%d": integer formatting, exact below 2^63).
 ]]
-local function int_text(n) return string.format('%d', n) end
+local function int_text(n) return format('%d', n) end
 local TTL_TEXT = SETTINGS.ttlText
 
 local nowText, deadlines
@@ -127,21 +138,22 @@ local function next_version(floor)
     clock = clock + 1
   else
     local s, us = server_time()
-    clock = math.max(s * 1000000 + us, tonumber(redis.call('GET', K.clock) or '0') + 1, floor)
+    clock = math.max(s * 1000000 + us, tonumber_(call('GET', K.clock) or '0') + 1, floor)
   end
   return int_text(clock)
 end
 
 local function begin_call(keys, args)
+  take_runtime()
   K = bucket_names(keys[1])
   ARGS = args
   RECORDING_ON = SETTINGS.changes.enabled and args[1] ~= 'off'
-  RECORDING_FLOOR = tonumber(args[1]) or 0
+  RECORDING_FLOOR = tonumber_(args[1]) or 0
   for i = 1, #on_call do on_call[i]() end
 end
 
 local function end_call()
-  if clock then redis.call('SET', K.clock, int_text(clock)) end
+  if clock then call('SET', K.clock, int_text(clock)) end
 end
 
 -- Registers a state function: body() runs between begin_call and end_call, with arg(i) its own arguments.
@@ -164,7 +176,7 @@ end
 local function bytes_less(a, b)
   local n = math.min(#a, #b)
   for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
+    local x, y = byte(a, i), byte(b, i)
     if x ~= y then return x < y end
   end
   return #a < #b
@@ -178,8 +190,8 @@ end
 local function split_list(text)
   if not text or text == '' then return {} end
   -- Most lists hold one item.
-  if not string.find(text, ',', 1, true) then return { text } end
+  if not find(text, ',', 1, true) then return { text } end
   local items = {}
-  for item in string.gmatch(text, '[^,]+') do items[#items + 1] = item end
+  for item in gmatch(text, '[^,]+') do items[#items + 1] = item end
   return items
 end

@@ -8,22 +8,22 @@
   Returns how many versions it forgot.
 ]]
 state_function('prune_versions', function()
-  local t = redis.call('TIME')
-  local cutoff = tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(arg(1)) * 1000000
-  local due = redis.call('ZRANGEBYSCORE', K.versionsGone, '-inf', string.format('%.0f', cutoff), 'WITHSCORES', 'LIMIT', 0, tonumber(arg(2)))
+  local t = call('TIME')
+  local cutoff = tonumber_(t[1]) * 1000000 + tonumber_(t[2]) - tonumber_(arg(1)) * 1000000
+  local due = call('ZRANGEBYSCORE', K.versionsGone, '-inf', format('%.0f', cutoff), 'WITHSCORES', 'LIMIT', 0, tonumber_(arg(2)))
   local forgotten = 0
   for i = 1, #due, 2 do
-    local guildId, field = string.match(due[i], '^(%d+)|(.+)$')
+    local guildId, field = match(due[i], '^(%d+)|(.+)$')
     if guildId then
       local versionsKey = K.guildVersions .. guildId
-      local known = redis.call('HGET', versionsKey, field)
+      local known = call('HGET', versionsKey, field)
       -- Still the same "absent" version (a newer one, present or not, is kept).
-      if known and tonumber(known) == tonumber(due[i + 1]) then
-        redis.call('HDEL', versionsKey, field)
+      if known and tonumber_(known) == tonumber_(due[i + 1]) then
+        call('HDEL', versionsKey, field)
         forgotten = forgotten + 1
       end
     end
-    redis.call('ZREM', K.versionsGone, due[i])
+    call('ZREM', K.versionsGone, due[i])
   end
   return forgotten
 end)

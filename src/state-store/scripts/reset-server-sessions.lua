@@ -11,15 +11,15 @@
   Returns { next cursor, sessions ended in this step, follow-ups (follow-ups.lua) }.
 ]]
 state_function('reset_server_sessions', function()
-  local serverId, resetAt = arg(1), tonumber(arg(2))
+  local serverId, resetAt = arg(1), tonumber_(arg(2))
   change_cause = 'reset'
   -- Remembered so that a CONNECT of this server from before the reset, applied after it, ends at once.
   chatResets.raise(serverId, resetAt)
-  local scan = redis.call('SSCAN', K.serverSessions .. serverId, arg(3), 'COUNT', arg(4))
+  local scan = call('SSCAN', K.serverSessions .. serverId, arg(3), 'COUNT', arg(4))
   local ended = 0
   for _, member in ipairs(scan[2]) do
-    local userId, sessionId = string.match(member, '^(%d+):(.+)$')
-    local since = tonumber(redis.call('HGET', K.session .. member, 'since') or '0')
+    local userId, sessionId = match(member, '^(%d+):(.+)$')
+    local since = tonumber_(call('HGET', K.session .. member, 'since') or '0')
     if userId and since < resetAt then
       local outcome = end_session(userId, sessionId)
       if outcome == APPLIED then ended = ended + 1 end

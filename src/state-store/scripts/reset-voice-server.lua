@@ -10,18 +10,18 @@
   Returns { next cursor, seats ended in this step, follow-ups (follow-ups.lua) }.
 ]]
 state_function('reset_voice_server', function()
-  local serverId, resetAt = arg(1), tonumber(arg(2))
+  local serverId, resetAt = arg(1), tonumber_(arg(2))
   change_cause = 'reset'
   voiceResets.raise(serverId, resetAt)
   local seatsKey = K.voiceServerSeats .. serverId
-  local scan = redis.call('SSCAN', seatsKey, arg(3), 'COUNT', arg(4))
+  local scan = call('SSCAN', seatsKey, arg(3), 'COUNT', arg(4))
   local ended = 0
   for _, member in ipairs(scan[2]) do
-    local userId, scope = string.match(member, '^(%d+)|(.+)$')
+    local userId, scope = match(member, '^(%d+)|(.+)$')
     local voiceKey = userId and (K.userVoice .. userId)
-    local join = userId and parse_join(redis.call('HGET', voiceKey, 'J|' .. scope))
+    local join = userId and parse_join(call('HGET', voiceKey, 'J|' .. scope))
     if not join or join.server ~= serverId then
-      redis.call('SREM', seatsKey, member) -- the seat moved on to another JOIN
+      call('SREM', seatsKey, member) -- the seat moved on to another JOIN
     elseif not seated(voiceKey, join) then
       -- In the view (a member of the set) but no longer real, by this reset or a LEAVE applied while
       -- the reset was on its way (a step ago, or before this RESET record): it ends now.

@@ -8,12 +8,12 @@
   expires), so that a redelivery of that CONNECT finds it consumed by itself.
 ]]
 local function owner_of(sessionId)
-  local fields = redis.call('HGETALL', K.sessionOwners .. sessionId)
+  local fields = call('HGETALL', K.sessionOwners .. sessionId)
   local best, bestSeq, bestLive
   for i = 1, #fields, 2 do
     if fields[i] ~= '#' then
-      local seq, ended = string.match(fields[i + 1], '^(%d+)(.*)$')
-      local live, order = ended == '', tonumber(seq)
+      local seq, ended = match(fields[i + 1], '^(%d+)(.*)$')
+      local live, order = ended == '', tonumber_(seq)
       if best == nil or (live and not bestLive) or (live == bestLive and order > bestSeq) then
         best, bestSeq, bestLive = fields[i], order, live
       end
@@ -25,15 +25,15 @@ end
 -- CONNECT, first step: claims the id for userId. Returns 1 when a DISCONNECT of that id came first.
 local function claim_session_id(sessionId, userId)
   local key = K.sessionOwners .. sessionId
-  local claim = redis.call('HGET', key, userId)
-  if not claim or string.sub(claim, -2) ~= '|e' then
-    redis.call('HSET', key, userId, int_text(redis.call('HINCRBY', key, '#', '1')))
-    redis.call('PERSIST', key)
+  local claim = call('HGET', key, userId)
+  if not claim or sub(claim, -2) ~= '|e' then
+    call('HSET', key, userId, int_text(call('HINCRBY', key, '#', '1')))
+    call('PERSIST', key)
   end
   local pendingKey = K.pendingDisconnect .. sessionId
-  local pending = redis.call('GET', pendingKey)
+  local pending = call('GET', pendingKey)
   if pending == '1' then
-    redis.call('SET', pendingKey, userId, 'KEEPTTL')
+    call('SET', pendingKey, userId, 'KEEPTTL')
     return 1
   end
   return pending == userId and 1 or 0
@@ -43,20 +43,20 @@ end
 local function resolve_session_id(sessionId)
   local owner = owner_of(sessionId)
   if owner then return APPLIED, owner end
-  local marked = redis.call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', TTL_TEXT, 'NX')
+  local marked = call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', TTL_TEXT, 'NX')
   return marked and APPLIED or DUPLICATE, ''
 end
 
 -- Follow-up "E": (userId, sessionId) has ended. Its claim says so; the claims expire once none is live.
 local function end_claim(sessionId, userId)
   local key = K.sessionOwners .. sessionId
-  local claim = redis.call('HGET', key, userId)
-  if claim and string.sub(claim, -2) == '|e' then return DUPLICATE end
-  redis.call('HSET', key, userId, (claim or int_text(redis.call('HINCRBY', key, '#', '1'))) .. '|e')
-  local fields = redis.call('HGETALL', key)
+  local claim = call('HGET', key, userId)
+  if claim and sub(claim, -2) == '|e' then return DUPLICATE end
+  call('HSET', key, userId, (claim or int_text(call('HINCRBY', key, '#', '1'))) .. '|e')
+  local fields = call('HGETALL', key)
   for i = 1, #fields, 2 do
-    if fields[i] ~= '#' and string.sub(fields[i + 1], -2) ~= '|e' then return APPLIED end
+    if fields[i] ~= '#' and sub(fields[i + 1], -2) ~= '|e' then return APPLIED end
   end
-  redis.call('EXPIRE', key, TTL_TEXT)
+  call('EXPIRE', key, TTL_TEXT)
   return APPLIED
 end

@@ -15,23 +15,23 @@ end
 -- Single Redis: SESSION_OWNER:<sessionId> = "<ts>|<userId>" of the newest CONNECT with that id (a tie: the larger userId).
 local function inline_claim_owner(sessionId, userId, ts, tsText)
   local key = K.sessionOwner .. sessionId
-  local known = redis.call('GET', key)
+  local known = call('GET', key)
   if known then
-    local knownTs, knownUser = string.match(known, '^(%d+)|(%d+)$')
-    if knownTs and (tonumber(knownTs) > ts or (tonumber(knownTs) == ts and not id_greater(userId, knownUser) and userId ~= knownUser)) then return end
+    local knownTs, knownUser = match(known, '^(%d+)|(%d+)$')
+    if knownTs and (tonumber_(knownTs) > ts or (tonumber_(knownTs) == ts and not id_greater(userId, knownUser) and userId ~= knownUser)) then return end
   end
-  redis.call('SET', key, tsText .. '|' .. userId)
+  call('SET', key, tsText .. '|' .. userId)
 end
 
 local function inline_owner_of(sessionId)
-  local known = redis.call('GET', K.sessionOwner .. sessionId)
-  return known and string.match(known, '|(%d+)$') or nil
+  local known = call('GET', K.sessionOwner .. sessionId)
+  return known and match(known, '|(%d+)$') or nil
 end
 
 -- The session ended for this user: the id's owner record expires with the tombstone, unless
 -- another user's newer claim holds it (a reused id), which stays as it is.
 local function inline_release_owner(sessionId, userId)
-  if inline_owner_of(sessionId) == userId then redis.call('EXPIRE', K.sessionOwner .. sessionId, TTL_TEXT) end
+  if inline_owner_of(sessionId) == userId then call('EXPIRE', K.sessionOwner .. sessionId, TTL_TEXT) end
 end
 
 local function rank(state)
@@ -53,29 +53,29 @@ on_call[#on_call + 1] = function() shownNow = {} end
 -- those states when the caller knows them already (none left, or only the one it just started).
 local function refresh_shown_state(userId, live)
   local best
-  for _, state in ipairs(live or redis.call('HVALS', K.userSessions .. userId)) do
+  for _, state in ipairs(live or call('HVALS', K.userSessions .. userId)) do
     if best == nil or outranks(state, best) then best = state end
   end
   local shown = best or 'offline'
   if shown == 'invisible' then shown = SETTINGS.invisibleAs end
-  if record_presence(userId, shown, shownNow[userId]) ~= shown then redis.call('HSET', K.userState, userId, shown) end
+  if record_presence(userId, shown, shownNow[userId]) ~= shown then call('HSET', K.userState, userId, shown) end
   shownNow[userId] = shown
   touched[K.userState] = true
 end
 
 local function add_session_guilds(userId, guildIds)
   for _, guildId in ipairs(guildIds) do
-    if redis.call('HINCRBY', K.userGuilds .. userId, guildId, '1') == 1 then
-      if INLINE then redis.call('SADD', K.guildOnline .. guildId, userId) else touch_membership(userId, guildId) end
+    if call('HINCRBY', K.userGuilds .. userId, guildId, '1') == 1 then
+      if INLINE then call('SADD', K.guildOnline .. guildId, userId) else touch_membership(userId, guildId) end
     end
   end
 end
 
 local function drop_session_guilds(userId, guildIds)
   for _, guildId in ipairs(guildIds) do
-    if redis.call('HINCRBY', K.userGuilds .. userId, guildId, '-1') <= 0 then
-      redis.call('HDEL', K.userGuilds .. userId, guildId)
-      if INLINE then redis.call('SREM', K.guildOnline .. guildId, userId) else touch_membership(userId, guildId) end
+    if call('HINCRBY', K.userGuilds .. userId, guildId, '-1') <= 0 then
+      call('HDEL', K.userGuilds .. userId, guildId)
+      if INLINE then call('SREM', K.guildOnline .. guildId, userId) else touch_membership(userId, guildId) end
     end
   end
 end
@@ -88,8 +88,8 @@ local function touch_session(userId, sessionId, guilds, ended)
 end
 
 local function tombstone(sessionKey)
-  redis.call('HSET', sessionKey, 'state', 'ended')
-  redis.call('EXPIRE', sessionKey, TTL_TEXT)
+  call('HSET', sessionKey, 'state', 'ended')
+  call('EXPIRE', sessionKey, TTL_TEXT)
 end
 
 --[[
@@ -100,7 +100,7 @@ end
 ]]
 local function end_session(userId, sessionId)
   local sessionKey = session_key(userId, sessionId)
-  local record = redis.call('HMGET', sessionKey, 'state', 'server', 'guilds')
+  local record = call('HMGET', sessionKey, 'state', 'server', 'guilds')
   if record[1] == 'ended' then
     touch_session(userId, sessionId, split_list(record[3]), true)
     return DUPLICATE, false
@@ -108,16 +108,16 @@ local function end_session(userId, sessionId)
   if not INLINE then touch_session_end(sessionId, userId) end
   tombstone(sessionKey)
   local member = userId .. ':' .. sessionId
-  if record[2] and record[2] ~= '' then redis.call('SREM', K.serverSessions .. record[2], member) end
-  redis.call('ZREM', K.sessionLeases, member)
+  if record[2] and record[2] ~= '' then call('SREM', K.serverSessions .. record[2], member) end
+  call('ZREM', K.sessionLeases, member)
   if INLINE then inline_release_owner(sessionId, userId) end
   local last = false
-  if redis.call('HDEL', K.userSessions .. userId, sessionId) == 1 then
+  if call('HDEL', K.userSessions .. userId, sessionId) == 1 then
     drop_session_guilds(userId, split_list(record[3]))
     if not has_live_session(userId) then
       last = true
       count('online_users', -1)
-      if tonumber(redis.call('HGET', K.userVoice .. userId, 'n') or '0') > 0 then start_grace(userId) end
+      if tonumber_(call('HGET', K.userVoice .. userId, 'n') or '0') > 0 then start_grace(userId) end
     end
   end
   refresh_shown_state(userId, last and {} or nil)
@@ -139,8 +139,8 @@ end
 -- The user's oldest live session (smallest start time, then sessionId), for the session bound.
 local function oldest_session(userId)
   local oldest, oldestSince
-  for _, sessionId in ipairs(redis.call('HKEYS', K.userSessions .. userId)) do
-    local since = tonumber(redis.call('HGET', session_key(userId, sessionId), 'since') or '0')
+  for _, sessionId in ipairs(call('HKEYS', K.userSessions .. userId)) do
+    local since = tonumber_(call('HGET', session_key(userId, sessionId), 'since') or '0')
     if oldest == nil or since < oldestSince or (since == oldestSince and bytes_less(sessionId, oldest)) then
       oldest, oldestSince = sessionId, since
     end
@@ -162,14 +162,14 @@ end
   '1' when a pending DISCONNECT was there.
 ]]
 local function connect_registers(userId, sessionId, state, tsText, serverId, guilds, claimed)
-  local ts = tonumber(tsText)
+  local ts = tonumber_(tsText)
   local sessionKey = session_key(userId, sessionId)
-  local record = redis.call('HMGET', sessionKey, 'state', 'st', 'ts', 'guilds', 'since')
+  local record = call('HMGET', sessionKey, 'state', 'st', 'ts', 'guilds', 'since')
   local member = userId .. ':' .. sessionId
   if record[1] == 'ended' then
     -- A pending DISCONNECT is used up by the first CONNECT with its id, even one meeting a tombstone
     -- (on a cluster the first step, claim_session_id, does it).
-    if INLINE then redis.call('DEL', K.pendingDisconnect .. sessionId) end
+    if INLINE then call('DEL', K.pendingDisconnect .. sessionId) end
     return STALE, 0
   end
   if record[1] == 'live' then
@@ -179,14 +179,14 @@ local function connect_registers(userId, sessionId, state, tsText, serverId, gui
       return outcome, 0
     end
     local outcome = DUPLICATE
-    local known = tonumber(record[3])
+    local known = tonumber_(record[3])
     -- A session started at its earliest CONNECT (what its server's RESET is compared with).
-    if ts < tonumber(record[5] or ts) then redis.call('HSET', sessionKey, 'since', tsText) end
+    if ts < tonumber_(record[5] or ts) then call('HSET', sessionKey, 'since', tsText) end
     if ts > known or (ts == known and state ~= record[2] and outranks(state, record[2])) then
       -- Newer: its time is kept even when the state is the same, so that an older one applied later loses.
-      redis.call('HSET', sessionKey, 'st', state, 'ts', tsText)
+      call('HSET', sessionKey, 'st', state, 'ts', tsText)
       if state ~= record[2] then
-        redis.call('HSET', K.userSessions .. userId, sessionId, state)
+        call('HSET', K.userSessions .. userId, sessionId, state)
         refresh_shown_state(userId)
         outcome = APPLIED
       end
@@ -199,17 +199,17 @@ local function connect_registers(userId, sessionId, state, tsText, serverId, gui
       if not have[g] then have[g] = true; added[#added + 1] = g end
     end
     if #added > 0 then
-      redis.call('HSET', sessionKey, 'guilds', (record[4] and record[4] ~= '' and (record[4] .. ',') or '') .. table.concat(added, ','))
+      call('HSET', sessionKey, 'guilds', (record[4] and record[4] ~= '' and (record[4] .. ',') or '') .. concat(added, ','))
       add_session_guilds(userId, added)
       outcome = APPLIED
     end
-    if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, 'XX', deadline_text(SETTINGS.lease), member) end
+    if SETTINGS.lease > 0 then call('ZADD', K.sessionLeases, 'XX', deadline_text(SETTINGS.lease), member) end
     return outcome, 0
   end
   local endedAlready
   if INLINE then
     inline_claim_owner(sessionId, userId, ts, tsText)
-    endedAlready = redis.call('DEL', K.pendingDisconnect .. sessionId) == 1
+    endedAlready = call('DEL', K.pendingDisconnect .. sessionId) == 1
   else
     endedAlready = claimed == '1'
   end
@@ -223,27 +223,27 @@ local function connect_registers(userId, sessionId, state, tsText, serverId, gui
     return STALE, 0
   end
   local evicted = 0
-  local live = redis.call('HLEN', K.userSessions .. userId)
+  local live = call('HLEN', K.userSessions .. userId)
   while live >= SETTINGS.maxSessions do
     end_session_pinned(userId, oldest_session(userId))
     evicted = evicted + 1
-    live = redis.call('HLEN', K.userSessions .. userId)
+    live = call('HLEN', K.userSessions .. userId)
   end
   local unique, seen = {}, {}
   for _, g in ipairs(split_list(guilds)) do
     if not seen[g] then seen[g] = true; unique[#unique + 1] = g end
   end
-  redis.call('HSET', sessionKey, 'state', 'live', 'st', state, 'ts', tsText, 'since', tsText, 'server', serverId, 'guilds', table.concat(unique, ','))
+  call('HSET', sessionKey, 'state', 'live', 'st', state, 'ts', tsText, 'since', tsText, 'server', serverId, 'guilds', concat(unique, ','))
   -- Only a tombstone has an expiry, and every SESSION hash we write has a state: none read, none to clear.
-  if record[1] then redis.call('PERSIST', sessionKey) end
+  if record[1] then call('PERSIST', sessionKey) end
   if live == 0 then
     count('online_users', 1)
-    redis.call('ZREM', K.voiceGrace, userId)
+    call('ZREM', K.voiceGrace, userId)
   end
-  redis.call('HSET', K.userSessions .. userId, sessionId, state)
+  call('HSET', K.userSessions .. userId, sessionId, state)
   add_session_guilds(userId, unique)
-  if serverId ~= '' then redis.call('SADD', K.serverSessions .. serverId, member) end
-  if SETTINGS.lease > 0 then redis.call('ZADD', K.sessionLeases, deadline_text(SETTINGS.lease), member) end
+  if serverId ~= '' then call('SADD', K.serverSessions .. serverId, member) end
+  if SETTINGS.lease > 0 then call('ZADD', K.sessionLeases, deadline_text(SETTINGS.lease), member) end
   refresh_shown_state(userId, live == 0 and { state } or nil)
   return APPLIED, evicted, live == 0
 end
@@ -251,9 +251,9 @@ end
 local function connect_session(userId, sessionId, state, tsText, serverId, guilds, claimed)
   local outcome, evicted, graceEnded = connect_registers(userId, sessionId, state, tsText, serverId, guilds, claimed)
   -- A grace period this CONNECT ended (its first live session) has no deadline left to move.
-  if not graceEnded then note_chat_life(userId, math.min(tonumber(tsText), now_ms())) end
+  if not graceEnded then note_chat_life(userId, math.min(tonumber_(tsText), now_ms())) end
   if not INLINE and outcome ~= APPLIED then
-    local record = redis.call('HMGET', session_key(userId, sessionId), 'state', 'guilds')
+    local record = call('HMGET', session_key(userId, sessionId), 'state', 'guilds')
     touch_session(userId, sessionId, split_list(record[2]), record[1] == 'ended')
     touch_session(userId, sessionId, split_list(guilds), false)
   end
@@ -271,7 +271,7 @@ local function disconnect_session(sessionId, userId)
   if userId == '' then
     userId = inline_owner_of(sessionId)
     if not userId then
-      local marked = redis.call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', TTL_TEXT, 'NX')
+      local marked = call('SET', K.pendingDisconnect .. sessionId, '1', 'EX', TTL_TEXT, 'NX')
       return marked and APPLIED or DUPLICATE, '', false
     end
   end
@@ -287,7 +287,7 @@ local function renew_lease(userId, sessionId)
   -- A live session's lease is renewed (APPLIED) even when the new deadline equals the old one to the
   -- millisecond (a HEARTBEAT right after its CONNECT): liveness, not ZADD's changed count, decides.
   local member = userId .. ':' .. sessionId
-  if not redis.call('ZSCORE', K.sessionLeases, member) then return DUPLICATE end
-  redis.call('ZADD', K.sessionLeases, 'XX', deadline_text(SETTINGS.lease), member)
+  if not call('ZSCORE', K.sessionLeases, member) then return DUPLICATE end
+  call('ZADD', K.sessionLeases, 'XX', deadline_text(SETTINGS.lease), member)
   return APPLIED
 end

@@ -19,9 +19,9 @@ end
 -- A JOIN register's value as a table: ts (a number), tsText (as stored), g, c, server.
 local function parse_join(raw)
   if not raw then return nil end
-  local ts, g, c, server = string.match(raw, '^(%d+)|(%d+)|(%d+)|(.*)$')
+  local ts, g, c, server = match(raw, '^(%d+)|(%d+)|(%d+)|(.*)$')
   if not ts then return nil end
-  return { ts = tonumber(ts), tsText = ts, g = g, c = c, server = server }
+  return { ts = tonumber_(ts), tsText = ts, g = g, c = c, server = server }
 end
 
 -- Newest JOIN wins; a tie goes to the larger guild id, channel id, then serverId (none smallest).
@@ -33,7 +33,7 @@ local function join_newer(ts, g, c, server, old)
 end
 
 local function leave_time(voiceKey, g, c)
-  return tonumber(redis.call('HGET', voiceKey, 'L|' .. g .. ':' .. c) or '-1')
+  return tonumber_(call('HGET', voiceKey, 'L|' .. g .. ':' .. c) or '-1')
 end
 
 -- The latest RESET (ms) of each server in a RESET hash (a layout name), read once per call: chat
@@ -44,13 +44,13 @@ local function reset_times(hashName)
   on_call[#on_call + 1] = function() known = {} end
   local times = {}
   function times.of(serverId)
-    if known[serverId] == nil then known[serverId] = tonumber(redis.call('HGET', K[hashName], serverId) or '-1') end
+    if known[serverId] == nil then known[serverId] = tonumber_(call('HGET', K[hashName], serverId) or '-1') end
     return known[serverId]
   end
   -- Records a RESET at `at` unless a later one is known.
   function times.raise(serverId, at)
     if at > times.of(serverId) then
-      redis.call('HSET', K[hashName], serverId, int_text(at))
+      call('HSET', K[hashName], serverId, int_text(at))
       known[serverId] = at
     end
   end
@@ -70,7 +70,7 @@ end
 -- Whether the user sits in (guildId, channelId) now, from the registers.
 local function seat_state(userId, guildId, channelId)
   local voiceKey = K.userVoice .. userId
-  local join = parse_join(redis.call('HGET', voiceKey, 'J|' .. scope_of(guildId, channelId)))
+  local join = parse_join(call('HGET', voiceKey, 'J|' .. scope_of(guildId, channelId)))
   return join ~= nil and join.g == guildId and join.c == channelId and seated(voiceKey, join)
 end
 
@@ -81,15 +81,15 @@ end
 local function count_seats(userId, voiceKey, delta, known)
   local n
   if delta ~= 0 then
-    n = redis.call('HINCRBY', voiceKey, 'n', int_text(delta))
+    n = call('HINCRBY', voiceKey, 'n', int_text(delta))
   else
-    n = known or tonumber(redis.call('HGET', voiceKey, 'n') or '0')
+    n = known or tonumber_(call('HGET', voiceKey, 'n') or '0')
   end
   if delta ~= 0 then count('voice_seats', delta) end
   if n <= 0 then
-    redis.call('EXPIRE', voiceKey, TTL_TEXT)
+    call('EXPIRE', voiceKey, TTL_TEXT)
   elseif n - delta <= 0 then
-    redis.call('PERSIST', voiceKey)
+    call('PERSIST', voiceKey)
   end
 end
 
@@ -103,12 +103,12 @@ end
 -- seat is recorded as touched and its state sent to the guild's bucket (follow_ups).
 local function sit(userId, join)
   if INLINE then add_to_channel(join.g, join.c, userId) else touch_seat(userId, join.g, join.c) end
-  if join.server ~= '' then redis.call('SADD', K.voiceServerSeats .. join.server, seat_member(userId, join)) end
+  if join.server ~= '' then call('SADD', K.voiceServerSeats .. join.server, seat_member(userId, join)) end
 end
 
 local function unsit(userId, join)
   if INLINE then remove_from_channel(join.g, join.c, userId) else touch_seat(userId, join.g, join.c) end
-  if join.server ~= '' then redis.call('SREM', K.voiceServerSeats .. join.server, seat_member(userId, join)) end
+  if join.server ~= '' then call('SREM', K.voiceServerSeats .. join.server, seat_member(userId, join)) end
 end
 
 -- Whether a JOIN's seat is in the view: seated, or made unreal by its server's RESET that has not
@@ -116,25 +116,25 @@ end
 -- `leave`: as for seated().
 local function in_view(userId, voiceKey, join, leave)
   if seated(voiceKey, join, leave) then return true end
-  return join.server ~= '' and redis.call('SISMEMBER', K.voiceServerSeats .. join.server, seat_member(userId, join)) == 1
+  return join.server ~= '' and call('SISMEMBER', K.voiceServerSeats .. join.server, seat_member(userId, join)) == 1
 end
 
 -- Ends a seat as a LEAVE of its channel at its JOIN's own time would (the grace period): a
 -- redelivered JOIN cannot bring it back, a newer one can. Returns 1 if the user sat there.
 local function end_seat(userId, voiceKey, join)
   if not seated(voiceKey, join) then return 0 end
-  redis.call('HSET', voiceKey, 'L|' .. join.g .. ':' .. join.c, join.tsText)
+  call('HSET', voiceKey, 'L|' .. join.g .. ':' .. join.c, join.tsText)
   unsit(userId, join)
   return 1
 end
 
 local function has_live_session(userId)
-  return redis.call('EXISTS', K.userSessions .. userId) == 1
+  return call('EXISTS', K.userSessions .. userId) == 1
 end
 
 -- The grace period (re)starts: the user's seats end at now + grace unless a session starts first.
 local function start_grace(userId)
-  if SETTINGS.grace > 0 then redis.call('ZADD', K.voiceGrace, deadline_text(SETTINGS.grace), userId) end
+  if SETTINGS.grace > 0 then call('ZADD', K.voiceGrace, deadline_text(SETTINGS.grace), userId) end
 end
 
 --[[
@@ -146,7 +146,7 @@ end
   alive past what its own time allows.
 ]]
 local function note_chat_life(userId, at)
-  if SETTINGS.grace > 0 then redis.call('ZADD', K.voiceGrace, 'XX', 'GT', int_text(at + SETTINGS.grace * 1000), userId) end
+  if SETTINGS.grace > 0 then call('ZADD', K.voiceGrace, 'XX', 'GT', int_text(at + SETTINGS.grace * 1000), userId) end
 end
 
 --[[
@@ -161,14 +161,14 @@ end
 local function touch_scope(userId, guildId, channelId)
   local scope = SETTINGS.scope
   touch_seat(userId, guildId, channelId)
-  local fields = redis.call('HGETALL', K.userVoice .. userId)
+  local fields = call('HGETALL', K.userVoice .. userId)
   for i = 1, #fields, 2 do
-    local kind, g, c = string.sub(fields[i], 1, 2), nil, nil
+    local kind, g, c = sub(fields[i], 1, 2), nil, nil
     if kind == 'J|' then
       local join = parse_join(fields[i + 1])
       if join then g, c = join.g, join.c end
     elseif kind == 'L|' or kind == 'M|' then
-      g, c = string.match(fields[i], '^.|(%d+):(%d+)$')
+      g, c = match(fields[i], '^.|(%d+):(%d+)$')
     end
     if g and (scope == 'user' or (g == guildId and (scope == 'guild' or c == channelId))) then touch_seat(userId, g, c) end
   end
@@ -176,13 +176,13 @@ end
 
 -- tsText: the JOIN's time as the event gave it (ms, decimal).
 local function join_registers(userId, guildId, channelId, tsText, serverId)
-  local ts = tonumber(tsText)
+  local ts = tonumber_(tsText)
   local voiceKey = K.userVoice .. userId
   local field = 'J|' .. scope_of(guildId, channelId)
   -- The scope's JOIN, this channel's LEAVE and the seat count in one read (only this function writes the JOIN, and
   -- no LEAVE is written before seated() below).
-  local known = redis.call('HMGET', voiceKey, field, 'L|' .. guildId .. ':' .. channelId, 'n')
-  local old, leave = parse_join(known[1]), tonumber(known[2] or '-1')
+  local known = call('HMGET', voiceKey, field, 'L|' .. guildId .. ':' .. channelId, 'n')
+  local old, leave = parse_join(known[1]), tonumber_(known[2] or '-1')
   if old and not join_newer(ts, guildId, channelId, serverId, old) then
     if old.ts == ts and old.g == guildId and old.c == channelId and old.server == serverId then return DUPLICATE end
     return STALE
@@ -190,50 +190,50 @@ local function join_registers(userId, guildId, channelId, tsText, serverId)
   local join = { ts = ts, tsText = tsText, g = guildId, c = channelId, server = serverId }
   local sameSeat = old ~= nil and old.g == guildId and old.c == channelId
   local wasSeated = old ~= nil and in_view(userId, voiceKey, old, sameSeat and leave or nil)
-  redis.call('HSET', voiceKey, field, tsText .. '|' .. guildId .. '|' .. channelId .. '|' .. serverId)
+  call('HSET', voiceKey, field, tsText .. '|' .. guildId .. '|' .. channelId .. '|' .. serverId)
   local nowSeated = seated(voiceKey, join, leave)
   local delta, viewChanged = 0, false
   if wasSeated and not (sameSeat and nowSeated) then
     unsit(userId, old)
-    if not INLINE and not sameSeat then redis.call('HSET', voiceKey, 'M|' .. old.g .. ':' .. old.c, '1') end
+    if not INLINE and not sameSeat then call('HSET', voiceKey, 'M|' .. old.g .. ':' .. old.c, '1') end
     delta, viewChanged = delta - 1, true
   elseif wasSeated and old.server ~= serverId and old.server ~= '' then
     -- Same seat, now owed to another signaling server's JOIN: its RESET no longer concerns the old one.
-    redis.call('SREM', K.voiceServerSeats .. old.server, seat_member(userId, old))
+    call('SREM', K.voiceServerSeats .. old.server, seat_member(userId, old))
   end
   if nowSeated and not (sameSeat and wasSeated) then
     sit(userId, join)
     delta, viewChanged = delta + 1, true
   elseif nowSeated and serverId ~= '' then
-    redis.call('SADD', K.voiceServerSeats .. serverId, seat_member(userId, join))
+    call('SADD', K.voiceServerSeats .. serverId, seat_member(userId, join))
   end
   -- The count read above still holds unless the view was edited (reading a channel may adopt its members' seats).
-  count_seats(userId, voiceKey, delta, not viewChanged and tonumber(known[3] or '0') or nil)
+  count_seats(userId, voiceKey, delta, not viewChanged and tonumber_(known[3] or '0') or nil)
   if nowSeated and not has_live_session(userId) then start_grace(userId) end
   return APPLIED
 end
 
 local function leave_registers(userId, guildId, channelId, tsText)
-  local ts = tonumber(tsText)
+  local ts = tonumber_(tsText)
   -- Single Redis: the channel is read first, so that members another writer left there are adopted (adopt_seat) before this LEAVE.
   if INLINE then channel(guildId, channelId) end
   local voiceKey = K.userVoice .. userId
   local leaveField = 'L|' .. guildId .. ':' .. channelId
   -- This channel's LEAVE, the scope's JOIN and the seat count in one read.
-  local known = redis.call('HMGET', voiceKey, leaveField, 'J|' .. scope_of(guildId, channelId), 'n')
-  local before = tonumber(known[1] or '-1')
+  local known = call('HMGET', voiceKey, leaveField, 'J|' .. scope_of(guildId, channelId), 'n')
+  local before = tonumber_(known[1] or '-1')
   if before >= ts then return before == ts and DUPLICATE or STALE end
   local join = parse_join(known[2])
   -- Older than the newest JOIN of its scope: it can never matter (a JOIN of this channel that it
   -- could end would have to be newer still).
   if join and ts < join.ts then return STALE end
   local wasSeated = join ~= nil and join.g == guildId and join.c == channelId and seated(voiceKey, join, before)
-  redis.call('HSET', voiceKey, leaveField, tsText)
+  call('HSET', voiceKey, leaveField, tsText)
   if wasSeated then
     unsit(userId, join)
     count_seats(userId, voiceKey, -1)
   else
-    count_seats(userId, voiceKey, 0, tonumber(known[3] or '0'))
+    count_seats(userId, voiceKey, 0, tonumber_(known[3] or '0'))
   end
   return APPLIED
 end
@@ -266,10 +266,10 @@ end
 -- Ends every seat of the user (grace period ran out with no live session). Returns seats ended.
 local function end_all_seats(userId)
   local voiceKey = K.userVoice .. userId
-  local fields = redis.call('HGETALL', voiceKey)
+  local fields = call('HGETALL', voiceKey)
   local ended = 0
   for i = 1, #fields, 2 do
-    if string.sub(fields[i], 1, 2) == 'J|' then
+    if sub(fields[i], 1, 2) == 'J|' then
       ended = ended + end_seat(userId, voiceKey, parse_join(fields[i + 1]))
     end
   end
