@@ -13,6 +13,7 @@ import { HttpErrorsFilter } from './http/http-errors.filter';
 import { httpMetrics } from './http/http-metrics.hook';
 import { bodyLimitFor, registerLosslessJsonBody } from './http/json-body';
 import { REQUEST_ID_HEADER, requestId } from './http/request-id';
+import { parseQueryString } from './http/query-string';
 import { recordRoutePatterns } from './http/route-pattern';
 import { KafkaEventsServer } from './ingest/kafka-events.server';
 import { AppLogger } from './logging/app-logger';
@@ -56,7 +57,13 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
     frameworkErrors: routingErrorHandler,
     // As Express routed: /guilds/1/states/ and /GUILDS/1/states are the same route, and an
     // over-long path parameter reaches its pipe (which names what is wrong with it).
-    routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, maxParamLength: MAX_PARAM_LENGTH },
+    routerOptions: {
+      ignoreTrailingSlash: true,
+      caseSensitive: false,
+      maxParamLength: MAX_PARAM_LENGTH,
+      // Fastify's own parser's answers, faster on a query of many ids (see query-string.ts).
+      querystringParser: parseQueryString,
+    },
     // No Nest middleware is used (everything per request is a Fastify hook): no @fastify/middie pass per request.
     skipMiddie: true,
   });

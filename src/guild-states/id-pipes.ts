@@ -1,6 +1,6 @@
 import { Injectable, PipeTransform } from '@nestjs/common';
 import { badRequest } from '../http/bad-request';
-import { abbreviate, canonicalId, ID_RULE } from '../common/snowflake-id';
+import { abbreviate, canonicalId, canonicalIdList, ID_RULE } from '../common/snowflake-id';
 
 /** A path parameter that must be a snowflake id, e.g. :guildId. */
 @Injectable()
@@ -19,9 +19,12 @@ export class UserIdListPipe implements PipeTransform<unknown, string[] | undefin
   transform(value: unknown): string[] | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'string') throw badRequest('userIds', 'userIds must be given once, as a comma-separated list of ids');
+    // The usual list: every id as canonicalId takes it, checked in one pass.
+    const canonical = canonicalIdList(value);
+    if (canonical !== undefined) return canonical;
     const ids = value.split(',');
     for (let i = 0; i < ids.length; i++) {
-      // canonicalId accepts no blanks, so an id it takes as written needs no trimming (the usual case).
+      // canonicalId accepts no blanks, so an id it takes as written needs no trimming.
       if (canonicalId(ids[i]) !== undefined) continue;
       const part = ids[i].trim();
       if (canonicalId(part) === undefined) throw badRequest('userIds', `userIds[${i}] ${ID_RULE} (got ${abbreviate(part)})`);
