@@ -36,7 +36,9 @@ export type Measure =
   | 'batchEventRedisUs'
   | 'batchEventRedisUsBefore'
   | 'upkeepCallRedisUs'
-  | 'upkeepCallRedisUsBefore';
+  | 'upkeepCallRedisUsBefore'
+  | 'redisInstructionsPerEvent'
+  | 'redisInstructionsPerEventStreamOff';
 
 export type Measured = Partial<Record<Measure, number>>;
 
@@ -196,6 +198,14 @@ export const TARGETS: readonly Target[] = [
     floor: 'batchEventRedisUsBefore',
     floorName: 'before',
     unit: 'µs',
+    issue: 'reference',
+  },
+  {
+    row: 'Redis instructions per applied event (callgrind), change stream on vs off',
+    ours: 'redisInstructionsPerEvent',
+    floor: 'redisInstructionsPerEventStreamOff',
+    floorName: 'off',
+    unit: '',
     issue: 'reference',
   },
   {

@@ -139,6 +139,7 @@ export async function redisInstructionsScenario(ctx: BenchContext): Promise<Scen
         { name: `Redis instructions per event, ${label}`, value: perEvent, unit: '' },
         { name: `redis.calls per event, ${label}`, value: callsPerEvent, unit: '' },
       );
+      ctx.measured[changeTopic ? 'redisInstructionsPerEvent' : 'redisInstructionsPerEventStreamOff'] = perEvent;
       details[label] = {
         events: recording.events,
         calls: recording.calls,
