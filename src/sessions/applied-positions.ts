@@ -7,6 +7,9 @@ import { StateStore, StateStoreUnavailableError } from '../state-store/state-sto
 /** Per session-topic partition: the offset after the last record applied (absent = nothing applied yet). */
 export type PartitionPositions = ReadonlyMap<number, number>;
 
+/** Hears this instance's raises: the group and the positions Redis holds at least from then on. */
+export type RaiseListener = (groupId: string, raised: PartitionPositions) => void;
+
 type RaiseCommand = (key: string, marker: string, ...pairs: string[]) => Promise<number>;
 
 /**
@@ -23,7 +26,7 @@ type RaiseCommand = (key: string, marker: string, ...pairs: string[]) => Promise
  */
 @Injectable()
 export class AppliedPositions {
-  private readonly listeners: (() => void)[] = [];
+  private readonly listeners: RaiseListener[] = [];
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
@@ -37,14 +40,21 @@ export class AppliedPositions {
     }
   }
 
-  /** Raises the positions of `groupId` (never lowers them); then tells this instance's waiters at once. */
+  /**
+   * Raises the positions of `groupId` (never lowers them); then tells this instance's waiters at
+   * once what Redis now holds at least, unless nothing was written (the state's marker is missing).
+   */
   async raise(groupId: string, positions: ReadonlyMap<number, bigint>): Promise<void> {
     if (positions.size === 0) return;
     const pairs: string[] = [];
     for (const [partition, position] of positions) pairs.push(String(partition), position.toString());
     const raise = (this.redis as unknown as { state_raiseAppliedPositions: RaiseCommand }).state_raiseAppliedPositions;
-    await this.call(() => raise.call(this.redis, this.store.layout.appliedPositions(groupId), this.store.layout.marker(0), ...pairs));
-    for (const listener of this.listeners) listener();
+    const written = await this.call(() =>
+      raise.call(this.redis, this.store.layout.appliedPositions(groupId), this.store.layout.marker(0), ...pairs),
+    );
+    if (Number(written) !== 1) return;
+    const raised = new Map([...positions].map(([partition, position]) => [partition, Number(position)]));
+    for (const listener of this.listeners) listener(groupId, raised);
   }
 
   /** The positions of `groupId` as Redis holds them now. */
@@ -53,8 +63,11 @@ export class AppliedPositions {
     return new Map(Object.entries(fields).map(([partition, position]) => [Number(partition), Number(position)]));
   }
 
-  /** Called after every raise by this instance (the waiters look again without waiting for their next poll). */
-  onRaised(listener: () => void): void {
+  /**
+   * Called after every raise by this instance that was written, with the positions it raised: Redis
+   * holds them or higher from then on (the waiters need not read them back).
+   */
+  onRaised(listener: RaiseListener): void {
     this.listeners.push(listener);
   }
 

@@ -5,6 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { StateRebuild } from '../recovery/state-rebuild.service';
 import { AppliedPositions, PartitionPositions } from './applied-positions';
+import { OffsetRange } from './session-event-log';
 
 /** Per session-topic partition: the end offset a wait must see applied. */
 export type Fence = ReadonlyMap<number, number>;
@@ -24,6 +25,10 @@ export const STALL_MS = 100;
 const POLL_MS = 2;
 /** A backlog's drain rate is trusted once it was watched this long. */
 const RATE_WINDOW_MS = 50;
+/** ListOffsets of the fence in flight at most: bounds what the route asks of Kafka (two ListOffsets requests each). */
+const LISTINGS_IN_FLIGHT = 2;
+/** Ranges of records applied here before their append, kept at most (the oldest are forgotten: their records are waited for). */
+const MAX_APPLIED_HERE = 10_000;
 
 interface Waiter {
   /** performance.now() when the wait started. */
@@ -48,10 +53,17 @@ interface Observed {
  * partition.
  *
  * - The fence: the topic's end offsets from a ListOffsets started after the request arrived.
- *   Concurrent requests share one: a request joins the listing in flight if it started after the
- *   request arrived, else the next one, which starts when that one ends (at most one in flight).
+ *   Concurrent requests share one: a request joins the latest listing if it started after the
+ *   request arrived, else starts one, unless LISTINGS_IN_FLIGHT are in flight: then it joins the
+ *   next, which starts when one of those ends. (With one in flight, a request arriving just after a
+ *   listing started waited for it to end and then for a whole listing of its own.)
  * - The positions (AppliedPositions, in Redis): one poller per instance reads them every few ms
- *   while anyone waits, at once after this instance's own consumer raised them.
+ *   while anyone waits; this instance's own consumer's raises are taken as they are written, with
+ *   no read.
+ * - Records applied here: the route appends an event after applying it, so a record it appended
+ *   is applied from the start (appliedHere). A partition whose records from its position up to the
+ *   fence are all such records is caught up: a burst of DISCONNECTs does not wait for the consumer
+ *   to apply each other's records again (a no-op).
  * - Early ends: the bound; a partition behind the fence that has not advanced for STALL_MS (its
  *   owner is dead or stuck until the group notices); a backlog that cannot drain before the bound at
  *   the rate it drains; Redis or Kafka unreachable.
@@ -62,14 +74,23 @@ export class SessionCatchUp implements OnApplicationShutdown {
   private readonly kafka;
   private admin?: Promise<Admin>;
   private arrivals = 0;
-  private listing?: { coversUpTo: number; offsets: Promise<Fence>; settled: boolean };
+  /** The listing started last. */
+  private listing?: { coversUpTo: number; offsets: Promise<Fence> };
+  /** Listings in flight, each settling to undefined. */
+  private readonly listingsInFlight = new Set<Promise<void>>();
   private nextListing?: Promise<Fence>;
   private readonly waiters = new Set<Waiter>();
   private readonly observed = new Map<number, Observed>();
   private polling = false;
-  /** Reads by the poller since it started. */
+  /** Reads by the poller since it started (and raises taken). */
   private reads = 0;
   private wakePoller?: () => void;
+  /** While polling: the positions last read, raised by this instance's raises since (Redis holds these or higher). */
+  private known?: { groupId: string; positions: Map<number, number> };
+  /** While a read is in flight: this instance's raises meanwhile, which that read may not include. */
+  private raisedDuringRead?: { groupId: string; positions: Map<number, number> };
+  /** Per partition, in offset order: the records this instance applied before appending them, in the state of `groupId`. */
+  private appliedHereOf?: { groupId: string; ranges: Map<number, OffsetRange[]>; count: number };
 
   constructor(
     private readonly config: AppConfig,
@@ -77,7 +98,7 @@ export class SessionCatchUp implements OnApplicationShutdown {
     private readonly rebuild: StateRebuild,
   ) {
     this.kafka = createKafka(config);
-    positions.onRaised(() => this.wakePoller?.());
+    positions.onRaised((groupId, raised) => this.raised(groupId, raised));
   }
 
   /** A ticket for a request arriving now: any fence listed after this covers it. */
@@ -89,14 +110,34 @@ export class SessionCatchUp implements OnApplicationShutdown {
   fence(ticket: number): Promise<Fence> {
     const current = this.listing;
     if (current && current.coversUpTo >= ticket) return current.offsets;
-    if (!current || current.settled) return this.listNow();
-    this.nextListing ??= current.offsets
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .then(() => this.listNow());
+    if (this.listingsInFlight.size < LISTINGS_IN_FLIGHT) return this.listNow();
+    this.nextListing ??= Promise.race(this.listingsInFlight).then(() => this.listNow());
     return this.nextListing;
+  }
+
+  /**
+   * Records that the route appended these records (per partition, their offsets) after applying
+   * them itself to the state of consumer group `groupId`: a wait need not see them applied again.
+   * Appends are one at a time, so each partition's ranges come in offset order.
+   */
+  appliedHere(groupId: string, ranges: ReadonlyMap<number, OffsetRange>): void {
+    if (this.appliedHereOf?.groupId !== groupId) this.appliedHereOf = { groupId, ranges: new Map(), count: 0 };
+    const own = this.appliedHereOf;
+    for (const [partition, range] of ranges) {
+      if (range.next <= range.first) continue;
+      const list = own.ranges.get(partition) ?? [];
+      const last = list[list.length - 1];
+      if (last && last.next === range.first) last.next = range.next;
+      else if (!last || last.next < range.first) {
+        list.push({ ...range });
+        own.count++;
+      } else continue; // out of order: not expected, not trusted
+      own.ranges.set(partition, list);
+    }
+    if (own.count > MAX_APPLIED_HERE) {
+      // Forgotten ranges only make a wait longer: their records are then waited for.
+      for (const list of own.ranges.values()) own.count -= list.splice(0, Math.ceil(list.length / 2)).length;
+    }
   }
 
   /**
@@ -149,6 +190,12 @@ export class SessionCatchUp implements OnApplicationShutdown {
         verdict: (positions, now, advanced) => verdict(positions, now, since, advanced),
         done: resolve,
       };
+      // The positions known now may do already (each only ever rises): no read, no poll interval.
+      const known = this.known;
+      if (known && known.groupId === this.rebuild.groupId) {
+        const end = waiter.verdict(this.withAppliedHere(known.groupId, known.positions), since, false);
+        if (end) return resolve(end);
+      }
       this.waiters.add(waiter);
       if (this.polling) this.wakePoller?.();
       else void this.poll();
@@ -160,23 +207,23 @@ export class SessionCatchUp implements OnApplicationShutdown {
     this.polling = true;
     try {
       while (this.waiters.size > 0) {
-        let positions: PartitionPositions;
+        const groupId = this.rebuild.groupId;
+        const raised = new Map<number, number>();
+        this.raisedDuringRead = { groupId, positions: raised };
+        let read: PartitionPositions;
         try {
-          positions = await this.positions.read(this.rebuild.groupId);
+          read = await this.positions.read(groupId);
         } catch (error) {
           this.finishAll({ outcome: 'unavailable', detail: `Redis: ${(error as Error).message}` });
           break;
+        } finally {
+          this.raisedDuringRead = undefined;
         }
-        const now = performance.now();
-        const advanced = this.observe(positions, now);
-        this.reads++;
-        for (const waiter of this.waiters) {
-          const end = waiter.verdict(positions, now, advanced);
-          if (end) {
-            this.waiters.delete(waiter);
-            waiter.done(end);
-          }
-        }
+        const positions = new Map(read);
+        raiseTo(positions, raised);
+        this.known = { groupId, positions };
+        this.forgetAppliedHere(groupId, positions);
+        this.judge(groupId, positions);
         if (this.waiters.size === 0) break;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, POLL_MS);
@@ -191,6 +238,69 @@ export class SessionCatchUp implements OnApplicationShutdown {
       this.polling = false;
       this.observed.clear();
       this.reads = 0;
+      this.known = undefined;
+    }
+  }
+
+  /**
+   * This instance raised positions of `groupId` (written: Redis holds them or higher): the waiters
+   * are judged on them at once, with the positions last read, instead of reading them back.
+   */
+  private raised(groupId: string, raised: PartitionPositions): void {
+    if (this.raisedDuringRead?.groupId === groupId) raiseTo(this.raisedDuringRead.positions, raised);
+    if (this.known?.groupId !== groupId || this.waiters.size === 0) return;
+    raiseTo(this.known.positions, raised);
+    this.forgetAppliedHere(groupId, this.known.positions);
+    this.judge(groupId, this.known.positions);
+  }
+
+  /** Gives each waiter its verdict on `positions` of `groupId` (records applied here counted in). */
+  private judge(groupId: string, positions: PartitionPositions): void {
+    const now = performance.now();
+    const advanced = this.observe(positions, now);
+    this.reads++;
+    const reached = this.withAppliedHere(groupId, positions);
+    for (const waiter of this.waiters) {
+      const end = waiter.verdict(reached, now, advanced);
+      if (end) {
+        this.waiters.delete(waiter);
+        waiter.done(end);
+      }
+    }
+  }
+
+  /** The positions, each moved past the records applied here that follow it without a gap. */
+  private withAppliedHere(groupId: string, positions: PartitionPositions): PartitionPositions {
+    const own = this.appliedHereOf;
+    if (own?.groupId !== groupId || own.count === 0) return positions;
+    const reached = new Map(positions);
+    for (const [partition, ranges] of own.ranges) {
+      let position = reached.get(partition) ?? 0;
+      for (const range of ranges) {
+        if (range.first > position) break;
+        position = Math.max(position, range.next);
+      }
+      reached.set(partition, position);
+    }
+    return reached;
+  }
+
+  /** Ranges the positions read have passed are of no more use. */
+  private forgetAppliedHere(groupId: string, positions: PartitionPositions): void {
+    const own = this.appliedHereOf;
+    if (!own) return;
+    if (own.groupId !== groupId) {
+      this.appliedHereOf = undefined;
+      return;
+    }
+    for (const [partition, ranges] of own.ranges) {
+      const position = positions.get(partition) ?? 0;
+      let passed = 0;
+      while (passed < ranges.length && ranges[passed].next <= position) passed++;
+      if (passed > 0) {
+        ranges.splice(0, passed);
+        own.count -= passed;
+      }
     }
   }
 
@@ -220,9 +330,12 @@ export class SessionCatchUp implements OnApplicationShutdown {
 
   private listNow(): Promise<Fence> {
     this.nextListing = undefined;
-    const entry = { coversUpTo: this.arrivals, offsets: this.listEndOffsets(), settled: false };
-    const settle = () => void (entry.settled = true);
-    entry.offsets.then(settle, settle);
+    const entry = { coversUpTo: this.arrivals, offsets: this.listEndOffsets() };
+    const settled: Promise<void> = entry.offsets.then(
+      () => void this.listingsInFlight.delete(settled),
+      () => void this.listingsInFlight.delete(settled),
+    );
+    this.listingsInFlight.add(settled);
     this.listing = entry;
     return entry.offsets;
   }
@@ -245,6 +358,11 @@ export class SessionCatchUp implements OnApplicationShutdown {
     });
     return this.admin;
   }
+}
+
+/** Raises each position of `positions` to that in `to`, if higher. */
+function raiseTo(positions: Map<number, number>, to: PartitionPositions): void {
+  for (const [partition, position] of to) if (position > (positions.get(partition) ?? -1)) positions.set(partition, position);
 }
 
 /** Records per ms a partition drained since the poller started watching it, once watched long enough. */

@@ -53,7 +53,7 @@ export class SessionUpdatesService {
   private earlySinceLogged = 0;
   /** Concurrent requests share one script call and one Kafka append (see GroupCommit). */
   private readonly applying: GroupCommit<SessionEvent, ChangeResult>;
-  private readonly appending: GroupCommit<LoggedSessionEvent, ReadonlyMap<number, number>>;
+  private readonly appending: GroupCommit<Appending, ReadonlyMap<number, number>>;
 
   constructor(
     sessions: SessionsService,
@@ -65,9 +65,12 @@ export class SessionUpdatesService {
     private readonly config: AppConfig,
   ) {
     this.applying = new GroupCommit((events) => sessions.applyNow(events.map((event) => ({ event, timestampMs: Date.now() }))));
-    this.appending = new GroupCommit(async (events) => {
-      const appendedAt = await eventLog.appendAll(events);
-      return events.map(() => appendedAt);
+    this.appending = new GroupCommit(async (items) => {
+      const { firstOffsets, ranges } = await eventLog.appendAll(items.map((item) => item.event));
+      // Every record of the batch applied here first (to the same state): no wait needs to see them applied again.
+      const groupId = items[0].appliedTo;
+      if (ranges && groupId !== undefined && items.every((item) => item.appliedTo === groupId)) catchUp.appliedHere(groupId, ranges);
+      return items.map(() => firstOffsets);
     });
   }
 
@@ -79,9 +82,17 @@ export class SessionUpdatesService {
     const fence = waits ? this.catchUp.fence(ticket) : undefined;
     fence?.catch(() => undefined); // a Kafka failure is read where the fence is awaited
 
+    const groupId = this.rebuild.groupId;
     const applied = await this.apply(body);
     const userId = applied?.userId ?? body.userId ?? undefined;
-    const appendedAt = await this.append(body, userId);
+    // Applied to the state of the group of its arrival, no rebuild meanwhile: the record it appends is applied already.
+    const appliedHere =
+      applied &&
+      typeof applied.outcome !== 'object' &&
+      this.config.SESSION_ROUTE_WAIT_MS > 0 &&
+      !this.rebuild.rebuilding &&
+      this.rebuild.groupId === groupId;
+    const appendedAt = await this.append(body, userId, appliedHere ? groupId : undefined);
     // A CONNECT's answer is its own outcome; with Redis down or the change refused there is no state to read.
     if (body.type === 'CONNECT' || !applied || typeof applied.outcome === 'object') {
       return this.answer(body, answerFromApply(body, applied), { outcome: applied ? 'complete' : 'unavailable' });
@@ -132,16 +143,20 @@ export class SessionUpdatesService {
     }
   }
 
-  /** Appends the event (acks=all) and returns where the batch it went with starts, per partition; 503 when Kafka does not take it. */
-  private async append(body: SessionUpdate, userId: string | undefined): Promise<ReadonlyMap<number, number>> {
+  /**
+   * Appends the event (acks=all) and returns where the batch it went with starts, per partition; 503
+   * when Kafka does not take it. `appliedTo`: the group whose state this instance applied it to.
+   */
+  private async append(body: SessionUpdate, userId: string | undefined, appliedTo?: string): Promise<ReadonlyMap<number, number>> {
     try {
-      return await this.appending.submit({
+      const event: LoggedSessionEvent = {
         type: body.type,
         sessionId: body.sessionId,
         ...(userId ? { userId } : {}),
         ...(body.state !== undefined ? { state: body.state } : {}),
         origin: 'http',
-      });
+      };
+      return await this.appending.submit({ event, appliedTo });
     } catch (error) {
       this.metrics.sessionRouteEvents.inc({ type: body.type, result: 'not_recorded' });
       this.log.error(`Could not append ${body.type} of session ${body.sessionId} to Kafka: ${(error as Error).message}`);
@@ -205,6 +220,12 @@ export class SessionUpdatesService {
     this.earlyLoggedAt = now;
     this.earlySinceLogged = 0;
   }
+}
+
+/** An event to append, and the group whose state this instance applied it to before (undefined: not applied here). */
+interface Appending {
+  event: LoggedSessionEvent;
+  appliedTo?: string;
 }
 
 const UNKNOWN_SESSION: Answer = { label: 'unknown_session', message: 'unknown session', isSuccess: false, result: null };

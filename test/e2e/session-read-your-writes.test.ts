@@ -177,6 +177,25 @@ it('answers at once, labelled bound, with SESSION_ROUTE_WAIT_MS=0', async () => 
   }
 }, 60000);
 
+it('does not wait for the DISCONNECTs it appended itself to be applied again, even on the partitions of a dead owner', async () => {
+  // A third instance, short-lived: its partitions stand still once it is SIGKILLed, until the group drops it.
+  const d = await ServiceProcess.start({ ...env, KAFKA_CLIENT_ID: 'instance-d', KAFKA_SESSION_TIMEOUT_MS: '6000' }, 'instance-d');
+  try {
+    await sessionPartitionsOf('instance-d');
+    for (let i = 0; i < 12; i++) await chat.connect(`own-${i}`, 5250 + i);
+    await waitUntilConsumed({ kafka, topics });
+    expect(await d.kill('SIGKILL')).toBeNull();
+    // Each DISCONNECT goes to its user's partition, some to the dead instance's: the later ones have the earlier ones behind their fence.
+    const answers = [];
+    for (let i = 0; i < 12; i++) answers.push({ userId: String(5250 + i), ...(await disconnect(a.url, `own-${i}`)) });
+    for (const answer of answers)
+      expect({ wait: answer.wait, result: answer.body.result }).toEqual({ wait: 'complete', result: answer.userId });
+  } finally {
+    await d.stop();
+  }
+  await eventually(async () => expect([...(await assignments()).keys()]).not.toContain('instance-d'), 30000);
+}, 90000);
+
 it('answers stalled while the partition behind has a dead owner, and waits to the end again once another instance took it over', async () => {
   const [partition] = await sessionPartitionsOf('instance-b');
   expect(await b!.kill('SIGKILL')).toBeNull();
