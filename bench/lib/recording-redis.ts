@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { resp, sha1 } from './raw-redis';
 
 /**
  * Wraps a fresh ioredis client so that what the StateStore sends is recorded while it runs for
@@ -41,4 +42,22 @@ export function recordingRedis(real: Redis) {
     },
   });
   return { client, scripts, pipelines };
+}
+
+/**
+ * The recorded calls from pipeline `from` on, as replayable RESP: one buffer per round trip the
+ * StateStore made (FCALL, or EVALSHA of a recorded script), with how many commands it holds.
+ */
+export function replayBuffers(recording: ReturnType<typeof recordingRedis>, from = 0): { bytes: Buffer; commands: number }[] {
+  return recording.pipelines
+    .slice(from)
+    .filter((calls) => calls.length > 0)
+    .map((calls) => ({
+      bytes: Buffer.concat(
+        calls.map((c) =>
+          resp(c.command === 'fcall' ? ['FCALL', ...c.args] : ['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]),
+        ),
+      ),
+      commands: calls.length,
+    }));
 }

@@ -7,9 +7,9 @@ import { ApplyOutcome } from '../../src/state-store/state-store';
 import { ChannelEvent } from '../../src/voice/channel-event';
 import { RawStream, StateHarness } from '../../testkit/state-harness';
 import { startTestRedis } from '../../testkit/redis-server';
-import { recordingRedis } from '../lib/recording-redis';
+import { recordingRedis, replayBuffers } from '../lib/recording-redis';
 import { BENCH_ENV, BenchContext } from '../lib/context';
-import { blast, resp, sha1 } from '../lib/raw-redis';
+import { blast, sha1 } from '../lib/raw-redis';
 import { Figure, log, progress, ratio, redisCpuUs, round, ScenarioResult } from '../lib/report';
 import { BenchEvent, byPartition, mixedWorkload, Workload } from '../../testkit/mixed-workload';
 
@@ -147,20 +147,7 @@ export async function applyScenario(ctx: BenchContext): Promise<ScenarioResult> 
     for (const s of streams) {
       const from = recording.pipelines.length;
       await recorder.applyStreams([s], 1);
-      // One buffer per round trip the StateStore made.
-      perStream.push(
-        recording.pipelines
-          .slice(from)
-          .filter((calls) => calls.length > 0)
-          .map((calls) => ({
-            bytes: Buffer.concat(
-              calls.map((c) =>
-                resp(c.command === 'fcall' ? ['FCALL', ...c.args] : ['EVALSHA', sha1(recording.scripts.get(c.command)!), 1, ...c.args]),
-              ),
-            ),
-            commands: calls.length,
-          })),
-      );
+      perStream.push(replayBuffers(recording, from));
     }
     recorder.close();
     for (const lua of recording.scripts.values()) {

@@ -7,8 +7,8 @@ import { StateHarness } from '../../testkit/state-harness';
 import { startTestRedis } from '../../testkit/redis-server';
 import { freePort } from '../../testkit/free-port';
 import { byPartition, mixedWorkload } from '../../testkit/mixed-workload';
-import { recordingRedis } from '../lib/recording-redis';
-import { blast, resp } from '../lib/raw-redis';
+import { recordingRedis, replayBuffers } from '../lib/recording-redis';
+import { blast } from '../lib/raw-redis';
 import { BENCH_ENV, BenchContext } from '../lib/context';
 import { Figure, log, progress, round, ScenarioResult } from '../lib/report';
 
@@ -17,8 +17,8 @@ const PARTITIONS = 3;
 /** The apply path's script calls for a workload, recorded from the service's own StateStore, and the library they call. */
 interface Recording {
   events: number;
-  bytes: Buffer;
-  calls: number;
+  /** One buffer per round trip the StateStore made. */
+  buffers: { bytes: Buffer; commands: number }[];
   library: Buffer;
 }
 
@@ -36,11 +36,9 @@ async function record(url: string, events: number, changeTopic: string | undefin
     await harness.redis.flushall();
     await harness.redis.call('FUNCTION', 'FLUSH');
     for (const stream of streams) await harness.applyStreams([stream], 1);
-    const calls = recording.pipelines.flat().filter((c) => c.command === 'fcall');
     return {
       events: workload.events.length,
-      bytes: Buffer.concat(calls.map((c) => resp(['FCALL', ...c.args]))),
-      calls: calls.length,
+      buffers: replayBuffers(recording),
       library: (await harness.redis.callBuffer('FUNCTION', 'DUMP')) as Buffer,
     };
   } finally {
@@ -79,7 +77,7 @@ async function countInstructions(recording: Recording, dir: string, label: strin
     await client.call('FUNCTION', 'RESTORE', recording.library, 'FLUSH');
     await client.config('RESETSTAT');
     execFileSync('callgrind_control', ['--zero', String(server.pid)], { stdio: 'ignore' });
-    const { errors } = await blast(port, [{ bytes: recording.bytes, commands: recording.calls }], 1);
+    const { errors } = await blast(port, recording.buffers);
     execFileSync('callgrind_control', ['--dump=replay', String(server.pid)], { stdio: 'ignore' });
     if (errors > 0) throw new Error(`${errors} error replies replaying the ${label} recording`);
     let redisCalls = 0;
@@ -127,10 +125,8 @@ export async function redisInstructionsScenario(ctx: BenchContext): Promise<Scen
       ['change stream off', ''],
     ] as const) {
       const recording = await record(redis.url, events, changeTopic);
-      const shown = progress(
-        `${label}: ${recording.events.toLocaleString()} events in ${recording.calls} calls under callgrind`,
-        () => 'replaying',
-      );
+      const calls = recording.buffers.reduce((n, buffer) => n + buffer.commands, 0);
+      const shown = progress(`${label}: ${recording.events.toLocaleString()} events in ${calls} calls under callgrind`, () => 'replaying');
       const counted = await countInstructions(recording, dir, label.replace(/\W+/g, '-')).finally(shown.stop);
       const perEvent = Math.round(counted.instructions / recording.events);
       const callsPerEvent = round(counted.redisCalls / recording.events, 2);
@@ -142,7 +138,7 @@ export async function redisInstructionsScenario(ctx: BenchContext): Promise<Scen
       ctx.measured[changeTopic ? 'redisInstructionsPerEvent' : 'redisInstructionsPerEventStreamOff'] = perEvent;
       details[label] = {
         events: recording.events,
-        calls: recording.calls,
+        calls,
         instructions: counted.instructions,
         redisCalls: counted.redisCalls,
       };

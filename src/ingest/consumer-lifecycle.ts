@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Consumer, Kafka, Partitioners, Producer } from 'kafkajs';
+import { wakeableDelay } from '../common/wakeable-delay';
 import { AppConfig } from '../config/app-config';
 import { StateRebuild } from '../recovery/state-rebuild.service';
 import { BatchLoop } from './batch-loop';
@@ -116,13 +117,9 @@ export class ConsumerLifecycle {
         if (this.stopping) return;
         this.log.warn(`Kafka not available (attempt ${attempt}): ${this.reason}; retrying in ${(delay / 1000).toFixed(1)} s`);
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      const pause = wakeableDelay(delay);
+      this.wakeUp = pause.wake;
+      await pause.done;
       this.wakeUp = undefined;
       delay = Math.min(delay * 2, CONNECT_RETRY_MAX_MS);
     }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { Admin } from 'kafkajs';
+import { wakeableDelay } from '../common/wakeable-delay';
 import { AppConfig } from '../config/app-config';
 import { createKafka } from '../kafka/kafka-client';
 import { StateRebuild } from '../recovery/state-rebuild.service';
@@ -225,13 +226,9 @@ export class SessionCatchUp implements OnApplicationShutdown {
         this.forgetAppliedHere(groupId, positions);
         this.judge(groupId, positions);
         if (this.waiters.size === 0) break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, POLL_MS);
-          this.wakePoller = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        const pause = wakeableDelay(POLL_MS);
+        this.wakePoller = pause.wake;
+        await pause.done;
         this.wakePoller = undefined;
       }
     } finally {

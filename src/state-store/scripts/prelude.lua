@@ -34,8 +34,8 @@ local INLINE = SETTINGS.inline
 
 --[[
   The run-time functions the hot paths use, as upvalues: a global (redis, string, tonumber) is a
-  table lookup at each use, twice for redis.call. Taken as each call starts (begin_call), since a
-  library being loaded sees other globals than its calls do (no string, no redis.call).
+  table lookup at each use, twice for redis.call. Taken by the library's first call (begin_call),
+  since a library being loaded sees other globals than its calls do (no string, no redis.call).
 ]]
 local call, find, sub, match, gmatch, byte, format, concat, tonumber_
 local function take_runtime()
@@ -144,7 +144,7 @@ local function next_version(floor)
 end
 
 local function begin_call(keys, args)
-  take_runtime()
+  if call == nil then take_runtime() end
   K = bucket_names(keys[1])
   ARGS = args
   RECORDING_ON = SETTINGS.changes.enabled and args[1] ~= 'off'
